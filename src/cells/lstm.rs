@@ -1,0 +1,46 @@
+//! LSTM, gates i, f, g, o (PyTorch order): c' = f*c + i*g, h' = o*tanh(c').
+//! CPU twin of `shaders/lstm.wgsl`.
+
+use super::{sigmoid, StepGrads};
+
+struct Gates {
+    i: f64,
+    f: f64,
+    g: f64,
+    o: f64,
+}
+
+fn gates(xg: &[f64], hg: &[f64], h: usize, j: usize) -> Gates {
+    let a = |k: usize| xg[k * h + j] + hg[k * h + j];
+    Gates { i: sigmoid(a(0)), f: sigmoid(a(1)), g: a(2).tanh(), o: sigmoid(a(3)) }
+}
+
+pub fn forward(xg: &[f64], hg: &[f64], c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let h = c_prev.len();
+    let mut h_new = vec![0.0; h];
+    let mut c_new = vec![0.0; h];
+    for j in 0..h {
+        let g = gates(xg, hg, h, j);
+        c_new[j] = g.f * c_prev[j] + g.i * g.g;
+        h_new[j] = g.o * c_new[j].tanh();
+    }
+    (h_new, c_new)
+}
+
+pub fn backward(xg: &[f64], hg: &[f64], c_prev: &[f64], dh: &[f64], dc: &[f64]) -> StepGrads {
+    let h = c_prev.len();
+    let mut da = vec![0.0; 4 * h];
+    let mut dc_prev = vec![0.0; h];
+    for j in 0..h {
+        let g = gates(xg, hg, h, j);
+        let c = g.f * c_prev[j] + g.i * g.g;
+        let tc = c.tanh();
+        let dct = dc[j] + dh[j] * g.o * (1.0 - tc * tc);
+        da[j] = dct * g.g * g.i * (1.0 - g.i);
+        da[h + j] = dct * c_prev[j] * g.f * (1.0 - g.f);
+        da[2 * h + j] = dct * g.i * (1.0 - g.g * g.g);
+        da[3 * h + j] = dh[j] * tc * g.o * (1.0 - g.o);
+        dc_prev[j] = dct * g.f;
+    }
+    StepGrads { d_xg: da.clone(), d_hg: da, dh_prev_direct: vec![0.0; h], dc_prev }
+}

@@ -1,0 +1,218 @@
+//! Reading and writing `.safetensors` files: named tensors with shape checks, dtype
+//! conversion and atomic writes (a crash mid-write never leaves a torn file behind).
+
+use crate::error::{Error, Result};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// A `.safetensors` file held in memory.
+pub struct TensorFile {
+    path: String,
+    bytes: Vec<u8>,
+}
+
+/// A tensor converted to f64, with its shape.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+impl TensorFile {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let p = path.as_ref();
+        let bytes = std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source })?;
+        let f = TensorFile { path: p.display().to_string(), bytes };
+        f.parse()?; // fail early on a corrupt file
+        Ok(f)
+    }
+
+    pub fn from_bytes(path: &str, bytes: Vec<u8>) -> Result<Self> {
+        let f = TensorFile { path: path.into(), bytes };
+        f.parse()?;
+        Ok(f)
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn parse(&self) -> Result<SafeTensors<'_>> {
+        SafeTensors::deserialize(&self.bytes)
+            .map_err(|e| Error::SafeTensors { path: self.path.clone(), msg: e.to_string() })
+    }
+
+    /// Tensor names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.parse().map(|s| s.names().into_iter().map(|n| n.to_string()).collect()).unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.parse().map(|s| s.tensor(name).is_ok()).unwrap_or(false)
+    }
+
+    pub fn metadata(&self) -> HashMap<String, String> {
+        SafeTensors::read_metadata(&self.bytes)
+            .ok()
+            .and_then(|(_, m)| m.metadata().clone())
+            .unwrap_or_default()
+    }
+
+    /// The shape of `name`, or None if absent.
+    pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.parse().ok()?.tensor(name).ok().map(|t| t.shape().to_vec())
+    }
+
+    /// Float tensor `name` (F32, F64, F16 or BF16) as f64; checks the shape when given.
+    pub fn float(&self, name: &str, expected: Option<&[usize]>) -> Result<Tensor> {
+        let st = self.parse()?;
+        let view = st.tensor(name).map_err(|_| Error::MissingTensor {
+            name: name.into(),
+            expected: expected.map(|s| format!("{s:?}")).unwrap_or_else(|| "any".into()),
+        })?;
+        check_shape(name, &view, expected)?;
+        let data = match view.dtype() {
+            Dtype::F32 => view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            Dtype::F64 => view.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
+            Dtype::F16 => view.data().chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])) as f64).collect(),
+            Dtype::BF16 => view
+                .data()
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64)
+                .collect(),
+            d => {
+                return Err(Error::Dtype { name: name.into(), expected: "F32, F64, F16 or BF16".into(), found: format!("{d:?}") })
+            }
+        };
+        Ok(Tensor { shape: view.shape().to_vec(), data })
+    }
+
+    /// Integer tensor `name` (I64, I32, U8..) as i64.
+    pub fn int(&self, name: &str, expected: Option<&[usize]>) -> Result<Vec<i64>> {
+        let st = self.parse()?;
+        let view = st.tensor(name).map_err(|_| Error::MissingTensor {
+            name: name.into(),
+            expected: expected.map(|s| format!("{s:?}")).unwrap_or_else(|| "any".into()),
+        })?;
+        check_shape(name, &view, expected)?;
+        Ok(match view.dtype() {
+            Dtype::I64 => view.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
+            Dtype::I32 => view.data().chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
+            Dtype::U32 => view.data().chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
+            d => return Err(Error::Dtype { name: name.into(), expected: "I64 or I32".into(), found: format!("{d:?}") }),
+        })
+    }
+}
+
+fn check_shape(name: &str, view: &TensorView<'_>, expected: Option<&[usize]>) -> Result<()> {
+    match expected {
+        Some(e) if e != view.shape() => {
+            Err(Error::TensorShape { name: name.into(), expected: e.to_vec(), found: view.shape().to_vec() })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // subnormal: renormalise
+            let mut e = 127 - 15 + 1;
+            let mut f = frac;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((f & 0x3ff) << 13)
+        }
+        31 => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Tensor data to write: f32, f64 or i64, row-major.
+pub enum Data {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+}
+
+/// Collects tensors, then writes them atomically.
+#[derive(Default)]
+pub struct TensorWriter {
+    tensors: BTreeMap<String, (Vec<usize>, Data)>,
+    metadata: HashMap<String, String>,
+}
+
+impl TensorWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn add(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Data) -> &mut Self {
+        self.tensors.insert(name.into(), (shape, data));
+        self
+    }
+    pub fn add_f32(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> &mut Self {
+        self.add(name, shape, Data::F32(data))
+    }
+    pub fn meta(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Serialises to bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, (shape, data)) in &self.tensors {
+            let n: usize = shape.iter().product();
+            let (dtype, bytes, len) = match data {
+                Data::F32(v) => (Dtype::F32, bytemuck::cast_slice::<f32, u8>(v).to_vec(), v.len()),
+                Data::F64(v) => (Dtype::F64, bytemuck::cast_slice::<f64, u8>(v).to_vec(), v.len()),
+                Data::I64(v) => (Dtype::I64, bytemuck::cast_slice::<i64, u8>(v).to_vec(), v.len()),
+            };
+            if n != len {
+                return Err(Error::shape(format!("tensor `{name}`"), format!("{n} elements for {shape:?}"), len));
+            }
+            raw.push((name.clone(), dtype, shape.clone(), bytes));
+        }
+        let views: Vec<(String, TensorView<'_>)> = raw
+            .iter()
+            .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("sizes checked above")))
+            .collect();
+        let meta = if self.metadata.is_empty() { None } else { Some(self.metadata.clone()) };
+        safetensors::serialize(views, meta).map_err(|e| Error::SafeTensors { path: "<memory>".into(), msg: e.to_string() })
+    }
+
+    /// Writes to `path` atomically: a temporary file beside it, fsync, then rename.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_atomic(path.as_ref(), &self.to_bytes()?)
+    }
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the new one, whole.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}

@@ -1,0 +1,18 @@
+//! wgpu-rnn: recurrent neural networks (RNN, LSTM, GRU) on any GPU wgpu reaches, in
+//! hand-written WGSL, with PyTorch's maths, gate order and parameter names.
+//!
+//! Shape legend, used in every comment (rightmost dimension fastest): T = timesteps,
+//! B = batch, I = input size, H = hidden size, G = gates (RNN 1, GRU 3, LSTM 4),
+//! D = directions, L = layers. Sequences are [T, B, features], states [L*D, B, H].
+
+pub mod cells;
+pub mod check;
+pub mod error;
+pub mod io;
+pub mod reference;
+pub mod spec;
+pub mod weights;
+
+pub use error::{Error, Result};
+pub use spec::{CellKind, RnnSpec};
+pub use weights::Weights;

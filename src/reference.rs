@@ -1,0 +1,266 @@
+//! The CPU reference: plain f64 loops for the forward pass and backpropagation through
+//! time, over all layers and both directions, with PyTorch's packed-sequence semantics for
+//! per-sequence lengths. Every GPU kernel is checked against this.
+//!
+//! Buffers (shape legend in `spec`): x [T, B, I], output [T, B, D*H], states [L*D, B, H].
+//! A step (t, b) is valid when t < lengths[b]; the forward direction runs t = 0..len-1,
+//! the reverse direction t = len-1..0; invalid steps leave the state alone and output 0.
+
+use crate::cells;
+use crate::error::{Error, Result};
+use crate::spec::RnnSpec;
+use crate::weights::Weights;
+
+/// What one call runs on: T, B, the input and optional initial states and lengths.
+#[derive(Clone, Debug)]
+pub struct SeqBatch<'a> {
+    pub t: usize,
+    pub b: usize,
+    /// [T, B, I]
+    pub x: &'a [f64],
+    /// [L*D, B, H] or None for zeros
+    pub h0: Option<&'a [f64]>,
+    /// [L*D, B, H] (LSTM) or None for zeros
+    pub c0: Option<&'a [f64]>,
+    /// [B], each in 1..=T, or None for all T
+    pub lengths: Option<&'a [usize]>,
+}
+
+/// Checks user lengths (PyTorch's int64) and converts them; each must be in 1..=T.
+pub fn check_lengths(lengths: &[i64], t: usize, b: usize) -> Result<Vec<usize>> {
+    if lengths.len() != b {
+        return Err(Error::shape("lengths", format!("[{b}]"), format!("[{}]", lengths.len())));
+    }
+    lengths
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            if l < 1 || l as usize > t {
+                Err(Error::Length { index: i, value: l, max: t })
+            } else {
+                Ok(l as usize)
+            }
+        })
+        .collect()
+}
+
+/// Checks the sizes of a batch against a spec.
+pub fn check_batch(spec: &RnnSpec, t: usize, b: usize, x_len: usize, h0: Option<usize>, c0: Option<usize>) -> Result<()> {
+    if t == 0 || b == 0 {
+        return Err(Error::shape("x", "[T >= 1, B >= 1, I]", format!("[{t}, {b}, ..]")));
+    }
+    let want = t * b * spec.input_size;
+    if x_len != want {
+        return Err(Error::shape("x", format!("[{t}, {b}, {}] ({want} values)", spec.input_size), format!("{x_len} values")));
+    }
+    let states = spec.num_layers * spec.directions() * b * spec.hidden_size;
+    let dims = format!("[{}, {b}, {}]", spec.num_layers * spec.directions(), spec.hidden_size);
+    for (name, len) in [("h0", h0), ("c0", c0)] {
+        if let Some(n) = len {
+            if n != states {
+                return Err(Error::shape(name, format!("{dims} ({states} values)"), format!("{n} values")));
+            }
+        }
+    }
+    if c0.is_some() && !spec.cell.has_cell_state() {
+        return Err(Error::Config(format!("c0 given, but a {} cell has no cell state", spec.cell)));
+    }
+    Ok(())
+}
+
+/// What backward needs from one layer and direction at one valid step and row.
+#[derive(Clone, Default)]
+struct StepRecord {
+    xg: Vec<f64>,
+    hg: Vec<f64>,
+    h_prev: Vec<f64>,
+    c_prev: Vec<f64>,
+}
+
+/// Forward results plus what backward needs.
+pub struct Forward {
+    pub spec: RnnSpec,
+    pub t: usize,
+    pub b: usize,
+    /// [T, B, D*H]
+    pub output: Vec<f64>,
+    /// [L*D, B, H]
+    pub h_n: Vec<f64>,
+    /// [L*D, B, H] (LSTM; empty otherwise)
+    pub c_n: Vec<f64>,
+    lengths: Vec<usize>,
+    /// per layer: its input [T, B, I_k]
+    layer_inputs: Vec<Vec<f64>>,
+    /// per layer*D+dir: [T*B] records (default for invalid steps)
+    records: Vec<Vec<StepRecord>>,
+}
+
+/// Gradients of everything a forward call took.
+pub struct Grads {
+    /// same layout as the weights
+    pub weights: Weights,
+    /// [T, B, I]
+    pub x: Vec<f64>,
+    /// [L*D, B, H]
+    pub h0: Vec<f64>,
+    /// [L*D, B, H] (LSTM; empty otherwise)
+    pub c0: Vec<f64>,
+}
+
+fn matvec_add(w: &[f64], bias: &[f64], v: &[f64], rows: usize) -> Vec<f64> {
+    let cols = v.len();
+    (0..rows).map(|r| bias[r] + w[r * cols..(r + 1) * cols].iter().zip(v).map(|(a, b)| a * b).sum::<f64>()).collect()
+}
+
+/// Runs the network over a batch.
+pub fn forward(w: &Weights, batch: &SeqBatch<'_>) -> Result<Forward> {
+    let spec = w.spec;
+    let (t_len, b_len, h) = (batch.t, batch.b, spec.hidden_size);
+    let (d_n, g) = (spec.directions(), spec.gates());
+    check_batch(&spec, t_len, b_len, batch.x.len(), batch.h0.map(|v| v.len()), batch.c0.map(|v| v.len()))?;
+    let lengths: Vec<usize> = match batch.lengths {
+        Some(l) => check_lengths(&l.iter().map(|&v| v as i64).collect::<Vec<_>>(), t_len, b_len)?,
+        None => vec![t_len; b_len],
+    };
+    let lstm = spec.cell.has_cell_state();
+    let zeros = vec![0.0; spec.num_layers * d_n * b_len * h];
+    let h0 = batch.h0.unwrap_or(&zeros);
+    let c0 = batch.c0.unwrap_or(&zeros);
+
+    let mut input = batch.x.to_vec();
+    let mut layer_inputs = Vec::new();
+    let mut records = Vec::new();
+    let mut h_n = vec![0.0; zeros.len()];
+    let mut c_n = if lstm { vec![0.0; zeros.len()] } else { vec![] };
+    for layer in 0..spec.num_layers {
+        let ik = spec.layer_input_size(layer);
+        let mut out = vec![0.0; t_len * b_len * d_n * h];
+        for dir in 0..d_n {
+            let p = w.dir(layer, dir);
+            let sidx = layer * d_n + dir;
+            let mut recs = vec![StepRecord::default(); t_len * b_len];
+            for b in 0..b_len {
+                let s0 = (sidx * b_len + b) * h;
+                let mut hs = h0[s0..s0 + h].to_vec();
+                let mut cs = c0[s0..s0 + h].to_vec();
+                let steps: Vec<usize> =
+                    if dir == 0 { (0..lengths[b]).collect() } else { (0..lengths[b]).rev().collect() };
+                for t in steps {
+                    let xt = &input[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
+                    let xg = matvec_add(&p.w_ih, &p.b_ih, xt, g * h);
+                    let hg = matvec_add(&p.w_hh, &p.b_hh, &hs, g * h);
+                    let (hn, cn) = cells::forward(spec.cell, &xg, &hg, &hs, &cs);
+                    recs[t * b_len + b] = StepRecord { xg, hg, h_prev: hs, c_prev: cs };
+                    let o = (t * b_len + b) * d_n * h + dir * h;
+                    out[o..o + h].copy_from_slice(&hn);
+                    hs = hn;
+                    cs = cn;
+                }
+                h_n[s0..s0 + h].copy_from_slice(&hs);
+                if lstm {
+                    c_n[s0..s0 + h].copy_from_slice(&cs);
+                }
+            }
+            records.push(recs);
+        }
+        layer_inputs.push(std::mem::replace(&mut input, out));
+    }
+    Ok(Forward { spec, t: t_len, b: b_len, output: input, h_n, c_n, lengths, layer_inputs, records })
+}
+
+/// Backpropagation through time. `d_output` [T, B, D*H]; `d_h_n`, `d_c_n` [L*D, B, H]
+/// (None for zeros). Returns the gradient of L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n.
+pub fn backward(w: &Weights, fwd: &Forward, d_output: &[f64], d_h_n: Option<&[f64]>, d_c_n: Option<&[f64]>) -> Result<Grads> {
+    let spec = w.spec;
+    let (t_len, b_len, h) = (fwd.t, fwd.b, spec.hidden_size);
+    let (d_n, g) = (spec.directions(), spec.gates());
+    let n_out = t_len * b_len * d_n * h;
+    if d_output.len() != n_out {
+        return Err(Error::shape("d_output", format!("[{t_len}, {b_len}, {}]", d_n * h), format!("{} values", d_output.len())));
+    }
+    let n_state = spec.num_layers * d_n * b_len * h;
+    for (name, v) in [("d_h_n", d_h_n), ("d_c_n", d_c_n)] {
+        if let Some(v) = v {
+            if v.len() != n_state {
+                return Err(Error::shape(name, format!("{n_state} values"), v.len()));
+            }
+        }
+    }
+    let lstm = spec.cell.has_cell_state();
+    let zeros = vec![0.0; n_state];
+    let d_h_n = d_h_n.unwrap_or(&zeros);
+    let d_c_n = d_c_n.unwrap_or(&zeros);
+
+    let mut gw = Weights::zeros(spec);
+    let mut dh0 = vec![0.0; n_state];
+    let mut dc0 = if lstm { vec![0.0; n_state] } else { vec![] };
+    let mut d_out = d_output.to_vec();
+    for layer in (0..spec.num_layers).rev() {
+        let ik = spec.layer_input_size(layer);
+        let x_in = &fwd.layer_inputs[layer];
+        let mut dx = vec![0.0; t_len * b_len * ik];
+        for dir in 0..d_n {
+            let p = w.dir(layer, dir);
+            let sidx = layer * d_n + dir;
+            let recs = &fwd.records[sidx];
+            let gp = gw.dir_mut(layer, dir);
+            for b in 0..b_len {
+                let s0 = (sidx * b_len + b) * h;
+                let mut dh = d_h_n[s0..s0 + h].to_vec();
+                let mut dc = if lstm { d_c_n[s0..s0 + h].to_vec() } else { vec![] };
+                let len = fwd.lengths[b];
+                // Reverse of the processing order.
+                let steps: Vec<usize> = if dir == 0 { (0..len).rev().collect() } else { (0..len).collect() };
+                for t in steps {
+                    let o = (t * b_len + b) * d_n * h + dir * h;
+                    for j in 0..h {
+                        dh[j] += d_out[o + j];
+                    }
+                    let r = &recs[t * b_len + b];
+                    let sg = cells::backward(spec.cell, &r.xg, &r.hg, &r.h_prev, &r.c_prev, &dh, &dc);
+                    let xt = &x_in[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
+                    let dxt = &mut dx[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
+                    for row in 0..g * h {
+                        let (ax, ah) = (sg.d_xg[row], sg.d_hg[row]);
+                        gp.b_ih[row] += ax;
+                        gp.b_hh[row] += ah;
+                        for k in 0..ik {
+                            gp.w_ih[row * ik + k] += ax * xt[k];
+                            dxt[k] += ax * p.w_ih[row * ik + k];
+                        }
+                        for k in 0..h {
+                            gp.w_hh[row * h + k] += ah * r.h_prev[k];
+                        }
+                    }
+                    let mut dh_prev = sg.dh_prev_direct;
+                    for row in 0..g * h {
+                        let ah = sg.d_hg[row];
+                        for k in 0..h {
+                            dh_prev[k] += ah * p.w_hh[row * h + k];
+                        }
+                    }
+                    dh = dh_prev;
+                    dc = sg.dc_prev;
+                }
+                dh0[s0..s0 + h].copy_from_slice(&dh);
+                if lstm {
+                    dc0[s0..s0 + h].copy_from_slice(&dc);
+                }
+            }
+        }
+        d_out = dx;
+    }
+    if !spec.bias {
+        for p in gw.params.iter_mut() {
+            p.b_ih.iter_mut().for_each(|v| *v = 0.0);
+            p.b_hh.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+    Ok(Grads { weights: gw, x: d_out, h0: dh0, c0: dc0 })
+}
+
+/// The scalar loss that `backward` differentiates (used by finite-difference checks).
+pub fn loss(fwd: &Forward, d_output: &[f64], d_h_n: Option<&[f64]>, d_c_n: Option<&[f64]>) -> f64 {
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    dot(&fwd.output, d_output) + d_h_n.map_or(0.0, |d| dot(&fwd.h_n, d)) + d_c_n.map_or(0.0, |d| dot(&fwd.c_n, d))
+}

@@ -1,0 +1,204 @@
+//! The cell specification: what network a set of weights describes.
+//!
+//! Shape legend (used in every comment of this crate; rightmost dimension fastest):
+//!   T = timesteps, B = batch, I = input size (of layer 0), H = hidden size,
+//!   G = gates per cell (RNN 1, GRU 3, LSTM 4), D = directions (1 or 2), L = layers,
+//!   I_k = input size of layer k (I for k = 0, D*H above).
+//! Parameters follow PyTorch exactly: `weight_ih_l{k}[_reverse]` [G*H, I_k],
+//! `weight_hh_l{k}[_reverse]` [G*H, H], `bias_ih_l{k}[_reverse]`, `bias_hh_l{k}[_reverse]` [G*H].
+//! Gate order: LSTM i, f, g, o; GRU r, z, n. Sequences are [T, B, features]; states
+//! [L*D, B, H] with index layer*D + direction.
+
+use crate::error::{Error, Result};
+use std::fmt;
+
+/// Which recurrence a layer computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CellKind {
+    RnnTanh,
+    RnnRelu,
+    Lstm,
+    Gru,
+}
+
+impl CellKind {
+    /// Gates per hidden unit (G).
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => 1,
+            CellKind::Gru => 3,
+            CellKind::Lstm => 4,
+        }
+    }
+
+    /// Short name, as used by the CLI, shaders and bench groups.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::RnnTanh => "rnn_tanh",
+            CellKind::RnnRelu => "rnn_relu",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+
+    /// Parses `cell` (`rnn`, `lstm`, `gru`) with `nonlinearity` (`tanh`, `relu`; RNN only).
+    pub fn parse(cell: &str, nonlinearity: &str) -> Result<Self> {
+        match (cell.to_ascii_lowercase().as_str(), nonlinearity.to_ascii_lowercase().as_str()) {
+            ("rnn", "tanh") | ("rnn_tanh", _) => Ok(CellKind::RnnTanh),
+            ("rnn", "relu") | ("rnn_relu", _) => Ok(CellKind::RnnRelu),
+            ("rnn", n) => Err(Error::Config(format!("nonlinearity `{n}` is not tanh or relu"))),
+            ("lstm", _) => Ok(CellKind::Lstm),
+            ("gru", _) => Ok(CellKind::Gru),
+            (c, _) => Err(Error::Config(format!("cell `{c}` is not one of rnn, lstm, gru"))),
+        }
+    }
+
+    pub fn has_cell_state(self) -> bool {
+        self == CellKind::Lstm
+    }
+}
+
+impl fmt::Display for CellKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A whole (possibly stacked, bidirectional) recurrent network, like `nn.LSTM(...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RnnSpec {
+    pub cell: CellKind,
+    pub input_size: usize,
+    pub hidden_size: usize,
+    pub num_layers: usize,
+    pub bidirectional: bool,
+    pub bias: bool,
+}
+
+/// Which of the four tensors of one layer and direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    WeightIh,
+    WeightHh,
+    BiasIh,
+    BiasHh,
+}
+
+impl RnnSpec {
+    pub fn new(cell: CellKind, input_size: usize, hidden_size: usize) -> Self {
+        RnnSpec { cell, input_size, hidden_size, num_layers: 1, bidirectional: false, bias: true }
+    }
+    pub fn layers(mut self, n: usize) -> Self {
+        self.num_layers = n;
+        self
+    }
+    pub fn bidirectional(mut self, on: bool) -> Self {
+        self.bidirectional = on;
+        self
+    }
+    pub fn with_bias(mut self, on: bool) -> Self {
+        self.bias = on;
+        self
+    }
+
+    /// D: 1 or 2.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+    /// G.
+    pub fn gates(&self) -> usize {
+        self.cell.gates()
+    }
+    /// I_k: input width of layer `k`.
+    pub fn layer_input_size(&self, k: usize) -> usize {
+        if k == 0 { self.input_size } else { self.directions() * self.hidden_size }
+    }
+    /// Width of the output sequence: D*H.
+    pub fn output_size(&self) -> usize {
+        self.directions() * self.hidden_size
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, v: usize| Err(Error::Config(format!("{what} = {v} must be at least 1")));
+        if self.input_size == 0 {
+            return bad("input_size", 0);
+        }
+        if self.hidden_size == 0 {
+            return bad("hidden_size", 0);
+        }
+        if self.num_layers == 0 {
+            return bad("num_layers", 0);
+        }
+        Ok(())
+    }
+
+    /// The parameter kinds present, in PyTorch's order.
+    pub fn param_kinds(&self) -> &'static [ParamKind] {
+        use ParamKind::*;
+        if self.bias { &[WeightIh, WeightHh, BiasIh, BiasHh] } else { &[WeightIh, WeightHh] }
+    }
+
+    /// PyTorch's name, e.g. `weight_hh_l1_reverse`.
+    pub fn param_name(&self, kind: ParamKind, layer: usize, dir: usize) -> String {
+        let base = match kind {
+            ParamKind::WeightIh => "weight_ih",
+            ParamKind::WeightHh => "weight_hh",
+            ParamKind::BiasIh => "bias_ih",
+            ParamKind::BiasHh => "bias_hh",
+        };
+        let suffix = if dir == 1 { "_reverse" } else { "" };
+        format!("{base}_l{layer}{suffix}")
+    }
+
+    /// PyTorch's shape of a parameter.
+    pub fn param_shape(&self, kind: ParamKind, layer: usize) -> Vec<usize> {
+        let gh = self.gates() * self.hidden_size;
+        match kind {
+            ParamKind::WeightIh => vec![gh, self.layer_input_size(layer)],
+            ParamKind::WeightHh => vec![gh, self.hidden_size],
+            ParamKind::BiasIh | ParamKind::BiasHh => vec![gh],
+        }
+    }
+
+    /// All (name, shape) pairs in PyTorch's `named_parameters()` order.
+    pub fn param_list(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        for layer in 0..self.num_layers {
+            for dir in 0..self.directions() {
+                for &kind in self.param_kinds() {
+                    out.push((self.param_name(kind, layer, dir), self.param_shape(kind, layer)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Total number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.param_list().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
+    /// Forward FLOPs for T*B tokens of layer 0 only: 2·B·T·G·H·(I+H) per direction,
+    /// summed over layers and directions.
+    pub fn forward_flops(&self, t: usize, b: usize) -> f64 {
+        let mut f = 0.0;
+        for k in 0..self.num_layers {
+            f += 2.0
+                * (b * t) as f64
+                * (self.gates() * self.hidden_size) as f64
+                * (self.layer_input_size(k) + self.hidden_size) as f64
+                * self.directions() as f64;
+        }
+        f
+    }
+}
+
+impl fmt::Display for RnnSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}(I={}, H={}, layers={}, bidirectional={}, bias={})",
+            self.cell, self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.bias
+        )
+    }
+}

@@ -1,0 +1,221 @@
+//! Parameters of a network, with PyTorch's names and layouts; seeded initialisation and
+//! `.safetensors` load/save.
+
+use crate::error::{Error, Result};
+use crate::io::{Data, TensorFile, TensorWriter};
+use crate::spec::{CellKind, ParamKind, RnnSpec};
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+
+/// The four tensors of one layer and direction. Held in f64 so PyTorch's float64 fixtures
+/// load exactly; the GPU gets them rounded to f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirParams {
+    /// [G*H, I_k]
+    pub w_ih: Vec<f64>,
+    /// [G*H, H]
+    pub w_hh: Vec<f64>,
+    /// [G*H] (zeros when the spec has no bias)
+    pub b_ih: Vec<f64>,
+    /// [G*H] (zeros when the spec has no bias)
+    pub b_hh: Vec<f64>,
+}
+
+impl DirParams {
+    pub fn get(&self, kind: ParamKind) -> &Vec<f64> {
+        match kind {
+            ParamKind::WeightIh => &self.w_ih,
+            ParamKind::WeightHh => &self.w_hh,
+            ParamKind::BiasIh => &self.b_ih,
+            ParamKind::BiasHh => &self.b_hh,
+        }
+    }
+    pub fn get_mut(&mut self, kind: ParamKind) -> &mut Vec<f64> {
+        match kind {
+            ParamKind::WeightIh => &mut self.w_ih,
+            ParamKind::WeightHh => &mut self.w_hh,
+            ParamKind::BiasIh => &mut self.b_ih,
+            ParamKind::BiasHh => &mut self.b_hh,
+        }
+    }
+    fn zeros(spec: &RnnSpec, layer: usize) -> Self {
+        let gh = spec.gates() * spec.hidden_size;
+        DirParams {
+            w_ih: vec![0.0; gh * spec.layer_input_size(layer)],
+            w_hh: vec![0.0; gh * spec.hidden_size],
+            b_ih: vec![0.0; gh],
+            b_hh: vec![0.0; gh],
+        }
+    }
+}
+
+/// All parameters of a network; `params[layer * D + dir]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weights {
+    pub spec: RnnSpec,
+    pub params: Vec<DirParams>,
+}
+
+impl Weights {
+    /// All zeros (also the shape of a gradient).
+    pub fn zeros(spec: RnnSpec) -> Self {
+        let params = (0..spec.num_layers)
+            .flat_map(|l| (0..spec.directions()).map(move |_| l))
+            .map(|l| DirParams::zeros(&spec, l))
+            .collect();
+        Weights { spec, params }
+    }
+
+    /// PyTorch's default initialisation, U(-1/sqrt(H), 1/sqrt(H)) for every parameter,
+    /// drawn in `named_parameters()` order from a seeded generator. Values are rounded to
+    /// f32 so the GPU and the reference see the same numbers.
+    pub fn init(spec: RnnSpec, seed: u64) -> Result<Self> {
+        let k = 1.0 / (spec.hidden_size as f64).sqrt();
+        Self::init_uniform(spec, seed, k)
+    }
+
+    /// Every parameter from U(-scale, scale).
+    pub fn init_uniform(spec: RnnSpec, seed: u64, scale: f64) -> Result<Self> {
+        spec.validate()?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut w = Self::zeros(spec);
+        for p in w.params.iter_mut() {
+            for &kind in spec.param_kinds() {
+                for v in p.get_mut(kind).iter_mut() {
+                    *v = (rng.random_range(-scale..=scale) as f32) as f64;
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    pub fn dir(&self, layer: usize, dir: usize) -> &DirParams {
+        &self.params[layer * self.spec.directions() + dir]
+    }
+    pub fn dir_mut(&mut self, layer: usize, dir: usize) -> &mut DirParams {
+        let d = self.spec.directions();
+        &mut self.params[layer * d + dir]
+    }
+
+    /// (PyTorch name, shape, values) for every parameter, in `named_parameters()` order.
+    pub fn named(&self) -> Vec<(String, Vec<usize>, &Vec<f64>)> {
+        let s = &self.spec;
+        let mut out = Vec::new();
+        for layer in 0..s.num_layers {
+            for dir in 0..s.directions() {
+                for &kind in s.param_kinds() {
+                    out.push((s.param_name(kind, layer, dir), s.param_shape(kind, layer), self.dir(layer, dir).get(kind)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads the spec a weight file describes: sizes, layers, direction and bias come from the
+    /// tensor names and shapes; the cell kind (which the file cannot tell apart for RNN
+    /// tanh/relu) comes from the caller and is checked against the gate count.
+    pub fn infer_spec(file: &TensorFile, cell: CellKind) -> Result<RnnSpec> {
+        let hh = file.shape("weight_hh_l0").ok_or_else(|| Error::MissingTensor {
+            name: "weight_hh_l0".into(),
+            expected: format!("[{}*H, H]", cell.gates()),
+        })?;
+        let ih = file.shape("weight_ih_l0").ok_or_else(|| Error::MissingTensor {
+            name: "weight_ih_l0".into(),
+            expected: format!("[{}*H, I]", cell.gates()),
+        })?;
+        if hh.len() != 2 || ih.len() != 2 {
+            return Err(Error::TensorShape { name: "weight_hh_l0".into(), expected: vec![cell.gates(), 0], found: hh });
+        }
+        let h = hh[1];
+        if hh[0] != cell.gates() * h {
+            return Err(Error::Config(format!(
+                "weight_hh_l0 has shape {hh:?}, but a {cell} cell with H = {h} needs [{}, {h}] ({} gates): wrong --cell?",
+                cell.gates() * h,
+                cell.gates()
+            )));
+        }
+        let mut layers = 0;
+        while file.contains(&format!("weight_ih_l{layers}")) {
+            layers += 1;
+        }
+        let spec = RnnSpec {
+            cell,
+            input_size: ih[1],
+            hidden_size: h,
+            num_layers: layers,
+            bidirectional: file.contains("weight_ih_l0_reverse"),
+            bias: file.contains("bias_ih_l0"),
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Loads `spec`'s parameters from a file, checking that every expected tensor is present
+    /// with the right shape and nothing else is.
+    pub fn from_file(file: &TensorFile, spec: RnnSpec) -> Result<Self> {
+        spec.validate()?;
+        let mut w = Self::zeros(spec);
+        let expected: Vec<String> = spec.param_list().into_iter().map(|(n, _)| n).collect();
+        for name in file.names() {
+            let is_param = name.starts_with("weight_") || name.starts_with("bias_");
+            if is_param && !expected.contains(&name) {
+                return Err(Error::UnexpectedTensor { name, spec: spec.to_string() });
+            }
+        }
+        for layer in 0..spec.num_layers {
+            for dir in 0..spec.directions() {
+                for &kind in spec.param_kinds() {
+                    let name = spec.param_name(kind, layer, dir);
+                    let t = file.float(&name, Some(&spec.param_shape(kind, layer)))?;
+                    *w.dir_mut(layer, dir).get_mut(kind) = t.data;
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    /// `from_file` on a path.
+    pub fn load(path: impl AsRef<Path>, spec: RnnSpec) -> Result<Self> {
+        Self::from_file(&TensorFile::open(path)?, spec)
+    }
+
+    /// Loads a file whose sizes are inferred (see `infer_spec`).
+    pub fn load_infer(path: impl AsRef<Path>, cell: CellKind) -> Result<Self> {
+        let f = TensorFile::open(path)?;
+        let spec = Self::infer_spec(&f, cell)?;
+        Self::from_file(&f, spec)
+    }
+
+    /// Adds every parameter to a writer as f32 under its PyTorch name, with the spec as metadata.
+    pub fn write_into(&self, w: &mut TensorWriter) {
+        for (name, shape, data) in self.named() {
+            w.add(name, shape, Data::F32(data.iter().map(|&v| v as f32).collect()));
+        }
+        let s = &self.spec;
+        let (cell, nl) = match s.cell {
+            CellKind::RnnTanh => ("rnn", "tanh"),
+            CellKind::RnnRelu => ("rnn", "relu"),
+            CellKind::Lstm => ("lstm", "tanh"),
+            CellKind::Gru => ("gru", "tanh"),
+        };
+        w.meta("cell", cell)
+            .meta("nonlinearity", nl)
+            .meta("input_size", s.input_size.to_string())
+            .meta("hidden_size", s.hidden_size.to_string())
+            .meta("num_layers", s.num_layers.to_string())
+            .meta("bidirectional", s.bidirectional.to_string())
+            .meta("bias", s.bias.to_string());
+    }
+
+    /// Saves as f32 `.safetensors` with PyTorch's names, atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut w = TensorWriter::new();
+        self.write_into(&mut w);
+        w.write(path)
+    }
+
+    /// f32 copies (for upload).
+    pub fn f32(v: &[f64]) -> Vec<f32> {
+        v.iter().map(|&x| x as f32).collect()
+    }
+}

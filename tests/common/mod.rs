@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests: golden fixtures and random data.
+#![allow(dead_code)]
+
+use rand::{Rng, SeedableRng};
+use wgpu_rnn::io::TensorFile;
+use wgpu_rnn::{CellKind, RnnSpec, Weights};
+
+pub const FIXTURES: &[&str] = &[
+    "rnn_tanh",
+    "rnn_relu",
+    "lstm",
+    "gru",
+    "rnn_tanh_l2_bi_len",
+    "rnn_relu_l2_bi_len",
+    "lstm_l2_bi_len",
+    "gru_l2_bi_len",
+    "lstm_nobias_l2",
+];
+
+/// A PyTorch golden case (see tests/fixtures/make_golden.py).
+pub struct Golden {
+    pub name: String,
+    pub file: TensorFile,
+    pub weights: Weights,
+    pub t: usize,
+    pub b: usize,
+    pub x: Vec<f64>,
+    pub h0: Vec<f64>,
+    pub c0: Option<Vec<f64>>,
+    pub lengths: Option<Vec<usize>>,
+}
+
+impl Golden {
+    pub fn load(name: &str) -> Golden {
+        let path = format!("{}/tests/fixtures/{name}.safetensors", env!("CARGO_MANIFEST_DIR"));
+        let file = TensorFile::open(&path).expect("fixture");
+        let m = file.metadata();
+        let cell = CellKind::parse(&m["cell"], &m["nonlinearity"]).unwrap();
+        let spec = RnnSpec {
+            cell,
+            input_size: m["input_size"].parse().unwrap(),
+            hidden_size: m["hidden_size"].parse().unwrap(),
+            num_layers: m["num_layers"].parse().unwrap(),
+            bidirectional: m["bidirectional"] == "true",
+            bias: m["bias"] == "true",
+        };
+        let weights = Weights::from_file(&file, spec).expect("weights");
+        let x = file.float("x", None).unwrap();
+        let (t, b) = (x.shape[0], x.shape[1]);
+        let h0 = file.float("h0", None).unwrap().data;
+        let c0 = file.contains("c0").then(|| file.float("c0", None).unwrap().data);
+        let lengths = file.contains("lengths").then(|| file.int("lengths", None).unwrap().iter().map(|&v| v as usize).collect());
+        Golden { name: name.into(), file, weights, t, b, x: x.data, h0, c0, lengths }
+    }
+
+    pub fn get(&self, name: &str) -> Vec<f64> {
+        self.file.float(name, None).unwrap().data
+    }
+    pub fn opt(&self, name: &str) -> Option<Vec<f64>> {
+        self.file.contains(name).then(|| self.get(name))
+    }
+}
+
+pub fn random_vec(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| (rng.random_range(-scale..scale) as f32) as f64).collect()
+}
+
+/// Panics with the comparison's report unless it passes.
+pub fn assert_close(c: wgpu_rnn::check::Comparison) {
+    assert!(c.ok(), "{c}");
+}

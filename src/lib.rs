@@ -8,6 +8,7 @@
 pub mod cells;
 pub mod check;
 pub mod error;
+pub mod gpu;
 pub mod io;
 pub mod reference;
 pub mod spec;
@@ -16,3 +17,4 @@ pub mod weights;
 pub use error::{Error, Result};
 pub use spec::{CellKind, RnnSpec};
 pub use weights::Weights;
+pub use gpu::{ForwardOptions, Gpu, GpuModel, Input, Output, Stream, Variant};

@@ -70,3 +70,17 @@ pub fn random_vec(n: usize, seed: u64, scale: f64) -> Vec<f64> {
 pub fn assert_close(c: wgpu_rnn::check::Comparison) {
     assert!(c.ok(), "{c}");
 }
+
+/// The one GPU context of a test binary (pipelines compile once per process). Fails, never
+/// skips, when there is no adapter.
+pub fn gpu() -> &'static wgpu_rnn::Gpu {
+    static GPU: std::sync::OnceLock<wgpu_rnn::Gpu> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| match wgpu_rnn::Gpu::new() {
+        Ok(g) => g,
+        Err(e) => panic!("GPU tests need an adapter: {e}"),
+    })
+}
+
+pub fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}

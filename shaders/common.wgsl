@@ -1,0 +1,30 @@
+// Shared definitions prepended to every recurrent kernel: activations and the per-call
+// parameters of the step kernels.
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// tanh saturates to ±1 in f32 beyond |x| = 9.1; clamping keeps drivers whose tanh goes
+// through exp from overflowing to NaN.
+fn tanh_safe(x: f32) -> f32 {
+    return tanh(clamp(x, -15.0, 15.0));
+}
+
+// Shapes of one recurrent layer; `step` is the timestep counter s (dir 0 runs t = s,
+// dir 1 runs t = T-1-s). One entry per step, selected with a dynamic offset.
+struct StepParams {
+    T: u32,
+    B: u32,
+    H: u32,
+    Hp4: u32,      // Hp/4, Hp = H rounded up to 4 (row stride of W_hh and h)
+    D: u32,
+    step: u32,
+    out_ld: u32,   // row stride of out: D*Hp
+    write_out: u32,
+}
+
+// Time index of direction `dir` at step s.
+fn time_of(p: StepParams, dir: u32, s: u32) -> u32 {
+    return select(s, p.T - 1u - s, dir == 1u);
+}

@@ -1,0 +1,67 @@
+// Input projection C = A·Bᵀ + bias with subgroup sharing: a workgroup is one subgroup of
+// SG = 8 lanes computing a 16 x 32 block of C; lane l owns columns n0+4l..n0+4l+4 for all
+// 16 rows. Per vec4 chunk of K each lane loads 2 rows of A and its 4 rows of B; the A
+// chunks reach the other lanes by subgroupBroadcast, so 6 loads feed 256 FMAs.
+// Buffers as in gemm_reg.wgsl.
+
+const SG: u32 = 8u;
+const RM: u32 = 16u;
+
+struct GemmParams {
+    M: u32,
+    N: u32,
+    Kp4: u32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: GemmParams;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bw: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+@compute @workgroup_size(SG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    let n0 = wg.x * SG * 4u + lane * 4u;
+    let m0 = wg.y * RM;
+    let b0 = min(n0, p.N - 1u) * p.Kp4;
+    let b1 = min(n0 + 1u, p.N - 1u) * p.Kp4;
+    let b2 = min(n0 + 2u, p.N - 1u) * p.Kp4;
+    let b3 = min(n0 + 3u, p.N - 1u) * p.Kp4;
+    let ra = min(m0 + lane, p.M - 1u) * p.Kp4;
+    let rb = min(m0 + SG + lane, p.M - 1u) * p.Kp4;
+    var acc: array<vec4<f32>, RM>;
+    for (var r = 0u; r < RM; r++) {
+        acc[r] = vec4<f32>(0.0);
+    }
+    for (var k = 0u; k < p.Kp4; k++) {
+        let bm = mat4x4<f32>(bw[b0 + k], bw[b1 + k], bw[b2 + k], bw[b3 + k]);
+        let va = a[ra + k];
+        let vb = a[rb + k];
+        acc[0] += subgroupBroadcast(va, 0u) * bm;
+        acc[1] += subgroupBroadcast(va, 1u) * bm;
+        acc[2] += subgroupBroadcast(va, 2u) * bm;
+        acc[3] += subgroupBroadcast(va, 3u) * bm;
+        acc[4] += subgroupBroadcast(va, 4u) * bm;
+        acc[5] += subgroupBroadcast(va, 5u) * bm;
+        acc[6] += subgroupBroadcast(va, 6u) * bm;
+        acc[7] += subgroupBroadcast(va, 7u) * bm;
+        acc[8] += subgroupBroadcast(vb, 0u) * bm;
+        acc[9] += subgroupBroadcast(vb, 1u) * bm;
+        acc[10] += subgroupBroadcast(vb, 2u) * bm;
+        acc[11] += subgroupBroadcast(vb, 3u) * bm;
+        acc[12] += subgroupBroadcast(vb, 4u) * bm;
+        acc[13] += subgroupBroadcast(vb, 5u) * bm;
+        acc[14] += subgroupBroadcast(vb, 6u) * bm;
+        acc[15] += subgroupBroadcast(vb, 7u) * bm;
+    }
+    for (var r = 0u; r < RM; r++) {
+        let m = m0 + r;
+        for (var q = 0u; q < 4u; q++) {
+            let n = n0 + q;
+            if (m < p.M && n < p.N) {
+                c[m * p.N + n] = acc[r][q] + bias[n];
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+// Persistent recurrent kernel for small problems: one workgroup owns direction wg.y and
+// the batch slice of BS rows starting at BS*wg.x, and loops over all T steps inside the
+// kernel, keeping h in workgroup memory (ping-pong halves, barrier between steps); one
+// dispatch replaces T. Each invocation computes units (b, j) = li, li+WGP, .. of the slice
+// per step. Uses the bindings of step.wgsl; the host prepends BS, WGP and HS4 = BS*Hp/4.
+
+var<workgroup> hs: array<vec4<f32>, HS2>;   // [2, BS, Hp]; HS2 = 2*HS4
+
+@compute @workgroup_size(WGP)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let dir = wg.y;
+    let b0 = wg.x * BS;
+    let nb = min(BS, p.B - b0);
+    let slice = (dir * p.B + b0) * p.Hp4;   // this slice's rows in h_state half 0
+
+    // Both halves: rows past the batch and pad columns must read as 0, not stale memory.
+    for (var i = li; i < HS2; i += WGP) {
+        let bl = (i % HS4) / p.Hp4;
+        hs[i] = select(vec4<f32>(0.0), h_state[slice + i % HS4], i < HS4 && bl < nb);
+    }
+    workgroupBarrier();
+
+    for (var s = 0u; s < p.T; s++) {
+        let cur = (s & 1u) * HS4;
+        let nxt = HS4 - cur;
+        let t = time_of(p, dir, s);
+        for (var idx = li; idx < nb * p.H; idx += WGP) {
+            let bl = idx / p.H;
+            let j = idx % p.H;
+            let b = b0 + bl;
+            var acc = vec4<f32>(0.0);
+            let row = cur + bl * p.Hp4;
+            for (var k = 0u; k < p.Hp4; k++) {
+                acc += hs[row + k] * w_cols(dir, j, k);
+            }
+            let h_prev = hs[row + j / 4u][j % 4u];
+            let o = (t * p.B + b) * p.out_ld + dir * p.Hp4 * 4u + j;
+            var h_new = h_prev;
+            var y = 0.0;
+            if (t < lengths[b]) {
+                var x = vec4<f32>(0.0);
+                let xrow = (t * p.B + b) * p.D * G * p.H + dir * G * p.H + j;
+                for (var g = 0u; g < G; g++) {
+                    x[g] = xg[xrow + g * p.H];
+                }
+                let ci = (dir * p.B + b) * p.H + j;
+                var c_prev = 0.0;
+                if (HAS_C) {
+                    c_prev = c_state[ci];
+                }
+                let hc = cell_update(x, acc + hh_bias(dir, j), h_prev, c_prev);
+                if (HAS_C) {
+                    c_state[ci] = hc.y;
+                }
+                h_new = hc.x;
+                y = hc.x;
+            }
+            hs[nxt + bl * p.Hp4 + j / 4u][j % 4u] = h_new;
+            if (p.write_out != 0u) {
+                out[o] = y;
+            }
+        }
+        workgroupBarrier();
+    }
+
+    // Final state to h_state half (T & 1), where the per-step kernels leave it.
+    let last = (p.T & 1u) * HS4;
+    let dst = (((p.T & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
+    for (var i = li; i < nb * p.Hp4; i += WGP) {
+        h_state[dst + i] = hs[last + i];
+    }
+}

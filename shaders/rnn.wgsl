@@ -1,0 +1,11 @@
+// Vanilla RNN cell for one hidden unit of one batch row: h' = act(xg + hg), act = tanh or
+// relu (const RELU, set by the host). GPU twin of src/cells/rnn.rs.
+// xg.x = W_ih·x + b_ih, hg.x = W_hh·h + b_hh (other components unused).
+
+fn cell_update(xg: vec4<f32>, hg: vec4<f32>, h_prev: f32, c_prev: f32) -> vec2<f32> {
+    let a = xg.x + hg.x;
+    if (RELU) {
+        return vec2<f32>(max(a, 0.0), 0.0);
+    }
+    return vec2<f32>(tanh_safe(a), 0.0);
+}

@@ -1,0 +1,79 @@
+// Bindings and the per-unit epilogue shared by the fused step kernels (step_reg,
+// step_subgroup, step_tiled). The host prepends common.wgsl and the cell file.
+//
+// Buffers (legend in src/spec.rs; Hp = H rounded up to 4, GH = G*H):
+//   xg      [T*B, D*GH]      input projection incl. b_ih
+//   w_hh    [D, GH, Hp]      vec4 rows
+//   b_hh    [D, GH]
+//   lengths [B]              valid steps per row
+//   h_state [2, D, B, Hp]    ping-pong by step parity
+//   c_state [D, B, H]        (LSTM) updated in place by the owning invocation
+//   out     [T, B, D*Hp]
+
+@group(0) @binding(0) var<uniform> p: StepParams;
+@group(0) @binding(1) var<storage, read> xg: array<f32>;
+@group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b_hh: array<f32>;
+@group(0) @binding(4) var<storage, read> lengths: array<u32>;
+@group(0) @binding(5) var<storage, read_write> h_state: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> c_state: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+
+// Applies the cell to unit j of row b and writes h_t, c_t and the output (0 past the
+// row's length, where the state is carried unchanged).
+fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_cur: u32, h_nxt: u32) {
+    let GH = G * p.H;
+    let hp = p.Hp4 * 4u;
+    let h_prev = h_state[h_cur + b * p.Hp4 + j / 4u][j % 4u];
+    let ci = (dir * p.B + b) * p.H + j;
+    let o = (t * p.B + b) * p.out_ld + dir * hp + j;
+    if (t < lengths[b]) {
+        var x = vec4<f32>(0.0);
+        let xrow = (t * p.B + b) * p.D * GH + dir * GH + j;
+        for (var g = 0u; g < G; g++) {
+            x[g] = xg[xrow + g * p.H];
+        }
+        var c_prev = 0.0;
+        if (HAS_C) {
+            c_prev = c_state[ci];
+        }
+        let hc = cell_update(x, hg, h_prev, c_prev);
+        h_state[h_nxt + b * p.Hp4 + j / 4u][j % 4u] = hc.x;
+        if (HAS_C) {
+            c_state[ci] = hc.y;
+        }
+        if (p.write_out != 0u) {
+            out[o] = hc.x;
+        }
+    } else {
+        h_state[h_nxt + b * p.Hp4 + j / 4u][j % 4u] = h_prev;
+        if (p.write_out != 0u) {
+            out[o] = 0.0;
+        }
+    }
+}
+
+// b_hh of unit j's G gates.
+fn hh_bias(dir: u32, j: u32) -> vec4<f32> {
+    var bh = vec4<f32>(0.0);
+    for (var g = 0u; g < G; g++) {
+        bh[g] = b_hh[dir * G * p.H + g * p.H + j];
+    }
+    return bh;
+}
+
+// Unit j's G rows of W_hh[dir] at column chunk k, as matrix columns (absent gates zero),
+// so that h * m = (h·w_0, .., h·w_{G-1}).
+fn w_cols(dir: u32, j: u32, k: u32) -> mat4x4<f32> {
+    let w0 = (dir * G * p.H + j) * p.Hp4;
+    let ws = p.H * p.Hp4;
+    var m = mat4x4<f32>(w_hh[w0 + k], vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    if (G > 1u) {
+        m[1] = w_hh[w0 + ws + k];
+        m[2] = w_hh[w0 + 2u * ws + k];
+    }
+    if (G > 3u) {
+        m[3] = w_hh[w0 + 3u * ws + k];
+    }
+    return m;
+}

@@ -1,0 +1,308 @@
+//! The one owner of GPU state: instance, adapter, device, queue and a pipeline cache.
+//! Host functions take `&Gpu`, so tests and users can share or bring their own.
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What this engine uses of the adapter, read once at start-up.
+#[derive(Clone, Debug)]
+pub struct Caps {
+    /// Subgroup builtins are available (requested as `Features::SUBGROUP`).
+    pub subgroups: bool,
+    pub subgroup_min_size: u32,
+    pub subgroup_max_size: u32,
+    /// GPU timestamps inside compute passes are available.
+    pub timestamps: bool,
+    /// A CPU adapter (lavapipe, WARP, SwiftShader): memory loads dominate, see LAVAPIPE.md.
+    pub cpu_like: bool,
+}
+
+pub struct Gpu {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    /// The limits the device was created with (the adapter's own).
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pub caps: Caps,
+    pipelines: Mutex<HashMap<String, Arc<Kernel>>>,
+}
+
+/// How a kernel sees one binding of its single bind group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// A uniform block, optionally selected per dispatch with a dynamic offset.
+    Uniform { dynamic: bool },
+    Read,
+    ReadWrite,
+}
+
+/// A compute pipeline with its explicit bind group layout (derived layouts drop bindings
+/// a shader does not touch, which then fail to bind).
+pub struct Kernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+impl Kernel {
+    /// A bind group of `buffers` in binding order (uniforms bound with `uniform_size` bytes,
+    /// so a dynamic offset can select one entry of a larger buffer).
+    pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer], uniform_size: u64) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: if b.usage().contains(wgpu::BufferUsages::UNIFORM) {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: b,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(uniform_size),
+                    })
+                } else {
+                    b.as_entire_binding()
+                },
+            })
+            .collect();
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &self.layout, entries: &entries })
+    }
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by `WGPU_BACKEND` (vulkan, metal, dx12, gl) and
+    /// `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter name), or the
+    /// default adapter.
+    pub fn new() -> Result<Self> {
+        pollster::block_on(Self::new_async())
+    }
+
+    async fn new_async() -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(want) => {
+                let want = want.to_lowercase();
+                let all = instance.enumerate_adapters(backends).await;
+                let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
+                all.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&want)).ok_or_else(|| {
+                    Error::NoAdapter { detail: format!("WGPU_ADAPTER_NAME={want} matches none of {names:?}") }
+                })?
+            }
+            Err(_) => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| Error::NoAdapter { detail: e.to_string() })?,
+        };
+        let info = adapter.get_info();
+        let available = adapter.features();
+        let wanted = wgpu::Features::SUBGROUP
+            | wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let features = available & wanted;
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-rnn"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Device(format!("request_device on {}: {e}", info.name)))?;
+        let caps = Caps {
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            subgroup_min_size: info.subgroup_min_size,
+            subgroup_max_size: info.subgroup_max_size,
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            cpu_like: info.device_type == wgpu::DeviceType::Cpu,
+        };
+        Ok(Gpu { instance, adapter, device, queue, info, limits, features, caps, pipelines: Mutex::new(HashMap::new()) })
+    }
+
+    /// A one-line description: adapter name, backend, driver.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info
+        )
+    }
+
+    /// Builds (once per process) and returns the kernel `key` from WGSL `source` with an
+    /// explicit layout of `bindings`. Shader errors come back as `Error::Device`.
+    pub fn kernel(&self, key: &str, bindings: &[Binding], source: impl FnOnce() -> String) -> Result<Arc<Kernel>> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(key) {
+            return Ok(p.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(key),
+            source: wgpu::ShaderSource::Wgsl(source().into()),
+        });
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: match b {
+                    Binding::Uniform { dynamic } => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: *dynamic,
+                        min_binding_size: None,
+                    },
+                    Binding::Read | Binding::ReadWrite => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: *b == Binding::Read },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(key), entries: &entries });
+        let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(key),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(key),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[],
+                // Kernels initialise what they read; zeroing costs a pass over the memory.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Device(format!("pipeline {key}: {e}")));
+        }
+        let p = Arc::new(Kernel { pipeline, layout });
+        self.pipelines.lock().unwrap().insert(key.to_string(), p.clone());
+        Ok(p)
+    }
+
+    /// A storage buffer initialised from `data` (at least 4 bytes: wgpu rejects empty bindings).
+    pub fn storage_init<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let pad = [0u8; 16];
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: if bytes.is_empty() { &pad } else { bytes },
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        })
+    }
+
+    /// A uniform buffer initialised from `bytes`.
+    pub fn uniform_init(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        use wgpu::util::DeviceExt;
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// A zeroed storage buffer of `bytes` (rounded up to 16).
+    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).div_ceil(16) * 16,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Fails with a clear error when one binding of `bytes` exceeds the device's limit.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(Error::DeviceLimit {
+                what: format!("{what} buffer bytes"),
+                value: bytes,
+                limit,
+                limit_name: "max_storage_buffer_binding_size".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails when a dispatch would need more workgroups in one dimension than allowed.
+    pub fn check_groups(&self, what: &str, groups: u32) -> Result<()> {
+        let limit = self.limits.max_compute_workgroups_per_dimension;
+        if groups > limit {
+            return Err(Error::DeviceLimit {
+                what: format!("{what} workgroups"),
+                value: groups as u64,
+                limit: limit as u64,
+                limit_name: "max_compute_workgroups_per_dimension".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Copies `bytes` of `src` (from offset 0) back to the host as f32 after all submitted work.
+    pub fn read_f32(&self, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let mut out = self.read_many(&[(src, len)])?;
+        Ok(out.pop().unwrap())
+    }
+
+    /// Reads several buffers back with one submit and one wait.
+    pub fn read_many(&self, srcs: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+        let total: u64 = srcs.iter().map(|(_, n)| (*n as u64 * 4).div_ceil(16) * 16).sum();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: total.max(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        let mut offsets = Vec::new();
+        let mut off = 0u64;
+        for (b, n) in srcs {
+            let bytes = (*n as u64 * 4).div_ceil(4) * 4;
+            if bytes > 0 {
+                enc.copy_buffer_to_buffer(b, 0, &staging, off, bytes);
+            }
+            offsets.push(off);
+            off += (*n as u64 * 4).div_ceil(16) * 16;
+        }
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Device(format!("readback channel: {e}")))?
+            .map_err(|e| Error::Device(format!("map_async: {e}")))?;
+        let view = slice.get_mapped_range().map_err(|e| Error::Device(format!("get_mapped_range: {e}")))?;
+        let all: &[f32] = bytemuck::cast_slice(&view);
+        let out = srcs.iter().zip(&offsets).map(|((_, n), &o)| all[(o / 4) as usize..(o / 4) as usize + n].to_vec()).collect();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Device(format!("poll: {e}")))
+    }
+}

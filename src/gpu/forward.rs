@@ -1,0 +1,525 @@
+//! The forward pass on the GPU: weights uploaded once (`GpuModel`), buffers sized once per
+//! shape (`Plan`), every dispatch of a call recorded into one command encoder and one
+//! submit, one readback at the end.
+//!
+//! Per layer: copy h0/c0 into the state buffers, one GEMM for the input projection of all
+//! T*B rows and both directions, then T fused step dispatches (both directions in each, as
+//! workgroup z) or one persistent dispatch, then copy the final states out.
+//!
+//! GPU buffers (legend in src/spec.rs; Ip, Hp = I, H rounded up to 4 so rows load as vec4;
+//! pad columns are zero):
+//!   x        [T*B, Ip]          layer 0 input
+//!   xg       [T*B, D*G*H]       input projection of the current layer, incl. b_ih
+//!   out[2]   [T*B, D*Hp]        layer outputs, ping-pong between layers
+//!   h0, h_n  [L*D, B, Hp]       c0, c_n [L*D, B, H]
+//!   h_state  [2, D, B, Hp]      c_state [D, B, H]
+//!   lengths  [B] u32
+//!   w_ih[l]  [D*G*H, Kp_l]      Kp_0 = Ip, Kp_l = D*Hp (columns follow out's padding)
+//!   w_hh[l]  [D, G*H, Hp]       b_ih[l], b_hh[l] [D*G*H]
+
+use super::context::{Gpu, Kernel};
+use super::kernels::{hp, persistent_kernel, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
+use crate::error::{check_finite, Error, Result};
+use crate::reference::{check_batch, check_lengths};
+use crate::spec::RnnSpec;
+use crate::weights::Weights;
+use std::sync::{Arc, Mutex};
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StepParams {
+    t: u32,
+    b: u32,
+    h: u32,
+    hp4: u32,
+    d: u32,
+    step: u32,
+    out_ld: u32,
+    write_out: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemmParams {
+    m: u32,
+    n: u32,
+    kp4: u32,
+    pad: u32,
+}
+
+/// Copies `rows` rows of `cols` values into rows of `cols_p` (zero padded).
+pub fn pad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols_p];
+    for r in 0..rows {
+        out[r * cols_p..r * cols_p + cols].copy_from_slice(&src[r * cols..(r + 1) * cols]);
+    }
+    out
+}
+
+/// The inverse of `pad_rows`.
+pub fn unpad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols];
+    for r in 0..rows {
+        out[r * cols..(r + 1) * cols].copy_from_slice(&src[r * cols_p..r * cols_p + cols]);
+    }
+    out
+}
+
+struct LayerWeights {
+    w_ih: wgpu::Buffer,
+    b_ih: wgpu::Buffer,
+    w_hh: wgpu::Buffer,
+    b_hh: wgpu::Buffer,
+    /// Kp of this layer's input
+    kp: usize,
+}
+
+/// A network's weights on the GPU, ready for many forward calls.
+pub struct GpuModel {
+    pub spec: RnnSpec,
+    layers: Vec<LayerWeights>,
+    plan: Mutex<Option<Plan>>,
+}
+
+/// One batch of sequences (f32, row-major; see the shape legend).
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    pub t: usize,
+    pub b: usize,
+    /// [T, B, I]
+    pub x: &'a [f32],
+    /// [L*D, B, H], zeros when None
+    pub h0: Option<&'a [f32]>,
+    /// [L*D, B, H] (LSTM), zeros when None
+    pub c0: Option<&'a [f32]>,
+    /// [B], each 1..=T; all T when None
+    pub lengths: Option<&'a [i64]>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(x: &'a [f32], t: usize, b: usize) -> Self {
+        Input { t, b, x, h0: None, c0: None, lengths: None }
+    }
+}
+
+/// Choices for one forward call.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardOptions {
+    /// Force a kernel variant; None picks by rule (`Variant::auto`).
+    pub variant: Option<Variant>,
+    /// Read back the output sequence; false returns only h_n (and c_n).
+    pub return_sequence: bool,
+}
+
+impl Default for ForwardOptions {
+    fn default() -> Self {
+        ForwardOptions { variant: None, return_sequence: true }
+    }
+}
+
+/// Results of a forward call.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// [T, B, D*H] (empty when not requested)
+    pub output: Vec<f32>,
+    /// [L*D, B, H]
+    pub h_n: Vec<f32>,
+    /// [L*D, B, H] (LSTM; empty otherwise)
+    pub c_n: Vec<f32>,
+    pub variant: Variant,
+}
+
+/// Where a call's initial state comes from.
+enum StateInit<'a> {
+    Host(Option<&'a [f32]>, Option<&'a [f32]>),
+    /// h_n/c_n of the previous call on the same plan (streaming)
+    Carry,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct PlanKey {
+    t: usize,
+    b: usize,
+    variant: Variant,
+    return_sequence: bool,
+}
+
+struct LayerBinds {
+    gemm_bg: wgpu::BindGroup,
+    gemm_groups: (u32, u32),
+    step_bg: wgpu::BindGroup,
+}
+
+/// Buffers and bind groups for one (T, B, variant); built once, reused by every call.
+struct Plan {
+    key: PlanKey,
+    x: wgpu::Buffer,
+    outs: Vec<wgpu::Buffer>,
+    h0: wgpu::Buffer,
+    c0: wgpu::Buffer,
+    h_state: wgpu::Buffer,
+    c_state: wgpu::Buffer,
+    h_n: wgpu::Buffer,
+    c_n: wgpu::Buffer,
+    lengths: wgpu::Buffer,
+    _keep: Vec<wgpu::Buffer>,
+    binds: Vec<LayerBinds>,
+    gemm: Arc<Kernel>,
+    recurrent: Arc<Kernel>,
+    /// workgroups of the recurrent dispatch
+    rec_groups: (u32, u32, u32),
+    persistent: bool,
+    /// stride of per-step uniform entries
+    align: u64,
+}
+
+impl GpuModel {
+    /// Uploads `w` (rounded to f32) in the padded GPU layouts.
+    pub fn new(gpu: &Gpu, w: &Weights) -> Result<Self> {
+        let s = w.spec;
+        s.validate()?;
+        let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
+        let hpad = hp(h);
+        let mut layers = Vec::new();
+        for l in 0..s.num_layers {
+            let (k, kp) = if l == 0 { (s.input_size, hp(s.input_size)) } else { (d * h, d * hpad) };
+            let mut w_ih = vec![0.0f32; d * g * h * kp];
+            let mut w_hh = vec![0.0f32; d * g * h * hpad];
+            let mut b_ih = Vec::with_capacity(d * g * h);
+            let mut b_hh = Vec::with_capacity(d * g * h);
+            for dir in 0..d {
+                let p = w.dir(l, dir);
+                for row in 0..g * h {
+                    let r = dir * g * h + row;
+                    for c in 0..k {
+                        // Layer l > 0 reads out[.., dir'*Hp + j]: column dir'*H + j moves there.
+                        let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
+                        w_ih[r * kp + cp] = p.w_ih[row * k + c] as f32;
+                    }
+                    for c in 0..h {
+                        w_hh[r * hpad + c] = p.w_hh[row * h + c] as f32;
+                    }
+                }
+                b_ih.extend(p.b_ih.iter().map(|&v| v as f32));
+                b_hh.extend(p.b_hh.iter().map(|&v| v as f32));
+            }
+            gpu.check_binding(&format!("weight_ih_l{l}"), (w_ih.len() * 4) as u64)?;
+            gpu.check_binding(&format!("weight_hh_l{l}"), (w_hh.len() * 4) as u64)?;
+            layers.push(LayerWeights {
+                w_ih: gpu.storage_init("w_ih", &w_ih),
+                b_ih: gpu.storage_init("b_ih", &b_ih),
+                w_hh: gpu.storage_init("w_hh", &w_hh),
+                b_hh: gpu.storage_init("b_hh", &b_hh),
+                kp,
+            });
+        }
+        Ok(GpuModel { spec: s, layers, plan: Mutex::new(None) })
+    }
+
+    /// Runs the network over a batch; see `Input` for shapes.
+    pub fn forward(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Output> {
+        self.check_input(input)?;
+        let variant = self.pick(gpu, input.b, opts.variant)?;
+        let key = PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
+        let mut slot = self.plan.lock().unwrap();
+        if slot.as_ref().map(|p| p.key) != Some(key) {
+            *slot = None; // free the old buffers first
+            *slot = Some(self.build_plan(gpu, key)?);
+        }
+        let plan = slot.as_ref().unwrap();
+        self.run(gpu, plan, input, StateInit::Host(input.h0, input.c0))
+    }
+
+    /// Records a whole forward call of `plan` into `enc` (inputs already uploaded). Used by
+    /// benchmarks that time many calls without reading back.
+    fn encode(&self, plan: &Plan, enc: &mut wgpu::CommandEncoder) {
+        let s = &self.spec;
+        let (t, b, d) = (plan.key.t, plan.key.b, s.directions());
+        let state_bytes = (d * b * hp(s.hidden_size) * 4) as u64;
+        let c_bytes = (d * b * s.hidden_size * 4) as u64;
+        for (l, lb) in plan.binds.iter().enumerate() {
+            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state, 0, state_bytes);
+            if s.cell.has_cell_state() {
+                enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
+            }
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: None });
+                pass.set_pipeline(&plan.gemm.pipeline);
+                pass.set_bind_group(0, &lb.gemm_bg, &[]);
+                pass.dispatch_workgroups(lb.gemm_groups.0, lb.gemm_groups.1, 1);
+                pass.set_pipeline(&plan.recurrent.pipeline);
+                let (gx, gy, gz) = plan.rec_groups;
+                if plan.persistent {
+                    pass.set_bind_group(0, &lb.step_bg, &[0]);
+                    pass.dispatch_workgroups(gx, gy, gz);
+                } else {
+                    for step in 0..t {
+                        pass.set_bind_group(0, &lb.step_bg, &[(step as u64 * plan.align) as u32]);
+                        pass.dispatch_workgroups(gx, gy, gz);
+                    }
+                }
+            }
+            let last = (t % 2) as u64 * state_bytes;
+            enc.copy_buffer_to_buffer(&plan.h_state, last, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            if s.cell.has_cell_state() {
+                enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
+            }
+        }
+    }
+
+    fn run(&self, gpu: &Gpu, plan: &Plan, input: &Input<'_>, init: StateInit<'_>) -> Result<Output> {
+        let s = &self.spec;
+        let (t, b) = (input.t, input.b);
+        let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
+        let n_state = s.num_layers * d * b;
+        gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))));
+        let lengths: Vec<u32> = match input.lengths {
+            Some(l) => check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
+            None => vec![t as u32; b],
+        };
+        gpu.queue.write_buffer(&plan.lengths, 0, bytemuck::cast_slice(&lengths));
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        match init {
+            StateInit::Host(h0, c0) => {
+                let h0 = h0.map(|v| pad_rows(v, n_state, h, hpad)).unwrap_or_else(|| vec![0.0; n_state * hpad]);
+                gpu.queue.write_buffer(&plan.h0, 0, bytemuck::cast_slice(&h0));
+                if s.cell.has_cell_state() {
+                    let c0 = c0.map(|v| v.to_vec()).unwrap_or_else(|| vec![0.0; n_state * h]);
+                    gpu.queue.write_buffer(&plan.c0, 0, bytemuck::cast_slice(&c0));
+                }
+            }
+            StateInit::Carry => {
+                enc.copy_buffer_to_buffer(&plan.h_n, 0, &plan.h0, 0, (n_state * hpad * 4) as u64);
+                if s.cell.has_cell_state() {
+                    enc.copy_buffer_to_buffer(&plan.c_n, 0, &plan.c0, 0, (n_state * h * 4) as u64);
+                }
+            }
+        }
+        self.encode(plan, &mut enc);
+        gpu.queue.submit([enc.finish()]);
+        let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![(&plan.h_n, n_state * hpad)];
+        if s.cell.has_cell_state() {
+            reads.push((&plan.c_n, n_state * h));
+        }
+        let out_buf = &plan.outs[(s.num_layers - 1) % plan.outs.len()];
+        if plan.key.return_sequence {
+            reads.push((out_buf, t * b * d * hpad));
+        }
+        let mut got = gpu.read_many(&reads)?.into_iter();
+        let h_n = unpad_rows(&got.next().unwrap(), n_state, h, hpad);
+        let c_n = if s.cell.has_cell_state() { got.next().unwrap() } else { vec![] };
+        let output = if plan.key.return_sequence {
+            let raw = got.next().unwrap();
+            // [T*B, D*Hp] -> [T*B, D*H]: every direction's block loses its padding.
+            unpad_rows(&raw, t * b * d, h, hpad)
+        } else {
+            vec![]
+        };
+        Ok(Output { output, h_n, c_n, variant: plan.key.variant })
+    }
+
+    fn check_input(&self, input: &Input<'_>) -> Result<()> {
+        let s = &self.spec;
+        check_batch(s, input.t, input.b, input.x.len(), input.h0.map(|v| v.len()), input.c0.map(|v| v.len()))?;
+        check_finite("x", input.x)?;
+        if let Some(h0) = input.h0 {
+            check_finite("h0", h0)?;
+        }
+        if let Some(c0) = input.c0 {
+            check_finite("c0", c0)?;
+        }
+        if let Some(l) = input.lengths {
+            check_lengths(l, input.t, input.b)?;
+        }
+        Ok(())
+    }
+
+    fn pick(&self, gpu: &Gpu, b: usize, forced: Option<Variant>) -> Result<Variant> {
+        let v = forced.unwrap_or_else(|| Variant::auto(gpu, &self.spec, b));
+        if let Some(why) = v.unsupported(gpu, &self.spec) {
+            return Err(Error::Config(why));
+        }
+        Ok(v)
+    }
+
+    fn build_plan(&self, gpu: &Gpu, key: PlanKey) -> Result<Plan> {
+        let s = &self.spec;
+        let (t, b) = (key.t, key.b);
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        let n_state = s.num_layers * d * b;
+        let f = 4u64;
+        let sizes = [
+            ("x", (t * b * hp(s.input_size)) as u64 * f),
+            ("xg", (t * b * d * g * h) as u64 * f),
+            ("output", (t * b * d * hpad) as u64 * f),
+            ("h_n", (n_state * hpad) as u64 * f),
+        ];
+        for (what, bytes) in sizes {
+            gpu.check_binding(what, bytes)?;
+        }
+        let x = gpu.storage("x", sizes[0].1);
+        let xg = gpu.storage("xg", sizes[1].1);
+        let outs: Vec<wgpu::Buffer> = (0..s.num_layers.min(2)).map(|_| gpu.storage("out", sizes[2].1)).collect();
+        let h0 = gpu.storage("h0", sizes[3].1);
+        let h_n = gpu.storage("h_n", sizes[3].1);
+        let c0 = gpu.storage("c0", (n_state * h) as u64 * f);
+        let c_n = gpu.storage("c_n", (n_state * h) as u64 * f);
+        let h_state = gpu.storage("h_state", (2 * d * b * hpad) as u64 * f);
+        let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
+        let lengths = gpu.storage("lengths", b as u64 * 4);
+
+        let gemm_variant = key.variant.gemm(gpu);
+        let gemm = gemm_variant.kernel(gpu)?;
+        let persistent = key.variant == Variant::Persistent;
+        let (recurrent, rec_groups) = if persistent {
+            let shape = PersistentShape::new(gpu, s, b)?;
+            (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1))
+        } else {
+            let k = step_kernel(gpu, key.variant, s.cell)?;
+            let groups = match key.variant {
+                Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(SUBGROUP_LANES as usize)),
+                _ => (h.div_ceil(64), b.div_ceil(4)),
+            };
+            (k, (groups.0 as u32, groups.1 as u32, d as u32))
+        };
+        gpu.check_groups("recurrent step (x)", rec_groups.0)?;
+        gpu.check_groups("recurrent step (y)", rec_groups.1)?;
+
+        let align = gpu.limits.min_uniform_buffer_offset_alignment.max(32) as u64;
+        let entries = if persistent { 1 } else { t };
+        let mut keep = Vec::new();
+        let mut binds = Vec::new();
+        for (l, lw) in self.layers.iter().enumerate() {
+            let last = l + 1 == s.num_layers;
+            let mut bytes = vec![0u8; entries * align as usize];
+            for step in 0..entries {
+                let p = StepParams {
+                    t: t as u32,
+                    b: b as u32,
+                    h: h as u32,
+                    hp4: (hpad / 4) as u32,
+                    d: d as u32,
+                    step: step as u32,
+                    out_ld: (d * hpad) as u32,
+                    write_out: (!last || key.return_sequence) as u32,
+                };
+                let o = step * align as usize;
+                bytes[o..o + 32].copy_from_slice(bytemuck::bytes_of(&p));
+            }
+            let params = gpu.uniform_init("step params", &bytes);
+            let gp = GemmParams { m: (t * b) as u32, n: (d * g * h) as u32, kp4: (lw.kp / 4) as u32, pad: 0 };
+            let gemm_params = gpu.uniform_init("gemm params", bytemuck::bytes_of(&gp));
+            let input = if l == 0 { &x } else { &outs[(l - 1) % outs.len()] };
+            let out = &outs[l % outs.len()];
+            let gemm_groups = gemm_variant.groups(t * b, d * g * h);
+            gpu.check_groups("input GEMM (x)", gemm_groups.0)?;
+            gpu.check_groups("input GEMM (y)", gemm_groups.1)?;
+            let gemm_bg = gemm.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16);
+            let step_bg =
+                recurrent.bind(gpu, &[&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, &h_state, &c_state, out], 32);
+            keep.push(params);
+            keep.push(gemm_params);
+            binds.push(LayerBinds { gemm_bg, gemm_groups, step_bg });
+        }
+        keep.push(xg);
+        Ok(Plan {
+            key,
+            x,
+            outs,
+            h0,
+            c0,
+            h_state,
+            c_state,
+            h_n,
+            c_n,
+            lengths,
+            _keep: keep,
+            binds,
+            gemm,
+            recurrent,
+            rec_groups,
+            persistent,
+            align,
+        })
+    }
+}
+
+/// A batch of B streams advanced a few steps at a time with constant memory (real-time
+/// use). Unidirectional models only: a reverse direction needs the whole sequence.
+pub struct Stream<'m> {
+    model: &'m GpuModel,
+    b: usize,
+    variant: Option<Variant>,
+    plan: Option<Plan>,
+    started: bool,
+    h0: Option<Vec<f32>>,
+    c0: Option<Vec<f32>>,
+}
+
+impl GpuModel {
+    /// A stream state for `b` sequences, starting from zeros (or `with_state`).
+    pub fn stream(&self, b: usize) -> Result<Stream<'_>> {
+        if self.spec.bidirectional {
+            return Err(Error::Config("streaming needs a unidirectional model (bidirectional=true given)".into()));
+        }
+        if b == 0 {
+            return Err(Error::shape("stream batch", ">= 1", 0));
+        }
+        Ok(Stream { model: self, b, variant: None, plan: None, started: false, h0: None, c0: None })
+    }
+}
+
+impl Stream<'_> {
+    /// Starts from the given states [L, B, H] instead of zeros.
+    pub fn with_state(mut self, h0: Vec<f32>, c0: Option<Vec<f32>>) -> Self {
+        self.h0 = Some(h0);
+        self.c0 = c0;
+        self
+    }
+
+    pub fn with_variant(mut self, v: Variant) -> Self {
+        self.variant = Some(v);
+        self
+    }
+
+    /// Advances every stream by k = x.len() / (B*I) steps; x is [k, B, I]. Returns the last
+    /// layer's outputs [k, B, H]; the state stays on the GPU.
+    pub fn step(&mut self, gpu: &Gpu, x: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.step_full(gpu, x)?.output)
+    }
+
+    /// Like `step`, also returning the states after the last step.
+    pub fn step_full(&mut self, gpu: &Gpu, x: &[f32]) -> Result<Output> {
+        let s = &self.model.spec;
+        let row = self.b * s.input_size;
+        if x.is_empty() || x.len() % row != 0 {
+            return Err(Error::shape("stream x", format!("[k, {}, {}]", self.b, s.input_size), format!("{} values", x.len())));
+        }
+        let k = x.len() / row;
+        let variant = self.model.pick(gpu, self.b, self.variant)?;
+        let key = PlanKey { t: k, b: self.b, variant, return_sequence: true };
+        let same_plan = self.plan.as_ref().map(|p| p.key) == Some(key);
+        if self.started && !same_plan {
+            // A new chunk length: carry the state over through the host once.
+            let prev = self.plan.as_ref().expect("a started stream has a plan");
+            let hpad = hp(s.hidden_size);
+            let n = s.num_layers * self.b;
+            let mut got = gpu.read_many(&[(&prev.h_n, n * hpad), (&prev.c_n, n * s.hidden_size)])?;
+            let c = got.pop().unwrap();
+            self.h0 = Some(unpad_rows(&got.pop().unwrap(), n, s.hidden_size, hpad));
+            self.c0 = s.cell.has_cell_state().then_some(c);
+        }
+        let carry = self.started && same_plan;
+        let (h0, c0) = if carry { (None, None) } else { (self.h0.take(), self.c0.take()) };
+        let input = Input { t: k, b: self.b, x, h0: h0.as_deref(), c0: c0.as_deref(), lengths: None };
+        self.model.check_input(&input)?;
+        let init = if carry { StateInit::Carry } else { StateInit::Host(input.h0, input.c0) };
+        if self.plan.as_ref().map(|p| p.key) != Some(key) {
+            self.plan = None;
+            self.plan = Some(self.model.build_plan(gpu, key)?);
+        }
+        let out = self.model.run(gpu, self.plan.as_ref().unwrap(), &input, init)?;
+        self.started = true;
+        Ok(out)
+    }
+}

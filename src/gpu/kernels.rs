@@ -1,0 +1,253 @@
+//! The kernel variants, their WGSL sources (composed from `shaders/`) and how the host picks
+//! one for a shape and an adapter.
+
+use super::context::{Binding, Gpu, Kernel};
+use crate::error::{Error, Result};
+use crate::spec::{CellKind, RnnSpec};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
+pub const RNN_WGSL: &str = include_str!("../../shaders/rnn.wgsl");
+pub const LSTM_WGSL: &str = include_str!("../../shaders/lstm.wgsl");
+pub const GRU_WGSL: &str = include_str!("../../shaders/gru.wgsl");
+pub const STEP_WGSL: &str = include_str!("../../shaders/step.wgsl");
+pub const STEP_REG_WGSL: &str = include_str!("../../shaders/step_reg.wgsl");
+pub const STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_subgroup.wgsl");
+pub const STEP_TILED_WGSL: &str = include_str!("../../shaders/step_tiled.wgsl");
+pub const PERSISTENT_WGSL: &str = include_str!("../../shaders/persistent.wgsl");
+pub const GEMM_REG_WGSL: &str = include_str!("../../shaders/gemm_reg.wgsl");
+pub const GEMM_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_subgroup.wgsl");
+pub const GEMM_TILED_WGSL: &str = include_str!("../../shaders/gemm_tiled.wgsl");
+
+/// Lanes the subgroup kernels broadcast across (their workgroup is one subgroup).
+pub const SUBGROUP_LANES: u32 = 8;
+
+/// A forward-pass strategy: which input-projection GEMM and which recurrent kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// Workgroup-shared tiles for the GEMM and the step (discrete GPUs).
+    Tiled,
+    /// Register blocking without subgroups (any adapter, the GL backend included).
+    Register,
+    /// Register blocking with subgroupBroadcast sharing (CPU adapters such as lavapipe).
+    Subgroup,
+    /// The best GEMM plus one persistent kernel looping over all steps (small problems).
+    Persistent,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 4] = [Variant::Tiled, Variant::Register, Variant::Subgroup, Variant::Persistent];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Tiled => "tiled",
+            Variant::Register => "register",
+            Variant::Subgroup => "subgroup",
+            Variant::Persistent => "persistent",
+        }
+    }
+
+    /// Why this variant cannot run here, or None if it can.
+    pub fn unsupported(self, gpu: &Gpu, spec: &RnnSpec) -> Option<String> {
+        match self {
+            Variant::Subgroup if !subgroups_ok(gpu) => Some(format!(
+                "subgroup variant needs Features::SUBGROUP with subgroups of at least {SUBGROUP_LANES} lanes (adapter: {}, sizes {}..{})",
+                if gpu.caps.subgroups { "has SUBGROUP" } else { "no SUBGROUP" },
+                gpu.caps.subgroup_min_size,
+                gpu.caps.subgroup_max_size
+            )),
+            Variant::Persistent if persistent_rows(gpu, spec) == 0 => Some(format!(
+                "persistent variant needs 2*Hp*4 = {} bytes of workgroup memory, the device has {}",
+                8 * hp(spec.hidden_size),
+                gpu.limits.max_compute_workgroup_storage_size
+            )),
+            _ => None,
+        }
+    }
+
+    /// The variant a rule picks without measurements: persistent when one step is too little
+    /// work to pay for a dispatch, then subgroup sharing on CPU adapters, tiles elsewhere.
+    pub fn auto(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
+        let per_step_flops = 2 * b * spec.gates() * spec.hidden_size * spec.hidden_size;
+        if per_step_flops <= 1 << 20 && Variant::Persistent.unsupported(gpu, spec).is_none() {
+            return Variant::Persistent;
+        }
+        if gpu.caps.cpu_like {
+            if subgroups_ok(gpu) { Variant::Subgroup } else { Variant::Register }
+        } else {
+            Variant::Tiled
+        }
+    }
+
+    /// The GEMM this variant uses for the input projection.
+    pub fn gemm(self, gpu: &Gpu) -> GemmVariant {
+        match self {
+            Variant::Tiled => GemmVariant::Tiled,
+            Variant::Register => GemmVariant::Register,
+            Variant::Subgroup => GemmVariant::Subgroup,
+            Variant::Persistent => GemmVariant::best(gpu),
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Variant {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| Error::Config(format!("unknown variant `{s}` (one of tiled, register, subgroup, persistent)")))
+    }
+}
+
+fn subgroups_ok(gpu: &Gpu) -> bool {
+    gpu.caps.subgroups && gpu.caps.subgroup_min_size >= SUBGROUP_LANES
+}
+
+/// H rounded up to a multiple of 4 (row stride of vec4-loaded matrices).
+pub fn hp(h: usize) -> usize {
+    h.div_ceil(4) * 4
+}
+
+/// Batch rows one persistent workgroup can keep in workgroup memory (0: not even one).
+pub fn persistent_rows(gpu: &Gpu, spec: &RnnSpec) -> usize {
+    gpu.limits.max_compute_workgroup_storage_size as usize / (2 * 4 * hp(spec.hidden_size))
+}
+
+/// Input-projection GEMM kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GemmVariant {
+    Tiled,
+    Register,
+    Subgroup,
+}
+
+impl GemmVariant {
+    pub const ALL: [GemmVariant; 3] = [GemmVariant::Tiled, GemmVariant::Register, GemmVariant::Subgroup];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmVariant::Tiled => "tiled",
+            GemmVariant::Register => "register",
+            GemmVariant::Subgroup => "subgroup",
+        }
+    }
+
+    pub fn best(gpu: &Gpu) -> GemmVariant {
+        if !gpu.caps.cpu_like {
+            GemmVariant::Tiled
+        } else if subgroups_ok(gpu) {
+            GemmVariant::Subgroup
+        } else {
+            GemmVariant::Register
+        }
+    }
+
+    pub fn supported(self, gpu: &Gpu) -> bool {
+        self != GemmVariant::Subgroup || subgroups_ok(gpu)
+    }
+
+    /// Workgroups for C [M, N].
+    pub fn groups(self, m: usize, n: usize) -> (u32, u32) {
+        let (cols, rows) = match self {
+            GemmVariant::Tiled => (64, 64),
+            GemmVariant::Register => (64 * 4, 8),
+            GemmVariant::Subgroup => (SUBGROUP_LANES as usize * 4, 16),
+        };
+        (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32)
+    }
+
+    pub fn kernel(self, gpu: &Gpu) -> Result<Arc<Kernel>> {
+        let src = match self {
+            GemmVariant::Tiled => GEMM_TILED_WGSL,
+            GemmVariant::Register => GEMM_REG_WGSL,
+            GemmVariant::Subgroup => GEMM_SUBGROUP_WGSL,
+        };
+        gpu.kernel(&format!("gemm_{}", self.name()), &GEMM_BINDINGS, || src.to_string())
+    }
+}
+
+pub const GEMM_BINDINGS: [Binding; 5] =
+    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::Read, Binding::ReadWrite];
+
+pub const STEP_BINDINGS: [Binding; 8] = [
+    Binding::Uniform { dynamic: true },
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+];
+
+/// The cell's constants and maths, prepended to every recurrent kernel.
+fn cell_prelude(cell: CellKind) -> String {
+    let (file, relu) = match cell {
+        CellKind::RnnTanh => (RNN_WGSL, false),
+        CellKind::RnnRelu => (RNN_WGSL, true),
+        CellKind::Lstm => (LSTM_WGSL, false),
+        CellKind::Gru => (GRU_WGSL, false),
+    };
+    format!(
+        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\n{COMMON_WGSL}\n{file}\n{STEP_WGSL}\n",
+        cell.gates(),
+        cell.has_cell_state()
+    )
+}
+
+/// The per-step fused kernel of a variant for a cell.
+pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind) -> Result<Arc<Kernel>> {
+    let body = match variant {
+        Variant::Tiled => STEP_TILED_WGSL,
+        Variant::Register => STEP_REG_WGSL,
+        Variant::Subgroup => STEP_SUBGROUP_WGSL,
+        Variant::Persistent => return Err(Error::Config("persistent has no per-step kernel".into())),
+    };
+    gpu.kernel(&format!("step_{}/{}", variant.name(), cell.name()), &STEP_BINDINGS, || {
+        format!("{}\n{body}", cell_prelude(cell))
+    })
+}
+
+/// Launch shape of the persistent kernel: rows per workgroup and invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PersistentShape {
+    pub rows: usize,
+    pub threads: u32,
+}
+
+impl PersistentShape {
+    pub fn new(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Result<Self> {
+        let cap = persistent_rows(gpu, spec);
+        if cap == 0 {
+            return Err(Error::Config(Variant::Persistent.unsupported(gpu, spec).unwrap_or_default()));
+        }
+        let rows = b.min(cap);
+        let max_threads = gpu.limits.max_compute_invocations_per_workgroup.min(gpu.limits.max_compute_workgroup_size_x);
+        let threads = ((rows * spec.hidden_size).div_ceil(32) * 32).clamp(32, 256) as u32;
+        Ok(PersistentShape { rows, threads: threads.min(max_threads) })
+    }
+}
+
+/// The persistent kernel for a cell and launch shape.
+pub fn persistent_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, shape: PersistentShape) -> Result<Arc<Kernel>> {
+    let hs4 = shape.rows * hp(hidden) / 4;
+    let key = format!("persistent/{}/rows{}/wg{}/hs{}", cell.name(), shape.rows, shape.threads, hs4);
+    gpu.kernel(&key, &STEP_BINDINGS, || {
+        format!(
+            "const BS: u32 = {}u;\nconst WGP: u32 = {}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\n{}\n{PERSISTENT_WGSL}",
+            shape.rows,
+            shape.threads,
+            2 * hs4,
+            cell_prelude(cell)
+        )
+    })
+}

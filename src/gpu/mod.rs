@@ -1,0 +1,9 @@
+//! Everything that touches the GPU: the context, kernel variants and the forward pass.
+
+pub mod context;
+pub mod forward;
+pub mod kernels;
+
+pub use context::{Caps, Gpu};
+pub use forward::{ForwardOptions, GpuModel, Input, Output, Stream};
+pub use kernels::{GemmVariant, Variant};

@@ -5,6 +5,7 @@
 //! B = batch, I = input size, H = hidden size, G = gates (RNN 1, GRU 3, LSTM 4),
 //! D = directions, L = layers. Sequences are [T, B, features], states [L*D, B, H].
 
+pub mod bench;
 pub mod cells;
 pub mod check;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod gpu;
 pub mod io;
 pub mod reference;
 pub mod spec;
+pub mod validate;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -1,1 +1,379 @@
-fn main() {}
+//! The `wgpu-rnn` command line: info, init, forward, validate, bench.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use wgpu_rnn::bench::{self, Mode, Workload};
+use wgpu_rnn::gpu::kernels::Variant;
+use wgpu_rnn::io::{TensorFile, TensorWriter};
+use wgpu_rnn::validate;
+use wgpu_rnn::{CellKind, ForwardOptions, Gpu, GpuModel, Input, RnnSpec, Weights};
+
+#[derive(Parser)]
+#[command(name = "wgpu-rnn", version, about = "RNN, LSTM and GRU on any GPU wgpu reaches (Vulkan, Metal, DX12, GL)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the adapter, backend, driver and the limits and features this engine uses.
+    Info,
+    /// Write seeded random weights (PyTorch's init and names) to a .safetensors file.
+    Init(InitArgs),
+    /// Run a model over an input file on the GPU and write the outputs.
+    Forward(ForwardArgs),
+    /// Check every kernel variant against the CPU reference over a matrix of shapes.
+    Validate(ValidateArgs),
+    /// Throughput of the named workloads (tokens/s, GFLOP/s).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Weights with PyTorch's names (safetensors.torch.save_file(model.state_dict(), path)).
+    #[arg(long)]
+    weights: PathBuf,
+    /// rnn, lstm or gru.
+    #[arg(long)]
+    cell: String,
+    /// Number of layers (checked against the weights; read from them when absent).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// The weights are bidirectional (checked against the weights).
+    #[arg(long)]
+    bidirectional: bool,
+    /// tanh or relu (RNN only).
+    #[arg(long, default_value = "tanh")]
+    nonlinearity: String,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<Weights> {
+        let cell = CellKind::parse(&self.cell, &self.nonlinearity)?;
+        let file = TensorFile::open(&self.weights)?;
+        let spec = Weights::infer_spec(&file, cell)?;
+        if let Some(l) = self.layers {
+            if l != spec.num_layers {
+                bail!("--layers {l} given, but {} holds {} layer(s)", self.weights.display(), spec.num_layers);
+            }
+        }
+        if self.bidirectional != spec.bidirectional {
+            bail!(
+                "--bidirectional is {}, but {} is {}",
+                if self.bidirectional { "given" } else { "absent" },
+                self.weights.display(),
+                if spec.bidirectional { "bidirectional (has *_reverse tensors)" } else { "unidirectional" }
+            );
+        }
+        Ok(Weights::from_file(&file, spec)?)
+    }
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[arg(long, default_value = "lstm")]
+    cell: String,
+    #[arg(long, default_value = "tanh")]
+    nonlinearity: String,
+    #[arg(long)]
+    input_size: usize,
+    #[arg(long)]
+    hidden_size: usize,
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    #[arg(long)]
+    bidirectional: bool,
+    #[arg(long)]
+    no_bias: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct ForwardArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// x [T, B, I] and optionally h0, c0 [L*D, B, H] and lengths (int64 [B]).
+    #[arg(long)]
+    input: PathBuf,
+    /// Written atomically: output [T, B, D*H], h_n (and c_n) [L*D, B, H].
+    #[arg(long)]
+    output: PathBuf,
+    /// Force a kernel variant: tiled, register, subgroup or persistent.
+    #[arg(long)]
+    variant: Option<Variant>,
+    /// Write only h_n (and c_n), not the output sequence.
+    #[arg(long)]
+    final_only: bool,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// The CI-sized matrix (small H and T).
+    #[arg(long)]
+    quick: bool,
+    /// Every combination of layers, directions and lengths for each shape.
+    #[arg(long)]
+    full: bool,
+    /// Only this variant (default: every variant the adapter supports).
+    #[arg(long)]
+    variant: Option<Variant>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Named workload (repeatable): lstm-b1, lstm-b64, lstm-b256, gru-b64, rnn-b64. Default all.
+    #[arg(long)]
+    workload: Vec<String>,
+    /// fwd, train or both.
+    #[arg(long, default_value = "both")]
+    mode: String,
+    /// A custom shape instead of the named workloads: cell (rnn, lstm, gru) ...
+    #[arg(long)]
+    cell: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 256)]
+    input: usize,
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    #[arg(long, default_value_t = 100)]
+    seq: usize,
+    /// Force a kernel variant.
+    #[arg(long)]
+    variant: Option<Variant>,
+    /// Timed runs per case (after one checked warm-up run).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Skip the standalone GEMM ceiling measurement.
+    #[arg(long)]
+    no_ceiling: bool,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Info => info(),
+        Cmd::Init(a) => init(a),
+        Cmd::Forward(a) => forward(a),
+        Cmd::Validate(a) => validate_cmd(a),
+        Cmd::Bench(a) => bench_cmd(a),
+    }
+}
+
+fn info() -> Result<()> {
+    let gpu = Gpu::new()?;
+    let i = &gpu.info;
+    let l = &gpu.limits;
+    println!("adapter:  {}", i.name);
+    println!("backend:  {:?}", i.backend);
+    println!("type:     {:?}", i.device_type);
+    println!("driver:   {} ({})", i.driver, i.driver_info);
+    println!("vendor:   0x{:04x}  device: 0x{:04x}", i.vendor, i.device);
+    println!("features: subgroups={} (sizes {}..{}), timestamps={}", gpu.caps.subgroups, gpu.caps.subgroup_min_size, gpu.caps.subgroup_max_size, gpu.caps.timestamps);
+    println!("limits:");
+    println!("  max_storage_buffer_binding_size      {}", l.max_storage_buffer_binding_size);
+    println!("  max_buffer_size                      {}", l.max_buffer_size);
+    println!("  max_compute_workgroup_storage_size   {}", l.max_compute_workgroup_storage_size);
+    println!("  max_compute_invocations_per_workgroup {}", l.max_compute_invocations_per_workgroup);
+    println!("  max_compute_workgroup_size_x         {}", l.max_compute_workgroup_size_x);
+    println!("  max_compute_workgroups_per_dimension {}", l.max_compute_workgroups_per_dimension);
+    println!("  max_storage_buffers_per_shader_stage {}", l.max_storage_buffers_per_shader_stage);
+    println!("  min_uniform_buffer_offset_alignment  {}", l.min_uniform_buffer_offset_alignment);
+    println!("variants (lstm, H=128 / H=512):");
+    for v in Variant::ALL {
+        let small = v.unsupported(&gpu, &RnnSpec::new(CellKind::Lstm, 64, 128));
+        let big = v.unsupported(&gpu, &RnnSpec::new(CellKind::Lstm, 64, 512));
+        let say = |r: Option<String>| r.map(|w| format!("no: {w}")).unwrap_or_else(|| "yes".into());
+        println!("  {:<10} {} / {}", v.name(), say(small), say(big));
+    }
+    for (b, h) in [(1usize, 128usize), (64, 256), (256, 512)] {
+        println!("  default for lstm B={b} H={h}: {}", Variant::auto(&gpu, &RnnSpec::new(CellKind::Lstm, 64, h), b));
+    }
+    Ok(())
+}
+
+fn init(a: InitArgs) -> Result<()> {
+    let cell = CellKind::parse(&a.cell, &a.nonlinearity)?;
+    let spec = RnnSpec::new(cell, a.input_size, a.hidden_size).layers(a.layers).bidirectional(a.bidirectional).with_bias(!a.no_bias);
+    Weights::init(spec, a.seed)?.save(&a.out)?;
+    eprintln!("wrote {} ({spec}, {} parameters)", a.out.display(), spec.num_params());
+    Ok(())
+}
+
+fn forward(a: ForwardArgs) -> Result<()> {
+    let w = a.model.load()?;
+    let spec = w.spec;
+    let f = TensorFile::open(&a.input)?;
+    let xs = f.x_shape(&spec)?;
+    let (t, b) = (xs[0], xs[1]);
+    let x: Vec<f32> = f.float("x", Some(&[t, b, spec.input_size]))?.data.iter().map(|&v| v as f32).collect();
+    let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
+    let load_state = |name: &str| -> Result<Option<Vec<f32>>> {
+        if !f.contains(name) {
+            return Ok(None);
+        }
+        Ok(Some(f.float(name, Some(&state_shape))?.data.iter().map(|&v| v as f32).collect()))
+    };
+    let h0 = load_state("h0")?;
+    let c0 = if spec.cell.has_cell_state() { load_state("c0")? } else { None };
+    if !spec.cell.has_cell_state() && f.contains("c0") {
+        bail!("{} holds c0, but a {} cell has no cell state", a.input.display(), spec.cell);
+    }
+    let lengths = if f.contains("lengths") { Some(f.int("lengths", Some(&[b]))?) } else { None };
+
+    let gpu = Gpu::new()?;
+    let model = GpuModel::new(&gpu, &w)?;
+    let input = Input { t, b, x: &x, h0: h0.as_deref(), c0: c0.as_deref(), lengths: lengths.as_deref() };
+    let out = model.forward(&gpu, &input, ForwardOptions { variant: a.variant, return_sequence: !a.final_only })?;
+    let mut tw = TensorWriter::new();
+    if !a.final_only {
+        tw.add_f32("output", vec![t, b, spec.output_size()], out.output);
+    }
+    tw.add_f32("h_n", state_shape.to_vec(), out.h_n);
+    if spec.cell.has_cell_state() {
+        tw.add_f32("c_n", state_shape.to_vec(), out.c_n);
+    }
+    tw.meta("variant", out.variant.name());
+    tw.write(&a.output)?;
+    eprintln!("wrote {} ({spec}, T={t}, B={b}, variant {})", a.output.display(), out.variant);
+    Ok(())
+}
+
+trait XShape {
+    fn x_shape(&self, spec: &RnnSpec) -> Result<Vec<usize>>;
+}
+
+impl XShape for TensorFile {
+    /// x must be [T, B, I] with I from the weights.
+    fn x_shape(&self, spec: &RnnSpec) -> Result<Vec<usize>> {
+        let s = self.shape("x").with_context(|| format!("{} has no tensor `x` [T, B, {}]", self.path(), spec.input_size))?;
+        if s.len() != 3 || s[2] != spec.input_size {
+            bail!("tensor `x` in {} has shape {s:?}, expected [T, B, {}] (input size from the weights)", self.path(), spec.input_size);
+        }
+        Ok(s)
+    }
+}
+
+fn validate_cmd(a: ValidateArgs) -> Result<()> {
+    let gpu = Gpu::new()?;
+    println!("adapter: {}", gpu.describe());
+    let cases = validate::matrix(a.quick, a.full);
+    let (mut pass, mut fail) = (0, 0);
+    println!("{:<48} {:<10} {:>10} {:>10}  result", "case", "variant", "max abs", "max rel");
+    for (i, case) in cases.iter().enumerate() {
+        let p = validate::prepare(*case, 1000 + i as u64)?;
+        let variants = match a.variant {
+            Some(v) => vec![v],
+            None => validate::variants_for(&gpu, &case.spec()),
+        };
+        for v in variants {
+            let cmps = validate::check_forward(&gpu, &p, v)?;
+            let ok = cmps.iter().all(|c| c.ok());
+            let max_abs = cmps.iter().map(|c| c.max_abs).fold(0.0, f64::max);
+            let max_rel = cmps.iter().map(|c| c.max_rel).fold(0.0, f64::max);
+            println!("{:<48} {:<10} {:>10.2e} {:>10.2e}  {}", case.label(), v.name(), max_abs, max_rel, if ok { "PASS" } else { "FAIL" });
+            if ok {
+                pass += 1;
+            } else {
+                fail += 1;
+                for c in cmps.iter().filter(|c| !c.ok()) {
+                    println!("    {c}");
+                }
+            }
+        }
+    }
+    println!("validate: {pass} passed, {fail} failed");
+    if fail > 0 {
+        bail!("{fail} case(s) failed");
+    }
+    Ok(())
+}
+
+fn bench_cmd(a: BenchArgs) -> Result<()> {
+    let gpu = Gpu::new()?;
+    let wls: Vec<Workload> = if let Some(cell) = &a.cell {
+        let c = CellKind::parse(cell, "tanh")?;
+        vec![Workload::new("custom", c, a.batch, a.input, a.hidden, a.seq)]
+    } else if a.workload.is_empty() {
+        bench::workloads()
+    } else {
+        let all = bench::workloads();
+        a.workload
+            .iter()
+            .map(|n| {
+                all.iter().find(|w| &w.name == n).cloned().with_context(|| {
+                    format!("unknown workload `{n}` (one of {})", all.iter().map(|w| w.name.clone()).collect::<Vec<_>>().join(", "))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    let modes = match a.mode.as_str() {
+        "fwd" => vec![Mode::Fwd],
+        "train" => vec![Mode::Train],
+        "both" => vec![Mode::Fwd, Mode::Train],
+        m => bail!("--mode {m}: expected fwd, train or both"),
+    };
+    if !a.json {
+        println!("adapter: {}", gpu.describe());
+        println!(
+            "{:<10} {:<5} {:<10} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9}  check",
+            "workload", "mode", "variant", "median ms", "min ms", "max ms", "tokens/s", "GFLOP/s", "GEMM ceil"
+        );
+    }
+    let mut results = vec![];
+    let mut all_ok = true;
+    for wl in &wls {
+        let ceiling = if a.no_ceiling {
+            None
+        } else {
+            Some(bench::gemm_ceiling(&gpu, wl.batch * wl.seq, wl.cell.gates() * wl.hidden, wl.input + wl.hidden, 3)?.1)
+        };
+        for &mode in &modes {
+            let mut r = match mode {
+                Mode::Fwd => bench::bench_forward(&gpu, wl, a.variant, a.runs)?,
+                Mode::Train => bench::bench_train(&gpu, wl, a.variant, a.runs)?,
+            };
+            r.gemm_ceiling_gflops = ceiling;
+            all_ok &= r.check_ok;
+            if !a.json {
+                println!(
+                    "{:<10} {:<5} {:<10} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9}  {} ({})",
+                    wl.name,
+                    format!("{:?}", mode).to_lowercase(),
+                    r.variant,
+                    r.median_ms,
+                    r.min_ms,
+                    r.max_ms,
+                    r.tokens_per_s,
+                    r.gflops,
+                    ceiling.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+                    if r.check_ok { "ok" } else { "MISMATCH" },
+                    r.check
+                );
+            }
+            results.push(r);
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "adapter": gpu.describe(), "results": results }))?);
+    }
+    if !all_ok {
+        bail!("a result did not match the CPU reference");
+    }
+    Ok(())
+}

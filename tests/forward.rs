@@ -3,89 +3,50 @@
 mod common;
 use common::*;
 use wgpu_rnn::check::compare;
-use wgpu_rnn::reference::{self, SeqBatch};
-use wgpu_rnn::{CellKind, ForwardOptions, GpuModel, Input, RnnSpec, Variant, Weights};
+use wgpu_rnn::{CellKind, ForwardOptions, GpuModel, Input, Variant};
 
-const ATOL: f64 = 1e-5;
-const RTOL: f64 = 1e-4;
+use wgpu_rnn::validate::{check_forward, matrix, prepare, variants_for, FORWARD_ATOL as ATOL, FORWARD_RTOL as RTOL};
 
-struct Case {
-    cell: CellKind,
-    i: usize,
-    h: usize,
-    layers: usize,
-    bi: bool,
-    t: usize,
-    b: usize,
-    lengths: bool,
-}
-
-fn run_case(c: &Case, variant: Variant) -> Result<(), String> {
-    let gpu = gpu();
-    let spec = RnnSpec::new(c.cell, c.i, c.h).layers(c.layers).bidirectional(c.bi);
-    if let Some(why) = variant.unsupported(gpu, &spec) {
-        return Err(format!("unsupported: {why}"));
-    }
-    let w = Weights::init(spec, 11).unwrap();
-    let x = random_vec(c.t * c.b * c.i, 12, 1.0);
-    let n_state = c.layers * spec.directions() * c.b * c.h;
-    let h0 = random_vec(n_state, 13, 0.5);
-    let c0 = c.cell.has_cell_state().then(|| random_vec(n_state, 14, 0.5));
-    let lengths: Option<Vec<usize>> = c.lengths.then(|| (0..c.b).map(|i| 1 + (i * 7 + c.t - 1) % c.t).collect());
-    let want = reference::forward(
-        &w,
-        &SeqBatch { t: c.t, b: c.b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: lengths.as_deref() },
-    )
-    .unwrap();
-    let model = GpuModel::new(gpu, &w).unwrap();
-    let (xf, h0f, c0f) = (f32s(&x), f32s(&h0), c0.as_deref().map(f32s));
-    let lens: Option<Vec<i64>> = lengths.map(|l| l.iter().map(|&v| v as i64).collect());
-    let input = Input { t: c.t, b: c.b, x: &xf, h0: Some(&h0f), c0: c0f.as_deref(), lengths: lens.as_deref() };
-    let got = model.forward(gpu, &input, ForwardOptions { variant: Some(variant), return_sequence: true }).unwrap();
-    let label = format!(
-        "{variant} {} I={} H={} L={} bi={} T={} B={} len={}",
-        c.cell, c.i, c.h, c.layers, c.bi, c.t, c.b, c.lengths
-    );
-    let mut errs = vec![];
-    for cmp in [
-        compare(&format!("{label} output"), &got.output, &want.output, ATOL, RTOL),
-        compare(&format!("{label} h_n"), &got.h_n, &want.h_n, ATOL, RTOL),
-        compare(&format!("{label} c_n"), &got.c_n, &want.c_n, ATOL, RTOL),
-    ] {
-        if !cmp.ok() {
-            errs.push(cmp.to_string());
-        }
-    }
-    if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
-}
-
-fn matrix() -> Vec<Case> {
-    let mut v = vec![];
-    for cell in [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru] {
-        v.push(Case { cell, i: 5, h: 17, layers: 2, bi: true, t: 7, b: 3, lengths: true });
-        v.push(Case { cell, i: 3, h: 1, layers: 1, bi: false, t: 1, b: 1, lengths: false });
-        v.push(Case { cell, i: 9, h: 33, layers: 1, bi: false, t: 7, b: 19, lengths: true });
-    }
-    v.push(Case { cell: CellKind::Lstm, i: 64, h: 128, layers: 1, bi: false, t: 20, b: 1, lengths: false });
-    v.push(Case { cell: CellKind::Gru, i: 16, h: 70, layers: 2, bi: true, t: 5, b: 64, lengths: true });
-    v
-}
-
+/// The CI-sized validation matrix (the same code as `wgpu-rnn validate --quick`): every
+/// cell, B in {1, 3, 64}, odd H, T in {1, 7}, 1-2 layers, both directions, lengths.
 #[test]
 fn every_variant_matches_the_reference() {
+    let gpu = gpu();
     let mut failures = vec![];
-    let mut ran = 0;
-    for variant in Variant::ALL {
-        for c in matrix() {
-            match run_case(&c, variant) {
-                Ok(()) => ran += 1,
-                Err(e) if e.starts_with("unsupported") && variant == Variant::Subgroup && !gpu().caps.cpu_like => {}
-                Err(e) => failures.push(e),
+    let mut checked = 0;
+    let cases = matrix(true, false);
+    for (i, case) in cases.iter().enumerate() {
+        let p = prepare(*case, 100 + i as u64).unwrap();
+        let variants = variants_for(gpu, &case.spec());
+        assert!(variants.len() >= 3, "only {variants:?} run on {}", gpu.describe());
+        for v in variants {
+            for c in check_forward(gpu, &p, v).unwrap() {
+                checked += 1;
+                if !c.ok() {
+                    failures.push(format!("{} {v}: {c}", case.label()));
+                }
             }
         }
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-    assert!(ran >= 3 * matrix().len(), "only {ran} cases ran");
+    assert!(checked >= cases.len() * 3 * 2);
+}
+
+/// A larger shape per cell, hidden 128 at batch 1 (the persistent path) and batch 64.
+#[test]
+fn larger_shapes_match_the_reference() {
+    let gpu = gpu();
+    for cell in [CellKind::RnnTanh, CellKind::Lstm, CellKind::Gru] {
+        for (b, h, t) in [(1, 128, 30), (64, 130, 5)] {
+            let case = wgpu_rnn::validate::Case { cell, input: 64, hidden: h, layers: 1, bidirectional: false, t, b, lengths: b > 1 };
+            let p = prepare(case, 5).unwrap();
+            for v in variants_for(gpu, &case.spec()) {
+                for c in check_forward(gpu, &p, v).unwrap() {
+                    assert!(c.ok(), "{} {v}: {c}", case.label());
+                }
+            }
+        }
+    }
 }
 
 #[test]

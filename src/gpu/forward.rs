@@ -130,8 +130,9 @@ pub struct Output {
 }
 
 /// Where a call's initial state comes from.
-enum StateInit<'a> {
-    Host(Option<&'a [f32]>, Option<&'a [f32]>),
+enum StateInit {
+    /// Input's h0/c0 (zeros when absent)
+    Host,
     /// h_n/c_n of the previous call on the same plan (streaming)
     Carry,
 }
@@ -227,7 +228,7 @@ impl GpuModel {
             *slot = Some(self.build_plan(gpu, key)?);
         }
         let plan = slot.as_ref().unwrap();
-        self.run(gpu, plan, input, StateInit::Host(input.h0, input.c0))
+        self.run(gpu, plan, input, StateInit::Host)
     }
 
     /// Records a whole forward call of `plan` into `enc` (inputs already uploaded). Used by
@@ -267,28 +268,16 @@ impl GpuModel {
         }
     }
 
-    fn run(&self, gpu: &Gpu, plan: &Plan, input: &Input<'_>, init: StateInit<'_>) -> Result<Output> {
+    fn run(&self, gpu: &Gpu, plan: &Plan, input: &Input<'_>, init: StateInit) -> Result<Output> {
         let s = &self.spec;
         let (t, b) = (input.t, input.b);
         let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
         let n_state = s.num_layers * d * b;
-        gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))));
-        let lengths: Vec<u32> = match input.lengths {
-            Some(l) => check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
-            None => vec![t as u32; b],
-        };
-        gpu.queue.write_buffer(&plan.lengths, 0, bytemuck::cast_slice(&lengths));
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         match init {
-            StateInit::Host(h0, c0) => {
-                let h0 = h0.map(|v| pad_rows(v, n_state, h, hpad)).unwrap_or_else(|| vec![0.0; n_state * hpad]);
-                gpu.queue.write_buffer(&plan.h0, 0, bytemuck::cast_slice(&h0));
-                if s.cell.has_cell_state() {
-                    let c0 = c0.map(|v| v.to_vec()).unwrap_or_else(|| vec![0.0; n_state * h]);
-                    gpu.queue.write_buffer(&plan.c0, 0, bytemuck::cast_slice(&c0));
-                }
-            }
+            StateInit::Host => self.upload(gpu, plan, input)?,
             StateInit::Carry => {
+                self.upload_x(gpu, plan, input)?;
                 enc.copy_buffer_to_buffer(&plan.h_n, 0, &plan.h0, 0, (n_state * hpad * 4) as u64);
                 if s.cell.has_cell_state() {
                     enc.copy_buffer_to_buffer(&plan.c_n, 0, &plan.c0, 0, (n_state * h * 4) as u64);
@@ -316,6 +305,34 @@ impl GpuModel {
             vec![]
         };
         Ok(Output { output, h_n, c_n, variant: plan.key.variant })
+    }
+
+    /// Writes x and lengths into the plan's buffers.
+    fn upload_x(&self, gpu: &Gpu, plan: &Plan, input: &Input<'_>) -> Result<()> {
+        let s = &self.spec;
+        let (t, b) = (input.t, input.b);
+        gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))));
+        let lengths: Vec<u32> = match input.lengths {
+            Some(l) => check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
+            None => vec![t as u32; b],
+        };
+        gpu.queue.write_buffer(&plan.lengths, 0, bytemuck::cast_slice(&lengths));
+        Ok(())
+    }
+
+    /// Writes x, lengths and the initial states (zeros when absent).
+    fn upload(&self, gpu: &Gpu, plan: &Plan, input: &Input<'_>) -> Result<()> {
+        self.upload_x(gpu, plan, input)?;
+        let s = &self.spec;
+        let (h, hpad) = (s.hidden_size, hp(s.hidden_size));
+        let n_state = s.num_layers * s.directions() * input.b;
+        let h0 = input.h0.map(|v| pad_rows(v, n_state, h, hpad)).unwrap_or_else(|| vec![0.0; n_state * hpad]);
+        gpu.queue.write_buffer(&plan.h0, 0, bytemuck::cast_slice(&h0));
+        if s.cell.has_cell_state() {
+            let c0 = input.c0.map(|v| v.to_vec()).unwrap_or_else(|| vec![0.0; n_state * h]);
+            gpu.queue.write_buffer(&plan.c0, 0, bytemuck::cast_slice(&c0));
+        }
+        Ok(())
     }
 
     fn check_input(&self, input: &Input<'_>) -> Result<()> {
@@ -513,7 +530,7 @@ impl Stream<'_> {
         let (h0, c0) = if carry { (None, None) } else { (self.h0.take(), self.c0.take()) };
         let input = Input { t: k, b: self.b, x, h0: h0.as_deref(), c0: c0.as_deref(), lengths: None };
         self.model.check_input(&input)?;
-        let init = if carry { StateInit::Carry } else { StateInit::Host(input.h0, input.c0) };
+        let init = if carry { StateInit::Carry } else { StateInit::Host };
         if self.plan.as_ref().map(|p| p.key) != Some(key) {
             self.plan = None;
             self.plan = Some(self.model.build_plan(gpu, key)?);
@@ -521,5 +538,27 @@ impl Stream<'_> {
         let out = self.model.run(gpu, self.plan.as_ref().unwrap(), &input, init)?;
         self.started = true;
         Ok(out)
+    }
+}
+
+impl GpuModel {
+    /// One whole forward call (upload, all dispatches, one submit) waited for but not read
+    /// back: what benchmarks time. The first call of a shape builds its plan.
+    pub fn forward_no_readback(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Variant> {
+        self.check_input(input)?;
+        let variant = self.pick(gpu, input.b, opts.variant)?;
+        let key = PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
+        let mut slot = self.plan.lock().unwrap();
+        if slot.as_ref().map(|p| p.key) != Some(key) {
+            *slot = None;
+            *slot = Some(self.build_plan(gpu, key)?);
+        }
+        let plan = slot.as_ref().unwrap();
+        self.upload(gpu, plan, input)?;
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        self.encode(plan, &mut enc);
+        gpu.queue.submit([enc.finish()]);
+        gpu.wait()?;
+        Ok(variant)
     }
 }

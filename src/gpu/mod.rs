@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod forward;
+pub mod gemm;
 pub mod kernels;
 
 pub use context::{Caps, Gpu};

@@ -1,0 +1,173 @@
+//! Named throughput workloads and their measurement, shared by `wgpu-rnn bench` and the
+//! criterion benches. Napkin math: forward FLOPs = 2·B·T·G·H·(I+H) (input projection plus
+//! recurrent product; the gate arithmetic is O(B·T·G·H) and ignored), training = 3×.
+
+use crate::check::compare;
+use crate::error::Result;
+use crate::gpu::gemm::GemmPlan;
+use crate::gpu::{ForwardOptions, GemmVariant, Gpu, GpuModel, Input, Variant};
+use crate::reference::{self, SeqBatch};
+use crate::spec::{CellKind, RnnSpec};
+use crate::weights::Weights;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::time::Instant;
+
+/// A benchmark shape: single layer, unidirectional, with biases, f32.
+#[derive(Clone, Debug, Serialize)]
+pub struct Workload {
+    pub name: String,
+    #[serde(serialize_with = "ser_cell")]
+    pub cell: CellKind,
+    pub batch: usize,
+    pub input: usize,
+    pub hidden: usize,
+    pub seq: usize,
+}
+
+fn ser_cell<S: serde::Serializer>(c: &CellKind, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(c.name())
+}
+
+impl Workload {
+    pub fn new(name: &str, cell: CellKind, batch: usize, input: usize, hidden: usize, seq: usize) -> Self {
+        Workload { name: name.into(), cell, batch, input, hidden, seq }
+    }
+    pub fn spec(&self) -> RnnSpec {
+        RnnSpec::new(self.cell, self.input, self.hidden)
+    }
+    /// Forward FLOPs: 2·B·T·G·H·(I+H).
+    pub fn forward_flops(&self) -> f64 {
+        2.0 * (self.batch * self.seq) as f64 * (self.cell.gates() * self.hidden) as f64 * (self.input + self.hidden) as f64
+    }
+}
+
+/// The named workloads of `wgpu-rnn bench`.
+pub fn workloads() -> Vec<Workload> {
+    vec![
+        Workload::new("lstm-b1", CellKind::Lstm, 1, 64, 128, 1000),
+        Workload::new("lstm-b64", CellKind::Lstm, 64, 256, 256, 100),
+        Workload::new("lstm-b256", CellKind::Lstm, 256, 512, 512, 50),
+        Workload::new("gru-b64", CellKind::Gru, 64, 256, 256, 100),
+        Workload::new("rnn-b64", CellKind::RnnTanh, 64, 256, 256, 100),
+    ]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Fwd,
+    Train,
+}
+
+/// One measured case.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    pub workload: Workload,
+    pub mode: Mode,
+    pub variant: String,
+    pub runs_ms: Vec<f64>,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub tokens_per_s: f64,
+    pub gflops: f64,
+    /// the best standalone GEMM on the same FLOPs ([T*B, I+H] x [G*H, I+H]ᵀ)
+    pub gemm_ceiling_gflops: Option<f64>,
+    pub check_ok: bool,
+    pub check: String,
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn summarize(mut runs: Vec<f64>) -> (f64, f64, f64, Vec<f64>) {
+    let orig = runs.clone();
+    runs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = runs.len();
+    let median = if n % 2 == 1 { runs[n / 2] } else { 0.5 * (runs[n / 2 - 1] + runs[n / 2]) };
+    (median, runs[0], runs[n - 1], orig)
+}
+
+/// Rows of the batch the reference checks (rows are independent, so a few suffice).
+const CHECK_ROWS: usize = 2;
+
+/// Times the forward pass: one checked call (also the warm-up), then `runs` timed calls,
+/// each one submit waited for, nothing read back.
+pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize) -> Result<CaseResult> {
+    let spec = wl.spec();
+    let w = Weights::init(spec, 1)?;
+    let model = GpuModel::new(gpu, &w)?;
+    let x = random(wl.seq * wl.batch * wl.input, 2);
+    let input = Input::new(&x, wl.seq, wl.batch);
+    let opts = ForwardOptions { variant, return_sequence: true };
+    let got = model.forward(gpu, &input, opts)?;
+
+    // Reference on the first rows only.
+    let rows = wl.batch.min(CHECK_ROWS);
+    let mut xs = Vec::with_capacity(wl.seq * rows * wl.input);
+    for t in 0..wl.seq {
+        let base = t * wl.batch * wl.input;
+        xs.extend(x[base..base + rows * wl.input].iter().map(|&v| v as f64));
+    }
+    let want = reference::forward(&w, &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None })?;
+    let mut got_rows = Vec::with_capacity(want.output.len());
+    for t in 0..wl.seq {
+        let base = t * wl.batch * wl.hidden;
+        got_rows.extend_from_slice(&got.output[base..base + rows * wl.hidden]);
+    }
+    let cmp = compare("output", &got_rows, &want.output, crate::validate::FORWARD_ATOL, crate::validate::FORWARD_RTOL);
+
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        model.forward_no_readback(gpu, &input, opts)?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let (median, min, max, runs_ms) = summarize(times);
+    let flops = wl.forward_flops();
+    Ok(CaseResult {
+        workload: wl.clone(),
+        mode: Mode::Fwd,
+        variant: got.variant.to_string(),
+        runs_ms,
+        median_ms: median,
+        min_ms: min,
+        max_ms: max,
+        tokens_per_s: (wl.batch * wl.seq) as f64 / (median / 1e3),
+        gflops: flops / (median / 1e3) / 1e9,
+        gemm_ceiling_gflops: None,
+        check_ok: cmp.ok(),
+        check: format!("max abs err {:.2e} vs CPU reference on {rows} rows", cmp.max_abs),
+    })
+}
+
+/// The best standalone GEMM GFLOP/s over the supported GEMM variants for C [m, n] with
+/// inner size k (median of `runs` timings of one dispatch each, after a warm-up).
+pub fn gemm_ceiling(gpu: &Gpu, m: usize, n: usize, k: usize, runs: usize) -> Result<(GemmVariant, f64)> {
+    let a = random(m * k, 3);
+    let b = random(n * k, 4);
+    let bias = random(n, 5);
+    let mut best = (GemmVariant::Register, 0.0);
+    for v in GemmVariant::ALL {
+        if !v.supported(gpu) {
+            continue;
+        }
+        let plan = GemmPlan::new(gpu, v, &a, &b, &bias, m, n, k)?;
+        plan.time(gpu, 1)?;
+        let mut t: Vec<f64> = (0..runs.max(1)).map(|_| plan.time(gpu, 1).map(|d| d.as_secs_f64())).collect::<Result<_>>()?;
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let g = plan.flops() / t[t.len() / 2] / 1e9;
+        if g > best.1 {
+            best = (v, g);
+        }
+    }
+    Ok(best)
+}
+
+/// Training throughput needs the GPU backward pass (issue 4); until then it says so.
+pub fn bench_train(_gpu: &Gpu, wl: &Workload, _variant: Option<Variant>, _runs: usize) -> Result<CaseResult> {
+    Err(crate::error::Error::Config(format!("{}: train mode needs the GPU backward pass, not built yet; use --mode fwd", wl.name)))
+}

@@ -1,0 +1,153 @@
+//! The validation matrix: every kernel variant over shapes that exercise bounds checks,
+//! compared with the CPU reference. Shared by `wgpu-rnn validate` and `cargo test`.
+
+use crate::check::{compare, Comparison};
+use crate::error::Result;
+use crate::gpu::{ForwardOptions, Gpu, GpuModel, Input, Variant};
+use crate::reference::{self, SeqBatch};
+use crate::spec::{CellKind, RnnSpec};
+use crate::weights::Weights;
+use rand::{Rng, SeedableRng};
+
+/// Forward-pass tolerance: |got - want| <= ATOL + RTOL*|want| (f32 kernels vs f64 loops).
+pub const FORWARD_ATOL: f64 = 1e-5;
+pub const FORWARD_RTOL: f64 = 1e-4;
+
+/// One shape of the matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    pub cell: CellKind,
+    pub input: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub bidirectional: bool,
+    pub t: usize,
+    pub b: usize,
+    pub lengths: bool,
+}
+
+impl Case {
+    pub fn spec(&self) -> RnnSpec {
+        RnnSpec::new(self.cell, self.input, self.hidden).layers(self.layers).bidirectional(self.bidirectional)
+    }
+    pub fn label(&self) -> String {
+        format!(
+            "{:<8} I={:<3} H={:<3} L={} D={} T={:<3} B={:<2}{}",
+            self.cell.name(),
+            self.input,
+            self.hidden,
+            self.layers,
+            if self.bidirectional { 2 } else { 1 },
+            self.t,
+            self.b,
+            if self.lengths { " lengths" } else { "" }
+        )
+    }
+}
+
+/// The matrix of the issue: B in {1, 3, 64}, H in {1, 17, 128, 256}, T in {1, 7, 100},
+/// every cell; layers, directions and lengths rotate over the cases (`full` takes the
+/// product of those too). `quick` keeps the cases cheap enough for CI.
+pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
+    let cells = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+    let (bs, hs, ts): (&[usize], &[usize], &[usize]) =
+        if quick { (&[1, 3, 64], &[1, 17, 33], &[1, 7]) } else { (&[1, 3, 64], &[1, 17, 128, 256], &[1, 7, 100]) };
+    let mut out = Vec::new();
+    let mut idx = 0usize;
+    for &cell in &cells {
+        for &b in bs {
+            for &hidden in hs {
+                for &t in ts {
+                    let variants: Vec<(usize, bool, bool)> = if full {
+                        let mut v = vec![];
+                        for layers in [1, 2] {
+                            for bi in [false, true] {
+                                for len in [false, true] {
+                                    v.push((layers, bi, len));
+                                }
+                            }
+                        }
+                        v
+                    } else {
+                        vec![(1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && idx % 3 != 0)]
+                    };
+                    for (layers, bidirectional, lengths) in variants {
+                        out.push(Case { cell, input: 13, hidden, layers, bidirectional, t, b, lengths });
+                    }
+                    idx += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Inputs and reference results of one case (seeded).
+pub struct Prepared {
+    pub case: Case,
+    pub weights: Weights,
+    pub x: Vec<f32>,
+    pub h0: Vec<f32>,
+    pub c0: Option<Vec<f32>>,
+    pub lengths: Option<Vec<i64>>,
+    pub want: reference::Forward,
+}
+
+fn random(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n).map(|_| (rng.random_range(-scale..scale) as f32) as f64).collect()
+}
+
+pub fn prepare(case: Case, seed: u64) -> Result<Prepared> {
+    let spec = case.spec();
+    let weights = Weights::init(spec, seed)?;
+    let x = random(case.t * case.b * case.input, seed + 1, 1.0);
+    let n_state = case.layers * spec.directions() * case.b * case.hidden;
+    let h0 = random(n_state, seed + 2, 0.5);
+    let c0 = case.cell.has_cell_state().then(|| random(n_state, seed + 3, 0.5));
+    // Uneven lengths, the longest equal to T so the padded tail is exercised.
+    let lengths: Option<Vec<usize>> =
+        case.lengths.then(|| (0..case.b).map(|i| if i == 0 { case.t } else { 1 + (i * 7) % case.t }).collect());
+    let want = reference::forward(
+        &weights,
+        &SeqBatch { t: case.t, b: case.b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: lengths.as_deref() },
+    )?;
+    let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+    Ok(Prepared {
+        case,
+        x: f(&x),
+        h0: f(&h0),
+        c0: c0.as_deref().map(f),
+        lengths: lengths.map(|l| l.iter().map(|&v| v as i64).collect()),
+        weights,
+        want,
+    })
+}
+
+/// Runs one prepared case with one variant; returns comparisons of output, h_n and c_n.
+pub fn check_forward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<Comparison>> {
+    let model = GpuModel::new(gpu, &p.weights)?;
+    let input = Input {
+        t: p.case.t,
+        b: p.case.b,
+        x: &p.x,
+        h0: Some(&p.h0),
+        c0: p.c0.as_deref(),
+        lengths: p.lengths.as_deref(),
+    };
+    let got = model.forward(gpu, &input, ForwardOptions { variant: Some(variant), return_sequence: true })?;
+    let (a, r) = (FORWARD_ATOL, FORWARD_RTOL);
+    let mut out = vec![
+        compare("output", &got.output, &p.want.output, a, r),
+        compare("h_n", &got.h_n, &p.want.h_n, a, r),
+    ];
+    if p.case.cell.has_cell_state() {
+        out.push(compare("c_n", &got.c_n, &p.want.c_n, a, r));
+    }
+    Ok(out)
+}
+
+/// The variants this adapter supports for a spec.
+pub fn variants_for(gpu: &Gpu, spec: &RnnSpec) -> Vec<Variant> {
+    Variant::ALL.into_iter().filter(|v| v.unsupported(gpu, spec).is_none()).collect()
+}

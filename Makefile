@@ -1,0 +1,39 @@
+# The two commands of the README: `make bench` (the main job) and `make test`.
+# Both first make sure a GPU adapter exists: on a machine without one (no Vulkan driver)
+# they install Mesa's software Vulkan driver, lavapipe (needs root and apt-get).
+
+export XDG_RUNTIME_DIR ?= /tmp
+CARGO ?= cargo
+
+.PHONY: all setup build test bench validate info criterion clean
+
+all: test
+
+setup:
+	@bash .ci/ensure-gpu.sh
+
+build: setup
+	$(CARGO) build --release
+
+# Every test: CPU reference vs PyTorch fixtures and finite differences, every GPU kernel
+# variant vs the reference, CLI behaviour, and a run of the criterion benches in CI size.
+test: setup
+	$(CARGO) test --release
+	CI=$${CI:-true} $(CARGO) bench --bench kernels -- --warm-up-time 0.1 --measurement-time 0.2 --sample-size 10
+
+# The main job: throughput of every named workload in both modes, checked against the
+# CPU reference.
+bench: build
+	$(CARGO) run --release --quiet -- bench
+
+validate: build
+	$(CARGO) run --release --quiet -- validate
+
+info: build
+	$(CARGO) run --release --quiet -- info
+
+criterion: setup
+	$(CARGO) bench --bench kernels
+
+clean:
+	$(CARGO) clean

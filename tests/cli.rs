@@ -1,0 +1,132 @@
+//! The `wgpu-rnn` binary: PyTorch interop through files, errors on bad input.
+
+mod common;
+use std::process::Command;
+use wgpu_rnn::check::compare;
+use wgpu_rnn::io::{TensorFile, TensorWriter};
+use wgpu_rnn::{CellKind, RnnSpec, Weights};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgpu-rnn"));
+    c.env("XDG_RUNTIME_DIR", "/tmp");
+    c
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> String {
+    let d = std::env::temp_dir().join(format!("wgpu-rnn-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name).display().to_string()
+}
+
+#[test]
+fn forward_reproduces_pytorch_from_its_own_files() {
+    let out = tmp("interop_out.safetensors");
+    let st = bin()
+        .args(["forward", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors"), "--cell", "lstm"])
+        .args(["--layers", "2", "--bidirectional", "--input", &fixture("interop_lstm_l2_bi.input.safetensors")])
+        .args(["--output", &out])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let got = TensorFile::open(&out).unwrap();
+    let want = TensorFile::open(fixture("interop_lstm_l2_bi.expected.safetensors")).unwrap();
+    for name in ["output", "h_n", "c_n"] {
+        let (g, w) = (got.float(name, None).unwrap(), want.float(name, None).unwrap());
+        assert_eq!(g.shape, w.shape, "{name}");
+        let c = compare(name, &g.data, &w.data, 1e-4, 1e-4);
+        assert!(c.ok(), "{c}");
+    }
+}
+
+#[test]
+fn a_wrong_weight_shape_is_a_one_line_error_naming_the_tensor() {
+    let spec = RnnSpec::new(CellKind::Gru, 4, 6);
+    let mut tw = TensorWriter::new();
+    Weights::init(spec, 1).unwrap().write_into(&mut tw);
+    tw.add_f32("bias_hh_l0", vec![17], vec![0.0; 17]);
+    let w = tmp("bad_bias.safetensors");
+    tw.write(&w).unwrap();
+    let mut x = TensorWriter::new();
+    x.add_f32("x", vec![2, 1, 4], vec![0.0; 8]);
+    let xin = tmp("x_ok.safetensors");
+    x.write(&xin).unwrap();
+    let st = bin().args(["forward", "--weights", &w, "--cell", "gru", "--input", &xin, "--output", &tmp("o.safetensors")]).output().unwrap();
+    let err = String::from_utf8_lossy(&st.stderr).trim().to_string();
+    assert_eq!(st.status.code(), Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bias_hh_l0") && err.contains("[18]") && err.contains("[17]"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let spec = RnnSpec::new(CellKind::Lstm, 4, 6);
+    let w = tmp("ok_lstm.safetensors");
+    Weights::init(spec, 1).unwrap().save(&w).unwrap();
+    let run = |tensors: &dyn Fn(&mut TensorWriter), extra: &[&str]| -> String {
+        let mut x = TensorWriter::new();
+        tensors(&mut x);
+        let p = tmp("in.safetensors");
+        x.write(&p).unwrap();
+        let st = bin()
+            .args(["forward", "--weights", &w, "--cell", "lstm", "--input", &p, "--output", &tmp("o2.safetensors")])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!st.status.success());
+        String::from_utf8_lossy(&st.stderr).to_string()
+    };
+    let e = run(&|x| { x.add_f32("x", vec![2, 1, 5], vec![0.0; 10]); }, &[]);
+    assert!(e.contains("[2, 1, 5]") && e.contains("[T, B, 4]"), "{e}");
+    let e = run(&|x| { x.add_f32("x", vec![2, 1, 4], vec![0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0]); }, &[]);
+    assert!(e.contains("non-finite") && e.contains("index 2"), "{e}");
+    let e = run(&|x| {
+        x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
+        x.add("lengths", vec![2], wgpu_rnn::io::Data::I64(vec![3, 4]));
+    }, &[]);
+    assert!(e.contains("lengths[1] = 4"), "{e}");
+    let e = run(&|x| {
+        x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
+        x.add("lengths", vec![2], wgpu_rnn::io::Data::I64(vec![0, 3]));
+    }, &[]);
+    assert!(e.contains("lengths[0] = 0"), "{e}");
+    let e = run(&|x| {
+        x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
+        x.add_f32("h0", vec![1, 3, 6], vec![0.0; 18]);
+    }, &[]);
+    assert!(e.contains("h0") && e.contains("[1, 2, 6]"), "{e}");
+    let e = run(&|x| { x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]); }, &["--bidirectional"]);
+    assert!(e.contains("--bidirectional"), "{e}");
+    for e in [&e] {
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}
+
+#[test]
+fn final_only_writes_states_without_the_sequence() {
+    let out = tmp("final_only.safetensors");
+    let st = bin()
+        .args(["forward", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors"), "--cell", "lstm"])
+        .args(["--bidirectional", "--input", &fixture("interop_lstm_l2_bi.input.safetensors"), "--output", &out, "--final-only"])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let got = TensorFile::open(&out).unwrap();
+    assert!(!got.contains("output"));
+    let want = TensorFile::open(fixture("interop_lstm_l2_bi.expected.safetensors")).unwrap();
+    let c = compare("h_n", &got.float("h_n", None).unwrap().data, &want.float("h_n", None).unwrap().data, 1e-4, 1e-4);
+    assert!(c.ok(), "{c}");
+}
+
+#[test]
+fn info_names_the_adapter_and_limits() {
+    let st = bin().arg("info").output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let s = String::from_utf8_lossy(&st.stdout);
+    assert!(s.contains("adapter:") && s.contains("max_storage_buffer_binding_size"), "{s}");
+    let _ = common::FIXTURES;
+}

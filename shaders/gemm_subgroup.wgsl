@@ -1,11 +1,12 @@
 // Input projection C = A·Bᵀ + bias with subgroup sharing: a workgroup is one subgroup of
-// SG = 8 lanes computing a 16 x 32 block of C; lane l owns columns n0+4l..n0+4l+4 for all
-// 16 rows. Per vec4 chunk of K each lane loads 2 rows of A and its 4 rows of B; the A
-// chunks reach the other lanes by subgroupBroadcast, so 6 loads feed 256 FMAs.
+// SG = 8 lanes computing an 8 x 32 block of C; lane l owns columns n0+4l..n0+4l+4 for all
+// 8 rows. Per vec4 chunk of K each lane loads one row of A and its 4 rows of B; the A
+// chunks reach the other lanes by subgroupBroadcast, so 5 loads feed 128 FMAs. (16 rows
+// per block spill the 64 accumulators on lavapipe and run 2.4x slower: measured.)
 // Buffers as in gemm_reg.wgsl.
 
 const SG: u32 = 8u;
-const RM: u32 = 16u;
+const RM: u32 = 8u;
 
 struct GemmParams {
     M: u32,
@@ -29,7 +30,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let b2 = min(n0 + 2u, p.N - 1u) * p.Kp4;
     let b3 = min(n0 + 3u, p.N - 1u) * p.Kp4;
     let ra = min(m0 + lane, p.M - 1u) * p.Kp4;
-    let rb = min(m0 + SG + lane, p.M - 1u) * p.Kp4;
     var acc: array<vec4<f32>, RM>;
     for (var r = 0u; r < RM; r++) {
         acc[r] = vec4<f32>(0.0);
@@ -37,7 +37,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     for (var k = 0u; k < p.Kp4; k++) {
         let bm = mat4x4<f32>(bw[b0 + k], bw[b1 + k], bw[b2 + k], bw[b3 + k]);
         let va = a[ra + k];
-        let vb = a[rb + k];
         acc[0] += subgroupBroadcast(va, 0u) * bm;
         acc[1] += subgroupBroadcast(va, 1u) * bm;
         acc[2] += subgroupBroadcast(va, 2u) * bm;
@@ -46,14 +45,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         acc[5] += subgroupBroadcast(va, 5u) * bm;
         acc[6] += subgroupBroadcast(va, 6u) * bm;
         acc[7] += subgroupBroadcast(va, 7u) * bm;
-        acc[8] += subgroupBroadcast(vb, 0u) * bm;
-        acc[9] += subgroupBroadcast(vb, 1u) * bm;
-        acc[10] += subgroupBroadcast(vb, 2u) * bm;
-        acc[11] += subgroupBroadcast(vb, 3u) * bm;
-        acc[12] += subgroupBroadcast(vb, 4u) * bm;
-        acc[13] += subgroupBroadcast(vb, 5u) * bm;
-        acc[14] += subgroupBroadcast(vb, 6u) * bm;
-        acc[15] += subgroupBroadcast(vb, 7u) * bm;
     }
     for (var r = 0u; r < RM; r++) {
         let m = m0 + r;

@@ -171,3 +171,19 @@ pub fn gemm_ceiling(gpu: &Gpu, m: usize, n: usize, k: usize, runs: usize) -> Res
 pub fn bench_train(_gpu: &Gpu, wl: &Workload, _variant: Option<Variant>, _runs: usize) -> Result<CaseResult> {
     Err(crate::error::Error::Config(format!("{}: train mode needs the GPU backward pass, not built yet; use --mode fwd", wl.name)))
 }
+
+/// GPU time per kernel family of one call of a workload (forward, or training once it
+/// exists), as (family, ms, share of the total).
+pub fn profile(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>) -> Result<Vec<(&'static str, f64, f64)>> {
+    let w = Weights::init(wl.spec(), 1)?;
+    let model = GpuModel::new(gpu, &w)?;
+    let x = random(wl.seq * wl.batch * wl.input, 2);
+    let input = Input::new(&x, wl.seq, wl.batch);
+    let opts = ForwardOptions { variant, return_sequence: true };
+    let fam = match mode {
+        Mode::Fwd => model.profile_forward(gpu, &input, opts)?,
+        Mode::Train => return Err(crate::error::Error::Config("train profile needs the GPU backward pass".into())),
+    };
+    let total: f64 = fam.iter().map(|f| f.1).sum();
+    Ok(fam.into_iter().map(|(l, ms)| (l, ms, if total > 0.0 { ms / total } else { 0.0 })).collect())
+}

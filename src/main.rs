@@ -28,6 +28,23 @@ enum Cmd {
     Validate(ValidateArgs),
     /// Throughput of the named workloads (tokens/s, GFLOP/s).
     Bench(BenchArgs),
+    /// The standalone input-projection GEMM C[M,N] = A[M,K]·B[N,K]ᵀ + bias: check, then time.
+    Gemm(GemmArgs),
+}
+
+#[derive(Args)]
+struct GemmArgs {
+    #[arg(long, default_value_t = 6400)]
+    m: usize,
+    #[arg(long, default_value_t = 1024)]
+    n: usize,
+    #[arg(long, default_value_t = 256)]
+    k: usize,
+    /// tiled, register or subgroup (default: all supported)
+    #[arg(long)]
+    variant: Option<String>,
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
 }
 
 #[derive(Args)]
@@ -155,6 +172,9 @@ struct BenchArgs {
     /// Skip the standalone GEMM ceiling measurement.
     #[arg(long)]
     no_ceiling: bool,
+    /// Print the GPU time per kernel family (timestamp queries) instead of timing calls.
+    #[arg(long)]
+    profile: bool,
 }
 
 fn main() {
@@ -172,6 +192,7 @@ fn run() -> Result<()> {
         Cmd::Forward(a) => forward(a),
         Cmd::Validate(a) => validate_cmd(a),
         Cmd::Bench(a) => bench_cmd(a),
+        Cmd::Gemm(a) => gemm_cmd(a),
     }
 }
 
@@ -328,6 +349,20 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         "both" => vec![Mode::Fwd, Mode::Train],
         m => bail!("--mode {m}: expected fwd, train or both"),
     };
+    if a.profile {
+        println!("adapter: {}", gpu.describe());
+        for wl in &wls {
+            for &mode in &modes {
+                let fams = bench::profile(&gpu, wl, mode, a.variant)?;
+                let total: f64 = fams.iter().map(|f| f.1).sum();
+                println!("{} {}: {:.2} ms of GPU time", wl.name, format!("{mode:?}").to_lowercase(), total);
+                for (label, ms, share) in fams {
+                    println!("  {label:<24} {ms:>10.2} ms {:>6.1}%", share * 100.0);
+                }
+            }
+        }
+        return Ok(());
+    }
     if !a.json {
         println!("adapter: {}", gpu.describe());
         println!(
@@ -374,6 +409,35 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     }
     if !all_ok {
         bail!("a result did not match the CPU reference");
+    }
+    Ok(())
+}
+
+fn gemm_cmd(a: GemmArgs) -> Result<()> {
+    use wgpu_rnn::gpu::gemm::{gemm_reference, GemmPlan};
+    use wgpu_rnn::gpu::GemmVariant;
+    let gpu = Gpu::new()?;
+    let (m, n, k) = (a.m, a.n, a.k);
+    let gen = |len: usize, seed: u32| -> Vec<f32> {
+        (0..len).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0 - 1.0).collect()
+    };
+    let (av, bv, bias) = (gen(m * k, 1), gen(n * k, 2), gen(n, 3));
+    // Check the first rows only: the reference is O(MNK) in f64.
+    let rows = m.min(16);
+    let want = gemm_reference(&av[..rows * k], &bv, &bias, rows, n, k);
+    println!("adapter: {}", gpu.describe());
+    println!("C[{m}, {n}] = A[{m}, {k}]·B[{n}, {k}]ᵀ + bias: {:.3} GFLOP per call", 2.0 * (m * n * k) as f64 / 1e9);
+    for v in GemmVariant::ALL {
+        if a.variant.as_deref().is_some_and(|want| want != v.name()) || !v.supported(&gpu) {
+            continue;
+        }
+        let plan = GemmPlan::new(&gpu, v, &av, &bv, &bias, m, n, k)?;
+        let got = plan.run(&gpu)?;
+        let c = wgpu_rnn::check::compare("C", &got[..rows * n], &want, 1e-4, 1e-4);
+        let mut t: Vec<f64> = (0..a.runs.max(1)).map(|_| plan.time(&gpu, 1).map(|d| d.as_secs_f64() * 1e3)).collect::<wgpu_rnn::Result<_>>()?;
+        t.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let med = t[t.len() / 2];
+        println!("{:<9} median {:>9.2} ms  {:>7.2} GFLOP/s  check {}", v.name(), med, plan.flops() / med / 1e6, if c.ok() { "ok".to_string() } else { c.to_string() });
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 //!   w_hh[l]  [D, G*H, Hp]       b_ih[l], b_hh[l] [D*G*H]
 
 use super::context::{Gpu, Kernel};
+use super::profile::{self, Profiler};
 use super::kernels::{hp, persistent_kernel, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
 use crate::error::{check_finite, Error, Result};
 use crate::reference::{check_batch, check_lengths};
@@ -233,7 +234,7 @@ impl GpuModel {
 
     /// Records a whole forward call of `plan` into `enc` (inputs already uploaded). Used by
     /// benchmarks that time many calls without reading back.
-    fn encode(&self, plan: &Plan, enc: &mut wgpu::CommandEncoder) {
+    fn encode(&self, plan: &Plan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
         let s = &self.spec;
         let (t, b, d) = (plan.key.t, plan.key.b, s.directions());
         let state_bytes = (d * b * hp(s.hidden_size) * 4) as u64;
@@ -244,10 +245,15 @@ impl GpuModel {
                 enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
             }
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("layer"), timestamp_writes: None });
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::INPUT_GEMM));
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("input gemm"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.gemm.pipeline);
                 pass.set_bind_group(0, &lb.gemm_bg, &[]);
                 pass.dispatch_workgroups(lb.gemm_groups.0, lb.gemm_groups.1, 1);
+            }
+            {
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::RECURRENT_STEP));
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.recurrent.pipeline);
                 let (gx, gy, gz) = plan.rec_groups;
                 if plan.persistent {
@@ -284,7 +290,7 @@ impl GpuModel {
                 }
             }
         }
-        self.encode(plan, &mut enc);
+        self.encode(plan, &mut enc, None);
         gpu.queue.submit([enc.finish()]);
         let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![(&plan.h_n, n_state * hpad)];
         if s.cell.has_cell_state() {
@@ -556,9 +562,24 @@ impl GpuModel {
         let plan = slot.as_ref().unwrap();
         self.upload(gpu, plan, input)?;
         let mut enc = gpu.device.create_command_encoder(&Default::default());
-        self.encode(plan, &mut enc);
+        self.encode(plan, &mut enc, None);
         gpu.queue.submit([enc.finish()]);
         gpu.wait()?;
         Ok(variant)
+    }
+}
+
+impl GpuModel {
+    /// GPU time per kernel family for one forward call, in ms (needs TIMESTAMP_QUERY).
+    pub fn profile_forward(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Vec<(&'static str, f64)>> {
+        self.forward_no_readback(gpu, input, opts)?; // builds the plan, warms the pipelines
+        let slot = self.plan.lock().unwrap();
+        let plan = slot.as_ref().unwrap();
+        let mut prof = Profiler::new(gpu, 2 * self.spec.num_layers as u32)?;
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        self.encode(plan, &mut enc, Some(&mut prof));
+        prof.resolve(&mut enc);
+        gpu.queue.submit([enc.finish()]);
+        prof.read(gpu)
     }
 }

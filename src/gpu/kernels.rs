@@ -160,7 +160,7 @@ impl GemmVariant {
         let (cols, rows) = match self {
             GemmVariant::Tiled => (64, 64),
             GemmVariant::Register => (64 * 4, 8),
-            GemmVariant::Subgroup => (SUBGROUP_LANES as usize * 4, 16),
+            GemmVariant::Subgroup => (SUBGROUP_LANES as usize * 4, 8),
         };
         (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32)
     }

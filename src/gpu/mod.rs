@@ -4,6 +4,7 @@ pub mod context;
 pub mod forward;
 pub mod gemm;
 pub mod kernels;
+pub mod profile;
 
 pub use context::{Caps, Gpu};
 pub use forward::{ForwardOptions, GpuModel, Input, Output, Stream};

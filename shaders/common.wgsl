@@ -21,7 +21,18 @@ struct StepParams {
     D: u32,
     step: u32,
     out_ld: u32,   // row stride of out: D*Hp
-    write_out: u32,
+    flags: u32,    // FLAG_WRITE_OUT | FLAG_TRAIN
+}
+
+const FLAG_WRITE_OUT: u32 = 1u;   // write the output sequence
+const FLAG_TRAIN: u32 = 2u;       // keep hg, h_prev, c_prev per step for backward
+
+// Gradients of one cell step for one unit (see cell_backward in the cell files).
+struct CellGrad {
+    d_xg: vec4<f32>,
+    d_hg: vec4<f32>,
+    dh_direct: f32,
+    dc_prev: f32,
 }
 
 // Time index of direction `dir` at step s.

@@ -56,7 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 y = hc.x;
             }
             hs[nxt + bl * p.Hp4 + j / 4u][j % 4u] = h_new;
-            if (p.write_out != 0u) {
+            if ((p.flags & FLAG_WRITE_OUT) != 0u) {
                 out[o] = y;
             }
         }

@@ -9,6 +9,10 @@
 //   h_state [2, D, B, Hp]    ping-pong by step parity
 //   c_state [D, B, H]        (LSTM) updated in place by the owning invocation
 //   out     [T, B, D*Hp]
+// and, when training (FLAG_TRAIN), the reserve space backward reads:
+//   hg_seq    [T*B, D*GH]    W_hh·h_{t-1} + b_hh per step
+//   hprev_seq [T*B, D*Hp]    h_{t-1} per step (0 at padded steps)
+//   cprev_seq [T*B, D*H]     c_{t-1} per step (LSTM)
 
 @group(0) @binding(0) var<uniform> p: StepParams;
 @group(0) @binding(1) var<storage, read> xg: array<f32>;
@@ -18,6 +22,9 @@
 @group(0) @binding(5) var<storage, read_write> h_state: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> c_state: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> hg_seq: array<f32>;
+@group(0) @binding(9) var<storage, read_write> hprev_seq: array<f32>;
+@group(0) @binding(10) var<storage, read_write> cprev_seq: array<f32>;
 
 // Applies the cell to unit j of row b and writes h_t, c_t and the output (0 past the
 // row's length, where the state is carried unchanged).
@@ -38,17 +45,29 @@ fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_cur: u32, h_nx
             c_prev = c_state[ci];
         }
         let hc = cell_update(x, hg, h_prev, c_prev);
+        if ((p.flags & FLAG_TRAIN) != 0u) {
+            for (var g = 0u; g < G; g++) {
+                hg_seq[xrow + g * p.H] = hg[g];
+            }
+            hprev_seq[o] = h_prev;
+            if (HAS_C) {
+                cprev_seq[(t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
+            }
+        }
         h_state[h_nxt + b * p.Hp4 + j / 4u][j % 4u] = hc.x;
         if (HAS_C) {
             c_state[ci] = hc.y;
         }
-        if (p.write_out != 0u) {
+        if ((p.flags & FLAG_WRITE_OUT) != 0u) {
             out[o] = hc.x;
         }
     } else {
         h_state[h_nxt + b * p.Hp4 + j / 4u][j % 4u] = h_prev;
-        if (p.write_out != 0u) {
+        if ((p.flags & FLAG_WRITE_OUT) != 0u) {
             out[o] = 0.0;
+        }
+        if ((p.flags & FLAG_TRAIN) != 0u) {
+            hprev_seq[o] = 0.0;
         }
     }
 }

@@ -19,7 +19,7 @@
 
 use super::context::{Gpu, Kernel};
 use super::profile::{self, Profiler};
-use super::kernels::{hp, persistent_kernel, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
+use super::kernels::{hp, persistent_kernel, persistent_subgroup_kernel, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
 use crate::error::{check_finite, Error, Result};
 use crate::reference::{check_batch, check_lengths};
 use crate::spec::RnnSpec;
@@ -28,24 +28,39 @@ use std::sync::{Arc, Mutex};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct StepParams {
-    t: u32,
-    b: u32,
-    h: u32,
-    hp4: u32,
-    d: u32,
-    step: u32,
-    out_ld: u32,
-    write_out: u32,
+pub(crate) struct StepParams {
+    pub t: u32,
+    pub b: u32,
+    pub h: u32,
+    pub hp4: u32,
+    pub d: u32,
+    pub step: u32,
+    pub out_ld: u32,
+    pub flags: u32,
 }
+
+pub(crate) const FLAG_WRITE_OUT: u32 = 1;
+pub(crate) const FLAG_TRAIN: u32 = 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GemmParams {
-    m: u32,
-    n: u32,
-    kp4: u32,
-    pad: u32,
+pub(crate) struct GemmParams {
+    pub m: u32,
+    pub n: u32,
+    pub kp4: u32,
+    pub pad: u32,
+}
+
+/// A uniform buffer of one 32-byte entry per step at the device's dynamic-offset alignment.
+pub(crate) fn step_entries<P: bytemuck::Pod>(gpu: &Gpu, label: &str, entries: impl Iterator<Item = P>) -> (wgpu::Buffer, u64) {
+    let align = gpu.limits.min_uniform_buffer_offset_alignment.max(32) as u64;
+    let mut bytes = vec![];
+    for e in entries {
+        let start = bytes.len();
+        bytes.extend_from_slice(bytemuck::bytes_of(&e));
+        bytes.resize(start + align as usize, 0);
+    }
+    (gpu.uniform_init(label, &bytes), align)
 }
 
 /// Copies `rows` rows of `cols` values into rows of `cols_p` (zero padded).
@@ -66,20 +81,23 @@ pub fn unpad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f
     out
 }
 
-struct LayerWeights {
-    w_ih: wgpu::Buffer,
-    b_ih: wgpu::Buffer,
-    w_hh: wgpu::Buffer,
-    b_hh: wgpu::Buffer,
+pub(crate) struct LayerWeights {
+    pub(crate) w_ih: wgpu::Buffer,
+    pub(crate) b_ih: wgpu::Buffer,
+    pub(crate) w_hh: wgpu::Buffer,
+    pub(crate) b_hh: wgpu::Buffer,
     /// Kp of this layer's input
-    kp: usize,
+    pub(crate) kp: usize,
 }
 
 /// A network's weights on the GPU, ready for many forward calls.
 pub struct GpuModel {
     pub spec: RnnSpec,
-    layers: Vec<LayerWeights>,
+    /// the host copy, for the transposed layouts training builds on demand
+    pub(crate) weights: Weights,
+    pub(crate) layers: Vec<LayerWeights>,
     plan: Mutex<Option<Plan>>,
+    pub(crate) grad_plan: Mutex<Option<super::backward::GradPlan>>,
 }
 
 /// One batch of sequences (f32, row-major; see the shape legend).
@@ -215,7 +233,7 @@ impl GpuModel {
                 kp,
             });
         }
-        Ok(GpuModel { spec: s, layers, plan: Mutex::new(None) })
+        Ok(GpuModel { spec: s, weights: w.clone(), layers, plan: Mutex::new(None), grad_plan: Mutex::new(None) })
     }
 
     /// Runs the network over a batch; see `Input` for shapes.
@@ -341,6 +359,10 @@ impl GpuModel {
         Ok(())
     }
 
+    pub(crate) fn check_input_pub(&self, input: &Input<'_>) -> Result<()> {
+        self.check_input(input)
+    }
+
     fn check_input(&self, input: &Input<'_>) -> Result<()> {
         let s = &self.spec;
         check_batch(s, input.t, input.b, input.x.len(), input.h0.map(|v| v.len()), input.c0.map(|v| v.len()))?;
@@ -393,10 +415,13 @@ impl GpuModel {
 
         let gemm_variant = key.variant.gemm(gpu);
         let gemm = gemm_variant.kernel(gpu)?;
-        let persistent = key.variant == Variant::Persistent;
-        let (recurrent, rec_groups) = if persistent {
+        let persistent = matches!(key.variant, Variant::Persistent | Variant::PersistentSubgroup);
+        let (recurrent, rec_groups) = if key.variant == Variant::Persistent {
             let shape = PersistentShape::new(gpu, s, b)?;
             (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1))
+        } else if key.variant == Variant::PersistentSubgroup {
+            let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;
+            (k, (b.div_ceil(rows) as u32, d as u32, 1))
         } else {
             let k = step_kernel(gpu, key.variant, s.cell)?;
             let groups = match key.variant {
@@ -408,15 +433,17 @@ impl GpuModel {
         gpu.check_groups("recurrent step (x)", rec_groups.0)?;
         gpu.check_groups("recurrent step (y)", rec_groups.1)?;
 
-        let align = gpu.limits.min_uniform_buffer_offset_alignment.max(32) as u64;
         let entries = if persistent { 1 } else { t };
+        let mut align = 0;
         let mut keep = Vec::new();
         let mut binds = Vec::new();
         for (l, lw) in self.layers.iter().enumerate() {
             let last = l + 1 == s.num_layers;
-            let mut bytes = vec![0u8; entries * align as usize];
-            for step in 0..entries {
-                let p = StepParams {
+            let flags = if !last || key.return_sequence { FLAG_WRITE_OUT } else { 0 };
+            let (params, al) = step_entries(
+                gpu,
+                "step params",
+                (0..entries).map(|step| StepParams {
                     t: t as u32,
                     b: b as u32,
                     h: h as u32,
@@ -424,12 +451,10 @@ impl GpuModel {
                     d: d as u32,
                     step: step as u32,
                     out_ld: (d * hpad) as u32,
-                    write_out: (!last || key.return_sequence) as u32,
-                };
-                let o = step * align as usize;
-                bytes[o..o + 32].copy_from_slice(bytemuck::bytes_of(&p));
-            }
-            let params = gpu.uniform_init("step params", &bytes);
+                    flags,
+                }),
+            );
+            align = al;
             let gp = GemmParams { m: (t * b) as u32, n: (d * g * h) as u32, kp4: (lw.kp / 4) as u32, pad: 0 };
             let gemm_params = gpu.uniform_init("gemm params", bytemuck::bytes_of(&gp));
             let input = if l == 0 { &x } else { &outs[(l - 1) % outs.len()] };
@@ -438,8 +463,12 @@ impl GpuModel {
             gpu.check_groups("input GEMM (x)", gemm_groups.0)?;
             gpu.check_groups("input GEMM (y)", gemm_groups.1)?;
             let gemm_bg = gemm.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16);
-            let step_bg =
-                recurrent.bind(gpu, &[&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, &h_state, &c_state, out], 32);
+            // The reserve-space bindings (8..10) are unused at inference: any buffer will do.
+            let step_bg = recurrent.bind(
+                gpu,
+                &[&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, &h_state, &c_state, out, &c_state, &c_state, &c_state],
+                32,
+            );
             keep.push(params);
             keep.push(gemm_params);
             binds.push(LayerBinds { gemm_bg, gemm_groups, step_bg });

@@ -17,12 +17,21 @@ pub const STEP_REG_WGSL: &str = include_str!("../../shaders/step_reg.wgsl");
 pub const STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_subgroup.wgsl");
 pub const STEP_TILED_WGSL: &str = include_str!("../../shaders/step_tiled.wgsl");
 pub const PERSISTENT_WGSL: &str = include_str!("../../shaders/persistent.wgsl");
+pub const PERSISTENT_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_subgroup.wgsl");
 pub const GEMM_REG_WGSL: &str = include_str!("../../shaders/gemm_reg.wgsl");
 pub const GEMM_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_subgroup.wgsl");
 pub const GEMM_TILED_WGSL: &str = include_str!("../../shaders/gemm_tiled.wgsl");
 
 /// Lanes the subgroup kernels broadcast across (their workgroup is one subgroup).
 pub const SUBGROUP_LANES: u32 = 8;
+
+/// Largest H whose W_hh rows (G*H floats per invocation) persistent-subgroup keeps in
+/// private memory; lavapipe runs each SIMD group of a workgroup with barriers on its own
+/// coroutine stack, and 2 KiB per lane (H = 128, LSTM) is what was validated.
+pub const PERSISTENT_SUBGROUP_MAX_H: usize = 128;
+
+/// Batch rows per persistent-subgroup workgroup (each invocation keeps c for these rows).
+pub const PERSISTENT_SUBGROUP_ROWS: usize = 4;
 
 /// A forward-pass strategy: which input-projection GEMM and which recurrent kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,12 +42,16 @@ pub enum Variant {
     Register,
     /// Register blocking with subgroupBroadcast sharing (CPU adapters such as lavapipe).
     Subgroup,
-    /// The best GEMM plus one persistent kernel looping over all steps (small problems).
+    /// The best GEMM plus one persistent kernel looping over all steps (small problems),
+    /// streaming W_hh from storage every step (any adapter).
     Persistent,
+    /// Persistent with W_hh held in registers and h shared by subgroupBroadcast (small H).
+    PersistentSubgroup,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [Variant::Tiled, Variant::Register, Variant::Subgroup, Variant::Persistent];
+    pub const ALL: [Variant; 5] =
+        [Variant::Tiled, Variant::Register, Variant::Subgroup, Variant::Persistent, Variant::PersistentSubgroup];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -46,6 +59,7 @@ impl Variant {
             Variant::Register => "register",
             Variant::Subgroup => "subgroup",
             Variant::Persistent => "persistent",
+            Variant::PersistentSubgroup => "persistent-subgroup",
         }
     }
 
@@ -63,6 +77,20 @@ impl Variant {
                 8 * hp(spec.hidden_size),
                 gpu.limits.max_compute_workgroup_storage_size
             )),
+            Variant::PersistentSubgroup => {
+                if !subgroups_ok(gpu) {
+                    Some("persistent-subgroup needs Features::SUBGROUP with subgroups of at least 8 lanes".into())
+                } else if spec.hidden_size > PERSISTENT_SUBGROUP_MAX_H {
+                    Some(format!(
+                        "persistent-subgroup keeps W_hh rows in registers: H = {} > {PERSISTENT_SUBGROUP_MAX_H}",
+                        spec.hidden_size
+                    ))
+                } else if (spec.hidden_size.div_ceil(8) * 8) as u32 > gpu.limits.max_compute_invocations_per_workgroup {
+                    Some("persistent-subgroup needs one invocation per hidden unit".into())
+                } else {
+                    Variant::Persistent.unsupported(gpu, spec)
+                }
+            }
             _ => None,
         }
     }
@@ -71,8 +99,12 @@ impl Variant {
     /// work to pay for a dispatch, then subgroup sharing on CPU adapters, tiles elsewhere.
     pub fn auto(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
         let per_step_flops = 2 * b * spec.gates() * spec.hidden_size * spec.hidden_size;
-        if per_step_flops <= 1 << 20 && Variant::Persistent.unsupported(gpu, spec).is_none() {
-            return Variant::Persistent;
+        if per_step_flops <= 1 << 20 {
+            for v in [Variant::PersistentSubgroup, Variant::Persistent] {
+                if v.unsupported(gpu, spec).is_none() {
+                    return v;
+                }
+            }
         }
         if gpu.caps.cpu_like {
             if subgroups_ok(gpu) { Variant::Subgroup } else { Variant::Register }
@@ -87,7 +119,7 @@ impl Variant {
             Variant::Tiled => GemmVariant::Tiled,
             Variant::Register => GemmVariant::Register,
             Variant::Subgroup => GemmVariant::Subgroup,
-            Variant::Persistent => GemmVariant::best(gpu),
+            Variant::Persistent | Variant::PersistentSubgroup => GemmVariant::best(gpu),
         }
     }
 }
@@ -178,12 +210,15 @@ impl GemmVariant {
 pub const GEMM_BINDINGS: [Binding; 5] =
     [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::Read, Binding::ReadWrite];
 
-pub const STEP_BINDINGS: [Binding; 8] = [
+pub const STEP_BINDINGS: [Binding; 11] = [
     Binding::Uniform { dynamic: true },
     Binding::Read,
     Binding::Read,
     Binding::Read,
     Binding::Read,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
     Binding::ReadWrite,
     Binding::ReadWrite,
     Binding::ReadWrite,
@@ -210,7 +245,9 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind) -> Result<Arc<Ke
         Variant::Tiled => STEP_TILED_WGSL,
         Variant::Register => STEP_REG_WGSL,
         Variant::Subgroup => STEP_SUBGROUP_WGSL,
-        Variant::Persistent => return Err(Error::Config("persistent has no per-step kernel".into())),
+        Variant::Persistent | Variant::PersistentSubgroup => {
+            return Err(Error::Config("persistent variants have no per-step kernel".into()))
+        }
     };
     gpu.kernel(&format!("step_{}/{}", variant.name(), cell.name()), &STEP_BINDINGS, || {
         format!("{}\n{body}", cell_prelude(cell))
@@ -250,4 +287,22 @@ pub fn persistent_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, shape: Persis
             cell_prelude(cell)
         )
     })
+}
+
+/// The register-resident persistent kernel for a cell and H; returns it with the batch
+/// rows per workgroup.
+pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: usize) -> Result<(Arc<Kernel>, usize)> {
+    let rows = b.min(PERSISTENT_SUBGROUP_ROWS);
+    let hp4 = (hp(hidden) / 4).div_ceil(8) * 8;
+    let threads = hidden.div_ceil(8) * 8;
+    let hs4 = rows * hp4;
+    let key = format!("persistent_subgroup/{}/rows{rows}/h{hidden}", cell.name());
+    let k = gpu.kernel(&key, &STEP_BINDINGS, || {
+        format!(
+            "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\n{}\n{PERSISTENT_SUBGROUP_WGSL}",
+            2 * hs4,
+            cell_prelude(cell)
+        )
+    })?;
+    Ok((k, rows))
 }

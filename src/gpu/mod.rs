@@ -1,5 +1,6 @@
 //! Everything that touches the GPU: the context, kernel variants and the forward pass.
 
+pub mod backward;
 pub mod context;
 pub mod forward;
 pub mod gemm;

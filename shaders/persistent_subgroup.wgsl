@@ -1,0 +1,104 @@
+// Persistent recurrent kernel with register-resident weights, for small problems on
+// adapters with subgroups: one workgroup owns direction wg.y and the batch slice of BS rows
+// starting at BS*wg.x and loops over all T steps inside the kernel. Invocation j owns hidden
+// unit j: its G rows of W_hh live in private memory for the whole sequence, its c in private
+// memory, and h in workgroup memory (ping-pong halves, barrier between steps). Each step
+// every lane loads one vec4 chunk of h and the subgroup broadcasts it, so the inner loop
+// reads no storage at all. Uses the bindings of step.wgsl; the host prepends BS, WGP
+// (H rounded up to 8), HP4 (Hp/4 rounded up to 8), HS4 = BS*HP4 and HS2 = 2*HS4.
+
+var<workgroup> hs: array<vec4<f32>, HS2>;   // [2, BS, HP4*4]
+
+@compute @workgroup_size(WGP)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) sl: u32) {
+    let dir = wg.y;
+    let b0 = wg.x * BS;
+    let nb = min(BS, p.B - b0);
+    let j = li;
+    let jw = min(j, p.H - 1u);
+    let q = sl % 8u;
+
+    var w: array<mat4x4<f32>, HP4>;
+    for (var k = 0u; k < HP4; k++) {
+        if (k < p.Hp4) {
+            w[k] = w_cols(dir, jw, k);
+        } else {
+            w[k] = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+        }
+    }
+    var c: array<f32, BS>;
+    for (var r = 0u; r < BS; r++) {
+        c[r] = 0.0;
+        if (HAS_C && r < nb) {
+            c[r] = c_state[(dir * p.B + b0 + r) * p.H + jw];
+        }
+    }
+    let bh = hh_bias(dir, jw);
+    // Both halves: rows past the batch and pad chunks must read as 0.
+    for (var i = li; i < HS2; i += WGP) {
+        let r = (i % HS4) / HP4;
+        let k = i % HP4;
+        var v = vec4<f32>(0.0);
+        if (i < HS4 && r < nb && k < p.Hp4) {
+            v = h_state[(dir * p.B + b0 + r) * p.Hp4 + k];
+        }
+        hs[i] = v;
+    }
+    workgroupBarrier();
+
+    for (var s = 0u; s < p.T; s++) {
+        let cur = (s & 1u) * HS4;
+        let nxt = HS4 - cur;
+        let t = time_of(p, dir, s);
+        for (var r = 0u; r < BS; r++) {
+            let row = cur + r * HP4;
+            var acc = vec4<f32>(0.0);
+            for (var kc = 0u; kc < HP4; kc += 8u) {
+                let hv = hs[row + kc + q];
+                acc += subgroupBroadcast(hv, 0u) * w[kc];
+                acc += subgroupBroadcast(hv, 1u) * w[kc + 1u];
+                acc += subgroupBroadcast(hv, 2u) * w[kc + 2u];
+                acc += subgroupBroadcast(hv, 3u) * w[kc + 3u];
+                acc += subgroupBroadcast(hv, 4u) * w[kc + 4u];
+                acc += subgroupBroadcast(hv, 5u) * w[kc + 5u];
+                acc += subgroupBroadcast(hv, 6u) * w[kc + 6u];
+                acc += subgroupBroadcast(hv, 7u) * w[kc + 7u];
+            }
+            if (r < nb && j < p.H) {
+                let b = b0 + r;
+                let h_prev = hs[row + j / 4u][j % 4u];
+                var h_new = h_prev;
+                var y = 0.0;
+                if (t < lengths[b]) {
+                    var x = vec4<f32>(0.0);
+                    let xrow = (t * p.B + b) * p.D * G * p.H + dir * G * p.H + j;
+                    for (var g = 0u; g < G; g++) {
+                        x[g] = xg[xrow + g * p.H];
+                    }
+                    let hc = cell_update(x, acc + bh, h_prev, c[r]);
+                    c[r] = hc.y;
+                    h_new = hc.x;
+                    y = hc.x;
+                }
+                hs[nxt + r * HP4 + j / 4u][j % 4u] = h_new;
+                if ((p.flags & FLAG_WRITE_OUT) != 0u) {
+                    out[(t * p.B + b) * p.out_ld + dir * p.Hp4 * 4u + j] = y;
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    // Final states where the per-step kernels leave them: h in half (T & 1), c in c_state.
+    let last = (p.T & 1u) * HS4;
+    let dst = (((p.T & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
+    for (var i = li; i < nb * p.Hp4; i += WGP) {
+        h_state[dst + i] = hs[last + (i / p.Hp4) * HP4 + i % p.Hp4];
+    }
+    for (var r = 0u; r < nb; r++) {
+        if (HAS_C && j < p.H) {
+            c_state[(dir * p.B + b0 + r) * p.H + j] = c[r];
+        }
+    }
+}

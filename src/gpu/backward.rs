@@ -1,0 +1,647 @@
+//! Training on the GPU: a forward pass that keeps the reserve space (per layer: xg, hg,
+//! h_{t-1}, c_{t-1} per step, and the layer output), then backpropagation through time —
+//! T+1 fused backward-step dispatches per layer (both directions in each), then the weight
+//! gradients as fixed-order reductions over all T*B rows (no atomics: bitwise repeatable)
+//! and dL/dx as one GEMM feeding the layer below. One command encoder, one submit.
+//!
+//! Buffers beyond forward.rs's (R = T*B rows; GHp = G*H rounded up to 4):
+//!   per layer l: xg_l, hg_l [R, D*G*H]; hprev_l [R, D*Hp]; cprev_l [R, D*H]; out_l [R, D*Hp]
+//!                w_ih_t_l [Kp_l, D*GHp] (W_ihᵀ); w_hh_t_l [D, Hp, GHp] (W_hhᵀ)
+//!                dw_ih_l [D*G*H, Kp_l]; dw_hh_l [D, G*H, Hp]; db_ih_l, db_hh_l [D*G*H]
+//!                dx_l [R, Kp_l] (dL/d input of layer l = dL/d out_{l-1})
+//!   shared:      dgx, dgh [R, D*GHp]; dout [R, D*Hp] (user's dL/d output)
+//!                dh_carry [D, B, Hp]; dc [D, B, H]; d_h_n, dh0 [L*D, B, Hp]; d_c_n, dc0 [L*D, B, H]
+
+use super::context::{Binding, Gpu, Kernel};
+use super::forward::{pad_rows, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
+use super::kernels::{self, hp, step_kernel, Variant, SUBGROUP_LANES};
+use super::profile::{self, Profiler};
+use crate::error::{check_finite, Error, Result};
+use crate::weights::Weights;
+use std::sync::Arc;
+
+pub const BACKWARD_STEP_WGSL: &str = include_str!("../../shaders/backward_step.wgsl");
+pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
+pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
+
+const BWD_BINDINGS: [Binding; 12] = [
+    Binding::Uniform { dynamic: true },
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+];
+const WGRAD_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
+const COLSUM_BINDINGS: [Binding; 3] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BwdParams {
+    t: u32,
+    b: u32,
+    h: u32,
+    hp: u32,
+    d: u32,
+    step: u32,
+    ghp4: u32,
+    pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WgradParams {
+    r: u32,
+    n1: u32,
+    n2: u32,
+    lda4: u32,
+    ldb4: u32,
+    a_off4: u32,
+    b_off4: u32,
+    c_off: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ColsumParams {
+    r: u32,
+    n: u32,
+    lda: u32,
+    a_off: u32,
+    c_off: u32,
+    pad: [u32; 3],
+}
+
+/// Upstream gradients of one training call: dL/d output [T, B, D*H] and optionally
+/// dL/d h_n, dL/d c_n [L*D, B, H].
+#[derive(Clone, Copy, Debug)]
+pub struct GradInput<'a> {
+    pub d_output: &'a [f32],
+    pub d_h_n: Option<&'a [f32]>,
+    pub d_c_n: Option<&'a [f32]>,
+}
+
+/// Forward results and every gradient of one training call.
+#[derive(Clone, Debug)]
+pub struct GradOutput {
+    pub output: Vec<f32>,
+    pub h_n: Vec<f32>,
+    pub c_n: Vec<f32>,
+    /// parameter gradients, in the weights' layout and PyTorch names
+    pub weights: Weights,
+    /// [T, B, I]
+    pub x: Vec<f32>,
+    /// [L*D, B, H]
+    pub h0: Vec<f32>,
+    /// [L*D, B, H] (LSTM; empty otherwise)
+    pub c0: Vec<f32>,
+    pub variant: Variant,
+}
+
+struct Dispatch {
+    kernel: Arc<Kernel>,
+    bind: wgpu::BindGroup,
+    groups: (u32, u32, u32),
+}
+
+impl Dispatch {
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.kernel.pipeline);
+        pass.set_bind_group(0, &self.bind, &[]);
+        pass.dispatch_workgroups(self.groups.0, self.groups.1, self.groups.2);
+    }
+}
+
+struct TrainLayer {
+    gemm: Dispatch,
+    step_bg: wgpu::BindGroup,
+    bwd_bg: wgpu::BindGroup,
+    /// weight gradients and dL/dx, in order
+    grads: Vec<Dispatch>,
+    out: wgpu::Buffer,
+    dw_ih: wgpu::Buffer,
+    dw_hh: wgpu::Buffer,
+    db_ih: wgpu::Buffer,
+    db_hh: wgpu::Buffer,
+    dx: wgpu::Buffer,
+    _keep: Vec<wgpu::Buffer>,
+}
+
+/// Buffers and bind groups of training calls for one (T, B, variant).
+pub(crate) struct GradPlan {
+    key: (usize, usize, Variant),
+    x: wgpu::Buffer,
+    lengths: wgpu::Buffer,
+    h0: wgpu::Buffer,
+    c0: wgpu::Buffer,
+    h_state: wgpu::Buffer,
+    c_state: wgpu::Buffer,
+    h_n: wgpu::Buffer,
+    c_n: wgpu::Buffer,
+    dout: wgpu::Buffer,
+    d_h_n: wgpu::Buffer,
+    d_c_n: wgpu::Buffer,
+    dh_carry: wgpu::Buffer,
+    dc: wgpu::Buffer,
+    dh0: wgpu::Buffer,
+    dc0: wgpu::Buffer,
+    layers: Vec<TrainLayer>,
+    step: Arc<Kernel>,
+    step_groups: (u32, u32, u32),
+    bwd: Arc<Kernel>,
+    bwd_groups: (u32, u32, u32),
+    align: u64,
+    _keep: Vec<wgpu::Buffer>,
+}
+
+fn cell_source(cell: crate::spec::CellKind, body: &str) -> String {
+    let (file, relu) = match cell {
+        crate::spec::CellKind::RnnTanh => (kernels::RNN_WGSL, false),
+        crate::spec::CellKind::RnnRelu => (kernels::RNN_WGSL, true),
+        crate::spec::CellKind::Lstm => (kernels::LSTM_WGSL, false),
+        crate::spec::CellKind::Gru => (kernels::GRU_WGSL, false),
+    };
+    format!(
+        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\n{}\n{file}\n{body}",
+        cell.gates(),
+        cell.has_cell_state(),
+        kernels::COMMON_WGSL
+    )
+}
+
+/// The per-step kernel a variant trains with (persistent variants keep no reserve space:
+/// they train with the best per-step kernel).
+pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
+    match v {
+        Variant::Persistent | Variant::PersistentSubgroup => {
+            if Variant::Subgroup.unsupported(gpu, &crate::spec::RnnSpec::new(crate::spec::CellKind::Lstm, 1, 1)).is_none()
+                && gpu.caps.cpu_like
+            {
+                Variant::Subgroup
+            } else if gpu.caps.cpu_like {
+                Variant::Register
+            } else {
+                Variant::Tiled
+            }
+        }
+        v => v,
+    }
+}
+
+impl GpuModel {
+    fn grad_plan(&self, gpu: &Gpu, t: usize, b: usize, variant: Variant) -> Result<GradPlan> {
+        let s = &self.spec;
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        let (gh, ghp) = (g * h, hp(g * h));
+        let r = t * b;
+        let n_state = s.num_layers * d * b;
+        if gpu.limits.max_storage_buffers_per_shader_stage < 11 {
+            return Err(Error::DeviceLimit {
+                what: "storage buffers of the backward step kernel".into(),
+                value: 11,
+                limit: gpu.limits.max_storage_buffers_per_shader_stage as u64,
+                limit_name: "max_storage_buffers_per_shader_stage".into(),
+            });
+        }
+        let f = 4u64;
+        for (what, n) in [
+            ("x", r * hp(s.input_size)),
+            ("xg", r * d * gh),
+            ("dG", r * d * ghp),
+            ("output", r * d * hpad),
+            ("W_ih^T", s.layer_input_size(s.num_layers - 1).max(d * hpad) * d * ghp),
+        ] {
+            gpu.check_binding(what, n as u64 * f)?;
+        }
+        let x = gpu.storage("x", (r * hp(s.input_size)) as u64 * f);
+        let lengths = gpu.storage("lengths", b as u64 * 4);
+        let h0 = gpu.storage("h0", (n_state * hpad) as u64 * f);
+        let c0 = gpu.storage("c0", (n_state * h) as u64 * f);
+        let h_n = gpu.storage("h_n", (n_state * hpad) as u64 * f);
+        let c_n = gpu.storage("c_n", (n_state * h) as u64 * f);
+        let h_state = gpu.storage("h_state", (2 * d * b * hpad) as u64 * f);
+        let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
+        let dout = gpu.storage("dout", (r * d * hpad) as u64 * f);
+        let d_h_n = gpu.storage("d_h_n", (n_state * hpad) as u64 * f);
+        let d_c_n = gpu.storage("d_c_n", (n_state * h) as u64 * f);
+        let dh_carry = gpu.storage("dh_carry", (d * b * hpad) as u64 * f);
+        let dc = gpu.storage("dc", (d * b * h) as u64 * f);
+        let dh0 = gpu.storage("dh0", (n_state * hpad) as u64 * f);
+        let dc0 = gpu.storage("dc0", (n_state * h) as u64 * f);
+        let dgx = gpu.storage("dgx", (r * d * ghp) as u64 * f);
+        let dgh = gpu.storage("dgh", (r * d * ghp) as u64 * f);
+
+        let gemm_v = variant.gemm(gpu);
+        let gemm = gemm_v.kernel(gpu)?;
+        let step = step_kernel(gpu, variant, s.cell)?;
+        let step_groups = match variant {
+            Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(SUBGROUP_LANES as usize), d),
+            _ => (h.div_ceil(64), b.div_ceil(4), d),
+        };
+        let step_groups = (step_groups.0 as u32, step_groups.1 as u32, step_groups.2 as u32);
+        let bwd = gpu.kernel(&format!("backward_step/{}", s.cell.name()), &BWD_BINDINGS, || {
+            cell_source(s.cell, BACKWARD_STEP_WGSL)
+        })?;
+        let bwd_groups = (h.div_ceil(64) as u32, b.div_ceil(4) as u32, d as u32);
+        let wgrad = gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?;
+        let colsum = gpu.kernel("colsum", &COLSUM_BINDINGS, || COLSUM_WGSL.to_string())?;
+        for (what, n) in [("step", step_groups.0.max(step_groups.1)), ("backward step", bwd_groups.0.max(bwd_groups.1))] {
+            gpu.check_groups(what, n)?;
+        }
+
+        let (step_params, align) = step_entries(
+            gpu,
+            "train step params",
+            (0..t).map(|st| StepParams {
+                t: t as u32,
+                b: b as u32,
+                h: h as u32,
+                hp4: (hpad / 4) as u32,
+                d: d as u32,
+                step: st as u32,
+                out_ld: (d * hpad) as u32,
+                flags: FLAG_WRITE_OUT | FLAG_TRAIN,
+            }),
+        );
+        let (bwd_params, align_b) = step_entries(
+            gpu,
+            "backward params",
+            (0..=t).map(|st| BwdParams {
+                t: t as u32,
+                b: b as u32,
+                h: h as u32,
+                hp: hpad as u32,
+                d: d as u32,
+                step: st as u32,
+                ghp4: (ghp / 4) as u32,
+                pad: 0,
+            }),
+        );
+        debug_assert_eq!(align, align_b);
+
+        let mut layers: Vec<TrainLayer> = Vec::new();
+        for (l, lw) in self.layers.iter().enumerate() {
+            let kp = lw.kp;
+            let xg = gpu.storage("xg", (r * d * gh) as u64 * f);
+            let hg = gpu.storage("hg", (r * d * gh) as u64 * f);
+            let hprev = gpu.storage("hprev", (r * d * hpad) as u64 * f);
+            let cprev = gpu.storage("cprev", (r * d * h) as u64 * f);
+            let out = gpu.storage("out", (r * d * hpad) as u64 * f);
+            let dw_ih = gpu.storage("dw_ih", (d * gh * kp) as u64 * f);
+            let dw_hh = gpu.storage("dw_hh", (d * gh * hpad) as u64 * f);
+            let db_ih = gpu.storage("db_ih", (d * gh) as u64 * f);
+            let db_hh = gpu.storage("db_hh", (d * gh) as u64 * f);
+            let dx = gpu.storage("dx", (r * kp) as u64 * f);
+            // Transposed weights in the padded layouts of the backward kernels.
+            let (w_ih_t, w_hh_t) = self.transposed(l, kp);
+            let w_ih_t = gpu.storage_init("w_ih_t", &w_ih_t);
+            let w_hh_t = gpu.storage_init("w_hh_t", &w_hh_t);
+            let zeros = gpu.storage("zero bias", kp as u64 * f);
+            let input = if l == 0 { &x } else { &layers[l - 1].out };
+
+            let mut params: Vec<wgpu::Buffer> = Vec::new();
+            let gp = gpu.uniform_init("gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: (d * gh) as u32, kp4: (kp / 4) as u32, pad: 0 }));
+            let (gx, gy) = gemm_v.groups(r, d * gh);
+            gpu.check_groups("input GEMM", gx.max(gy))?;
+            let gemm_d = Dispatch { bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16), kernel: gemm.clone(), groups: (gx, gy, 1) };
+            params.push(gp);
+            let step_bg = step.bind(
+                gpu,
+                &[&step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, &h_state, &c_state, &out, &hg, &hprev, &cprev],
+                32,
+            );
+
+            let mut grads = Vec::new();
+            let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, p: WgradParams| -> Result<()> {
+                let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
+                let groups = ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1);
+                gpu.check_groups("weight gradient", groups.1)?;
+                grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32), groups });
+                params.push(pb);
+                Ok(())
+            };
+            for dir in 0..d {
+                // dW_ih[dir] = dGx[dir]ᵀ · X,  dW_hh[dir] = dGh[dir]ᵀ · H_prev[dir]
+                let ih = WgradParams {
+                    r: r as u32,
+                    n1: gh as u32,
+                    n2: kp as u32,
+                    lda4: (d * ghp / 4) as u32,
+                    ldb4: (kp / 4) as u32,
+                    a_off4: (dir * ghp / 4) as u32,
+                    b_off4: 0,
+                    c_off: (dir * gh * kp) as u32,
+                };
+                wg(&mut params, &dgx, input, &dw_ih, ih)?;
+                let hh = WgradParams {
+                    n2: hpad as u32,
+                    ldb4: (d * hpad / 4) as u32,
+                    b_off4: (dir * hpad / 4) as u32,
+                    c_off: (dir * gh * hpad) as u32,
+                    ..ih
+                };
+                wg(&mut params, &dgh, &hprev, &dw_hh, hh)?;
+            }
+            for dir in 0..d {
+                // db_ih, db_hh: column sums of dGx, dGh.
+                let c = ColsumParams { r: r as u32, n: gh as u32, lda: (d * ghp) as u32, a_off: (dir * ghp) as u32, c_off: (dir * gh) as u32, pad: [0; 3] };
+                for (a, out_b) in [(&dgx, &db_ih), (&dgh, &db_hh)] {
+                    let pb = gpu.uniform_init("colsum params", bytemuck::bytes_of(&c));
+                    grads.push(Dispatch { kernel: colsum.clone(), bind: colsum.bind(gpu, &[&pb, a, out_b], 32), groups: (gh.div_ceil(64) as u32, 1, 1) });
+                    params.push(pb);
+                }
+            }
+            // dL/dx = dGx · W_ih, as C = A·Bᵀ with B = W_ihᵀ [Kp, D*GHp].
+            let dxp = gpu.uniform_init("dx gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: kp as u32, kp4: (d * ghp / 4) as u32, pad: 0 }));
+            let (gx, gy) = gemm_v.groups(r, kp);
+            gpu.check_groups("dx GEMM", gx.max(gy))?;
+            grads.push(Dispatch { bind: gemm.bind(gpu, &[&dxp, &dgx, &w_ih_t, &zeros, &dx], 16), kernel: gemm.clone(), groups: (gx, gy, 1) });
+            params.push(dxp);
+            // Bound to the user's dout; layers below the top are rebound once all exist.
+            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &w_hh_t, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc], 32);
+            let mut keep = vec![xg, hg, hprev, cprev, w_hh_t, w_ih_t, zeros];
+            keep.extend(params);
+            layers.push(TrainLayer { gemm: gemm_d, step_bg, bwd_bg, grads, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
+        }
+        // Layer l < L-1 receives dL/d out_l from layer l+1's dx.
+        for l in 0..s.num_layers.saturating_sub(1) {
+            // _keep starts with xg, hg, hprev, cprev, w_hh_t (see above).
+            let k = &layers[l]._keep;
+            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &k[4], &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc], 32);
+            layers[l].bwd_bg = bg;
+        }
+        Ok(GradPlan {
+            key: (t, b, variant),
+            x,
+            lengths,
+            h0,
+            c0,
+            h_state,
+            c_state,
+            h_n,
+            c_n,
+            dout,
+            d_h_n,
+            d_c_n,
+            dh_carry,
+            dc,
+            dh0,
+            dc0,
+            layers,
+            step,
+            step_groups,
+            bwd,
+            bwd_groups,
+            align,
+            _keep: vec![step_params, bwd_params, dgx, dgh],
+        })
+    }
+
+    /// W_ihᵀ [Kp, D*GHp] and W_hhᵀ [D, Hp, GHp] of layer l in the padded layouts.
+    fn transposed(&self, l: usize, kp: usize) -> (Vec<f32>, Vec<f32>) {
+        let s = &self.spec;
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        let (gh, ghp) = (g * h, hp(g * h));
+        let k_in = s.layer_input_size(l);
+        let mut wi = vec![0.0f32; kp * d * ghp];
+        let mut wh = vec![0.0f32; d * hpad * ghp];
+        for dir in 0..d {
+            let p = self.weights.dir(l, dir);
+            for row in 0..gh {
+                for c in 0..k_in {
+                    let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
+                    wi[cp * d * ghp + dir * ghp + row] = p.w_ih[row * k_in + c] as f32;
+                }
+                for c in 0..h {
+                    wh[(dir * hpad + c) * ghp + row] = p.w_hh[row * h + c] as f32;
+                }
+            }
+        }
+        (wi, wh)
+    }
+
+    fn encode_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
+        let s = &self.spec;
+        let (t, b, d) = (plan.key.0, plan.key.1, s.directions());
+        let hpad = hp(s.hidden_size);
+        let state_bytes = (d * b * hpad * 4) as u64;
+        let c_bytes = (d * b * s.hidden_size * 4) as u64;
+        let lstm = s.cell.has_cell_state();
+        for (l, tl) in plan.layers.iter().enumerate() {
+            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state, 0, state_bytes);
+            if lstm {
+                enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
+            }
+            {
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::INPUT_GEMM));
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("input gemm"), timestamp_writes: tw });
+                tl.gemm.record(&mut pass);
+            }
+            {
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::RECURRENT_STEP));
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
+                pass.set_pipeline(&plan.step.pipeline);
+                let (gx, gy, gz) = plan.step_groups;
+                for st in 0..t {
+                    pass.set_bind_group(0, &tl.step_bg, &[(st as u64 * plan.align) as u32]);
+                    pass.dispatch_workgroups(gx, gy, gz);
+                }
+            }
+            enc.copy_buffer_to_buffer(&plan.h_state, (t % 2) as u64 * state_bytes, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            if lstm {
+                enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
+            }
+        }
+        for (l, tl) in plan.layers.iter().enumerate().rev() {
+            enc.copy_buffer_to_buffer(&plan.d_h_n, l as u64 * state_bytes, &plan.dh_carry, 0, state_bytes);
+            if lstm {
+                enc.copy_buffer_to_buffer(&plan.d_c_n, l as u64 * c_bytes, &plan.dc, 0, c_bytes);
+            }
+            {
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::BACKWARD_STEP));
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("backward"), timestamp_writes: tw });
+                pass.set_pipeline(&plan.bwd.pipeline);
+                let (gx, gy, gz) = plan.bwd_groups;
+                for st in 0..=t {
+                    pass.set_bind_group(0, &tl.bwd_bg, &[(st as u64 * plan.align) as u32]);
+                    pass.dispatch_workgroups(gx, gy, gz);
+                }
+            }
+            enc.copy_buffer_to_buffer(&plan.dh_carry, 0, &plan.dh0, l as u64 * state_bytes, state_bytes);
+            if lstm {
+                enc.copy_buffer_to_buffer(&plan.dc, 0, &plan.dc0, l as u64 * c_bytes, c_bytes);
+            }
+            {
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::WEIGHT_GRAD));
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("weight grads"), timestamp_writes: tw });
+                for dsp in &tl.grads {
+                    dsp.record(&mut pass);
+                }
+            }
+        }
+    }
+
+    fn check_grad_input(&self, input: &Input<'_>, g: &GradInput<'_>) -> Result<()> {
+        let s = &self.spec;
+        let n_out = input.t * input.b * s.output_size();
+        if g.d_output.len() != n_out {
+            return Err(Error::shape("d_output", format!("[{}, {}, {}]", input.t, input.b, s.output_size()), format!("{} values", g.d_output.len())));
+        }
+        check_finite("d_output", g.d_output)?;
+        let n_state = s.num_layers * s.directions() * input.b * s.hidden_size;
+        for (name, v) in [("d_h_n", g.d_h_n), ("d_c_n", g.d_c_n)] {
+            if let Some(v) = v {
+                if v.len() != n_state {
+                    return Err(Error::shape(name, format!("{n_state} values"), v.len()));
+                }
+                check_finite(name, v)?;
+            }
+        }
+        if g.d_c_n.is_some() && !s.cell.has_cell_state() {
+            return Err(Error::Config(format!("d_c_n given, but a {} cell has no cell state", s.cell)));
+        }
+        Ok(())
+    }
+
+    fn upload_train(&self, gpu: &Gpu, plan: &GradPlan, input: &Input<'_>, g: &GradInput<'_>) -> Result<()> {
+        let s = &self.spec;
+        let (t, b, h, hpad) = (input.t, input.b, s.hidden_size, hp(s.hidden_size));
+        let n_state = s.num_layers * s.directions() * b;
+        let q = &gpu.queue;
+        q.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))));
+        let lengths: Vec<u32> = match input.lengths {
+            Some(l) => crate::reference::check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
+            None => vec![t as u32; b],
+        };
+        q.write_buffer(&plan.lengths, 0, bytemuck::cast_slice(&lengths));
+        let pad_or_zero = |v: Option<&[f32]>, cols: usize, colsp: usize| match v {
+            Some(v) => pad_rows(v, n_state, cols, colsp),
+            None => vec![0.0; n_state * colsp],
+        };
+        q.write_buffer(&plan.h0, 0, bytemuck::cast_slice(&pad_or_zero(input.h0, h, hpad)));
+        q.write_buffer(&plan.d_h_n, 0, bytemuck::cast_slice(&pad_or_zero(g.d_h_n, h, hpad)));
+        if s.cell.has_cell_state() {
+            q.write_buffer(&plan.c0, 0, bytemuck::cast_slice(&pad_or_zero(input.c0, h, h)));
+            q.write_buffer(&plan.d_c_n, 0, bytemuck::cast_slice(&pad_or_zero(g.d_c_n, h, h)));
+        }
+        q.write_buffer(&plan.dout, 0, bytemuck::cast_slice(&pad_rows(g.d_output, t * b * s.directions(), h, hpad)));
+        Ok(())
+    }
+
+    fn with_grad_plan<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
+        let v = training_variant(gpu, variant.unwrap_or_else(|| Variant::auto(gpu, &self.spec, input.b)));
+        if let Some(why) = v.unsupported(gpu, &self.spec) {
+            return Err(Error::Config(why));
+        }
+        let key = (input.t, input.b, v);
+        let mut slot = self.grad_plan.lock().unwrap();
+        if slot.as_ref().map(|p| p.key) != Some(key) {
+            *slot = None;
+            *slot = Some(self.grad_plan(gpu, input.t, input.b, v)?);
+        }
+        f(slot.as_ref().unwrap())
+    }
+
+    /// Forward and backward through time: the gradient of
+    /// L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n with respect to every parameter,
+    /// x, h0 and c0, plus the forward results.
+    pub fn forward_backward(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<GradOutput> {
+        self.check_input_pub(input)?;
+        self.check_grad_input(input, grad)?;
+        self.with_grad_plan(gpu, input, variant, |plan| {
+            self.upload_train(gpu, plan, input, grad)?;
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            self.encode_train(plan, &mut enc, None);
+            gpu.queue.submit([enc.finish()]);
+            self.read_grads(gpu, plan, input)
+        })
+    }
+
+    /// One training call (upload, forward, backward) waited for, nothing read back.
+    pub fn forward_backward_no_readback(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Variant> {
+        self.check_input_pub(input)?;
+        self.check_grad_input(input, grad)?;
+        self.with_grad_plan(gpu, input, variant, |plan| {
+            self.upload_train(gpu, plan, input, grad)?;
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            self.encode_train(plan, &mut enc, None);
+            gpu.queue.submit([enc.finish()]);
+            gpu.wait()?;
+            Ok(plan.key.2)
+        })
+    }
+
+    /// GPU time per kernel family of one training call, in ms.
+    pub fn profile_train(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Vec<(&'static str, f64)>> {
+        self.forward_backward_no_readback(gpu, input, grad, variant)?;
+        self.with_grad_plan(gpu, input, variant, |plan| {
+            let mut prof = Profiler::new(gpu, 4 * self.spec.num_layers as u32)?;
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            self.encode_train(plan, &mut enc, Some(&mut prof));
+            prof.resolve(&mut enc);
+            gpu.queue.submit([enc.finish()]);
+            prof.read(gpu)
+        })
+    }
+
+    fn read_grads(&self, gpu: &Gpu, plan: &GradPlan, input: &Input<'_>) -> Result<GradOutput> {
+        let s = &self.spec;
+        let (t, b) = (input.t, input.b);
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        let gh = g * h;
+        let n_state = s.num_layers * d * b;
+        let top = plan.layers.last().unwrap();
+        let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![
+            (&top.out, t * b * d * hpad),
+            (&plan.h_n, n_state * hpad),
+            (&plan.c_n, n_state * h),
+            (&plan.layers[0].dx, t * b * self.layers[0].kp),
+            (&plan.dh0, n_state * hpad),
+            (&plan.dc0, n_state * h),
+        ];
+        for (l, tl) in plan.layers.iter().enumerate() {
+            reads.push((&tl.dw_ih, d * gh * self.layers[l].kp));
+            reads.push((&tl.dw_hh, d * gh * hpad));
+            reads.push((&tl.db_ih, d * gh));
+            reads.push((&tl.db_hh, d * gh));
+        }
+        let got = gpu.read_many(&reads)?;
+        let mut it = got.into_iter();
+        let output = unpad_rows(&it.next().unwrap(), t * b * d, h, hpad);
+        let h_n = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
+        let c_n = if s.cell.has_cell_state() { it.next().unwrap() } else { it.next(); vec![] };
+        let x = unpad_rows(&it.next().unwrap(), t * b, s.input_size, hp(s.input_size));
+        let h0 = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
+        let c0 = if s.cell.has_cell_state() { it.next().unwrap() } else { it.next(); vec![] };
+        let mut gw = Weights::zeros(*s);
+        for l in 0..s.num_layers {
+            let kp = self.layers[l].kp;
+            let k_in = s.layer_input_size(l);
+            let (dw_ih, dw_hh, db_ih, db_hh) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            for dir in 0..d {
+                let p = gw.dir_mut(l, dir);
+                for row in 0..gh {
+                    for c in 0..k_in {
+                        let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
+                        p.w_ih[row * k_in + c] = dw_ih[(dir * gh + row) * kp + cp] as f64;
+                    }
+                    for c in 0..h {
+                        p.w_hh[row * h + c] = dw_hh[(dir * gh + row) * hpad + c] as f64;
+                    }
+                    if s.bias {
+                        p.b_ih[row] = db_ih[dir * gh + row] as f64;
+                        p.b_hh[row] = db_hh[dir * gh + row] as f64;
+                    }
+                }
+            }
+        }
+        Ok(GradOutput { output, h_n, c_n, weights: gw, x, h0, c0, variant: plan.key.2 })
+    }
+}
+

@@ -4,6 +4,7 @@
 
 use crate::check::compare;
 use crate::error::Result;
+use crate::gpu::backward::GradInput;
 use crate::gpu::gemm::GemmPlan;
 use crate::gpu::{ForwardOptions, GemmVariant, Gpu, GpuModel, Input, Variant};
 use crate::reference::{self, SeqBatch};
@@ -107,17 +108,9 @@ pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: u
 
     // Reference on the first rows only.
     let rows = wl.batch.min(CHECK_ROWS);
-    let mut xs = Vec::with_capacity(wl.seq * rows * wl.input);
-    for t in 0..wl.seq {
-        let base = t * wl.batch * wl.input;
-        xs.extend(x[base..base + rows * wl.input].iter().map(|&v| v as f64));
-    }
+    let xs = first_rows(&x, wl.seq, wl.batch, wl.input, rows);
     let want = reference::forward(&w, &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None })?;
-    let mut got_rows = Vec::with_capacity(want.output.len());
-    for t in 0..wl.seq {
-        let base = t * wl.batch * wl.hidden;
-        got_rows.extend_from_slice(&got.output[base..base + rows * wl.hidden]);
-    }
+    let got_rows = first_rows(&got.output, wl.seq, wl.batch, wl.hidden, rows);
     let cmp = compare("output", &got_rows, &want.output, crate::validate::FORWARD_ATOL, crate::validate::FORWARD_RTOL);
 
     let mut times = Vec::with_capacity(runs);
@@ -167,9 +160,57 @@ pub fn gemm_ceiling(gpu: &Gpu, m: usize, n: usize, k: usize, runs: usize) -> Res
     Ok(best)
 }
 
-/// Training throughput needs the GPU backward pass (issue 4); until then it says so.
-pub fn bench_train(_gpu: &Gpu, wl: &Workload, _variant: Option<Variant>, _runs: usize) -> Result<CaseResult> {
-    Err(crate::error::Error::Config(format!("{}: train mode needs the GPU backward pass, not built yet; use --mode fwd", wl.name)))
+/// Times a training call (forward + BPTT to all weight gradients, loss = sum of outputs):
+/// one checked call, then `runs` timed calls, each waited for, nothing read back. The
+/// check compares dL/dx of the first rows with the CPU reference (rows are independent
+/// under this loss, so a few rows suffice).
+pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize) -> Result<CaseResult> {
+    let spec = wl.spec();
+    let w = Weights::init(spec, 1)?;
+    let model = GpuModel::new(gpu, &w)?;
+    let x = random(wl.seq * wl.batch * wl.input, 2);
+    let input = Input::new(&x, wl.seq, wl.batch);
+    let ones = vec![1.0f32; wl.seq * wl.batch * wl.hidden];
+    let grad = GradInput { d_output: &ones, d_h_n: None, d_c_n: None };
+    let got = model.forward_backward(gpu, &input, &grad, variant)?;
+
+    let rows = wl.batch.min(CHECK_ROWS);
+    let xs = first_rows(&x, wl.seq, wl.batch, wl.input, rows);
+    let want_f = reference::forward(&w, &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None })?;
+    let want = reference::backward(&w, &want_f, &vec![1.0; wl.seq * rows * wl.hidden], None, None)?;
+    let got_dx = first_rows(&got.x, wl.seq, wl.batch, wl.input, rows);
+    let cmp = compare("dx", &got_dx, &want.x, 1e-4, 1e-3);
+
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        model.forward_backward_no_readback(gpu, &input, &grad, variant)?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let (median, min, max, runs_ms) = summarize(times);
+    Ok(CaseResult {
+        workload: wl.clone(),
+        mode: Mode::Train,
+        variant: got.variant.to_string(),
+        runs_ms,
+        median_ms: median,
+        min_ms: min,
+        max_ms: max,
+        tokens_per_s: (wl.batch * wl.seq) as f64 / (median / 1e3),
+        gflops: 3.0 * wl.forward_flops() / (median / 1e3) / 1e9,
+        gemm_ceiling_gflops: None,
+        check_ok: cmp.ok(),
+        check: format!("dL/dx max abs err {:.2e} vs CPU reference on {rows} rows", cmp.max_abs),
+    })
+}
+
+/// Rows 0..rows of every timestep of a [T, B, W] tensor, as f64 [T, rows, W].
+fn first_rows<T: Copy + Into<f64>>(v: &[T], t: usize, b: usize, w: usize, rows: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(t * rows * w);
+    for s in 0..t {
+        out.extend(v[s * b * w..(s * b + rows) * w].iter().map(|&a| a.into()));
+    }
+    out
 }
 
 /// GPU time per kernel family of one call of a workload (forward, or training once it
@@ -180,9 +221,10 @@ pub fn profile(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>) -
     let x = random(wl.seq * wl.batch * wl.input, 2);
     let input = Input::new(&x, wl.seq, wl.batch);
     let opts = ForwardOptions { variant, return_sequence: true };
+    let ones = vec![1.0f32; wl.seq * wl.batch * wl.hidden];
     let fam = match mode {
         Mode::Fwd => model.profile_forward(gpu, &input, opts)?,
-        Mode::Train => return Err(crate::error::Error::Config("train profile needs the GPU backward pass".into())),
+        Mode::Train => model.profile_train(gpu, &input, &GradInput { d_output: &ones, d_h_n: None, d_c_n: None }, variant)?,
     };
     let total: f64 = fam.iter().map(|f| f.1).sum();
     Ok(fam.into_iter().map(|(l, ms)| (l, ms, if total > 0.0 { ms / total } else { 0.0 })).collect())

@@ -24,6 +24,8 @@ enum Cmd {
     Init(InitArgs),
     /// Run a model over an input file on the GPU and write the outputs.
     Forward(ForwardArgs),
+    /// Gradients of every parameter, x, h0 (and c0) on the GPU for a given dL/d(output).
+    Grad(GradArgs),
     /// Check every kernel variant against the CPU reference over a matrix of shapes.
     Validate(ValidateArgs),
     /// Throughput of the named workloads (tokens/s, GFLOP/s).
@@ -129,6 +131,25 @@ struct ForwardArgs {
 }
 
 #[derive(Args)]
+struct GradArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// x [T, B, I] and optionally h0, c0, lengths, as for `forward`.
+    #[arg(long)]
+    input: PathBuf,
+    /// `output` = dL/d(output) [T, B, D*H], optionally `h_n`, `c_n` = dL/d final states.
+    #[arg(long)]
+    grad_output: PathBuf,
+    /// Written atomically: the gradient of every parameter under its PyTorch name, plus
+    /// `x`, `h0` (and `c0`).
+    #[arg(long)]
+    output: PathBuf,
+    /// Force a kernel variant (persistent variants train with the best per-step kernel).
+    #[arg(long)]
+    variant: Option<Variant>,
+}
+
+#[derive(Args)]
 struct ValidateArgs {
     /// The CI-sized matrix (small H and T).
     #[arg(long)]
@@ -139,6 +160,9 @@ struct ValidateArgs {
     /// Only this variant (default: every variant the adapter supports).
     #[arg(long)]
     variant: Option<Variant>,
+    /// Skip the backward pass (gradients are checked for every training variant otherwise).
+    #[arg(long)]
+    no_backward: bool,
 }
 
 #[derive(Args)]
@@ -190,6 +214,7 @@ fn run() -> Result<()> {
         Cmd::Info => info(),
         Cmd::Init(a) => init(a),
         Cmd::Forward(a) => forward(a),
+        Cmd::Grad(a) => grad(a),
         Cmd::Validate(a) => validate_cmd(a),
         Cmd::Bench(a) => bench_cmd(a),
         Cmd::Gemm(a) => gemm_cmd(a),
@@ -236,31 +261,92 @@ fn init(a: InitArgs) -> Result<()> {
     Ok(())
 }
 
+/// x, h0, c0 and lengths from an input file in `forward`'s format.
+struct InputFile {
+    t: usize,
+    b: usize,
+    x: Vec<f32>,
+    h0: Option<Vec<f32>>,
+    c0: Option<Vec<f32>>,
+    lengths: Option<Vec<i64>>,
+}
+
+impl InputFile {
+    fn load(path: &std::path::Path, spec: &RnnSpec) -> Result<Self> {
+        let f = TensorFile::open(path)?;
+        let xs = f.x_shape(spec)?;
+        let (t, b) = (xs[0], xs[1]);
+        let x = f.float("x", Some(&[t, b, spec.input_size]))?.data.iter().map(|&v| v as f32).collect();
+        let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
+        let load_state = |name: &str| -> Result<Option<Vec<f32>>> {
+            if !f.contains(name) {
+                return Ok(None);
+            }
+            Ok(Some(f.float(name, Some(&state_shape))?.data.iter().map(|&v| v as f32).collect()))
+        };
+        let h0 = load_state("h0")?;
+        if !spec.cell.has_cell_state() && f.contains("c0") {
+            bail!("{} holds c0, but a {} cell has no cell state", path.display(), spec.cell);
+        }
+        let c0 = if spec.cell.has_cell_state() { load_state("c0")? } else { None };
+        let lengths = if f.contains("lengths") { Some(f.int("lengths", Some(&[b]))?) } else { None };
+        Ok(InputFile { t, b, x, h0, c0, lengths })
+    }
+
+    fn input(&self) -> Input<'_> {
+        Input { t: self.t, b: self.b, x: &self.x, h0: self.h0.as_deref(), c0: self.c0.as_deref(), lengths: self.lengths.as_deref() }
+    }
+}
+
+fn grad(a: GradArgs) -> Result<()> {
+    use wgpu_rnn::gpu::backward::GradInput;
+    let w = a.model.load()?;
+    let spec = w.spec;
+    let inp = InputFile::load(&a.input, &spec)?;
+    let (t, b) = (inp.t, inp.b);
+    let g = TensorFile::open(&a.grad_output)?;
+    let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+    let d_output = f32s(g.float("output", Some(&[t, b, spec.output_size()]))?.data);
+    let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
+    let d_h_n = if g.contains("h_n") { Some(f32s(g.float("h_n", Some(&state_shape))?.data)) } else { None };
+    let d_c_n = if g.contains("c_n") {
+        if !spec.cell.has_cell_state() {
+            bail!("{} holds c_n, but a {} cell has no cell state", a.grad_output.display(), spec.cell);
+        }
+        Some(f32s(g.float("c_n", Some(&state_shape))?.data))
+    } else {
+        None
+    };
+    let gpu = Gpu::new()?;
+    let model = GpuModel::new(&gpu, &w)?;
+    let out = model.forward_backward(
+        &gpu,
+        &inp.input(),
+        &GradInput { d_output: &d_output, d_h_n: d_h_n.as_deref(), d_c_n: d_c_n.as_deref() },
+        a.variant,
+    )?;
+    let mut tw = TensorWriter::new();
+    out.weights.write_into(&mut tw);
+    tw.add_f32("x", vec![t, b, spec.input_size], out.x);
+    tw.add_f32("h0", state_shape.to_vec(), out.h0);
+    if spec.cell.has_cell_state() {
+        tw.add_f32("c0", state_shape.to_vec(), out.c0);
+    }
+    tw.meta("variant", out.variant.name());
+    tw.write(&a.output)?;
+    eprintln!("wrote {} ({spec}, T={t}, B={b}, variant {})", a.output.display(), out.variant);
+    Ok(())
+}
+
 fn forward(a: ForwardArgs) -> Result<()> {
     let w = a.model.load()?;
     let spec = w.spec;
-    let f = TensorFile::open(&a.input)?;
-    let xs = f.x_shape(&spec)?;
-    let (t, b) = (xs[0], xs[1]);
-    let x: Vec<f32> = f.float("x", Some(&[t, b, spec.input_size]))?.data.iter().map(|&v| v as f32).collect();
+    let inp = InputFile::load(&a.input, &spec)?;
+    let (t, b) = (inp.t, inp.b);
     let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
-    let load_state = |name: &str| -> Result<Option<Vec<f32>>> {
-        if !f.contains(name) {
-            return Ok(None);
-        }
-        Ok(Some(f.float(name, Some(&state_shape))?.data.iter().map(|&v| v as f32).collect()))
-    };
-    let h0 = load_state("h0")?;
-    let c0 = if spec.cell.has_cell_state() { load_state("c0")? } else { None };
-    if !spec.cell.has_cell_state() && f.contains("c0") {
-        bail!("{} holds c0, but a {} cell has no cell state", a.input.display(), spec.cell);
-    }
-    let lengths = if f.contains("lengths") { Some(f.int("lengths", Some(&[b]))?) } else { None };
-
     let gpu = Gpu::new()?;
     let model = GpuModel::new(&gpu, &w)?;
-    let input = Input { t, b, x: &x, h0: h0.as_deref(), c0: c0.as_deref(), lengths: lengths.as_deref() };
-    let out = model.forward(&gpu, &input, ForwardOptions { variant: a.variant, return_sequence: !a.final_only })?;
+    let out = model.forward(&gpu, &inp.input(), ForwardOptions { variant: a.variant, return_sequence: !a.final_only })?;
     let mut tw = TensorWriter::new();
     if !a.final_only {
         tw.add_f32("output", vec![t, b, spec.output_size()], out.output);
@@ -295,19 +381,24 @@ fn validate_cmd(a: ValidateArgs) -> Result<()> {
     println!("adapter: {}", gpu.describe());
     let cases = validate::matrix(a.quick, a.full);
     let (mut pass, mut fail) = (0, 0);
-    println!("{:<48} {:<10} {:>10} {:>10}  result", "case", "variant", "max abs", "max rel");
+    println!("{:<48} {:<4} {:<19} {:>10} {:>10}  result", "case", "pass", "variant", "max abs", "max rel");
     for (i, case) in cases.iter().enumerate() {
         let p = validate::prepare(*case, 1000 + i as u64)?;
         let variants = match a.variant {
             Some(v) => vec![v],
             None => validate::variants_for(&gpu, &case.spec()),
         };
-        for v in variants {
-            let cmps = validate::check_forward(&gpu, &p, v)?;
+        let train = validate::training_variants_for(&gpu, &case.spec());
+        let mut runs: Vec<(&str, Variant)> = variants.iter().map(|&v| ("fwd", v)).collect();
+        if !a.no_backward {
+            runs.extend(variants.iter().filter(|v| train.contains(v)).map(|&v| ("bwd", v)));
+        }
+        for (which, v) in runs {
+            let cmps = if which == "fwd" { validate::check_forward(&gpu, &p, v)? } else { validate::check_backward(&gpu, &p, v)? };
             let ok = cmps.iter().all(|c| c.ok());
             let max_abs = cmps.iter().map(|c| c.max_abs).fold(0.0, f64::max);
             let max_rel = cmps.iter().map(|c| c.max_rel).fold(0.0, f64::max);
-            println!("{:<48} {:<10} {:>10.2e} {:>10.2e}  {}", case.label(), v.name(), max_abs, max_rel, if ok { "PASS" } else { "FAIL" });
+            println!("{:<48} {:<4} {:<19} {:>10.2e} {:>10.2e}  {}", case.label(), which, v.name(), max_abs, max_rel, if ok { "PASS" } else { "FAIL" });
             if ok {
                 pass += 1;
             } else {

@@ -151,3 +151,50 @@ pub fn check_forward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<Co
 pub fn variants_for(gpu: &Gpu, spec: &RnnSpec) -> Vec<Variant> {
     Variant::ALL.into_iter().filter(|v| v.unsupported(gpu, spec).is_none()).collect()
 }
+
+/// Gradient tolerance: f32 BPTT over up to 100 steps vs f64 loops.
+pub const BACKWARD_ATOL: f64 = 1e-4;
+pub const BACKWARD_RTOL: f64 = 1e-3;
+
+/// Runs forward+backward of a prepared case with a fixed random dL/d(output) and
+/// dL/d(h_n) (and dL/d(c_n)) and compares every gradient with the reference.
+pub fn check_backward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<Comparison>> {
+    use crate::gpu::backward::GradInput;
+    let spec = p.case.spec();
+    let n_state = spec.num_layers * spec.directions() * p.case.b * spec.hidden_size;
+    let dy = random(p.want.output.len(), 77, 1.0);
+    let dhn = random(n_state, 78, 1.0);
+    let dcn = spec.cell.has_cell_state().then(|| random(n_state, 79, 1.0));
+    let want = reference::backward(&p.weights, &p.want, &dy, Some(&dhn), dcn.as_deref())?;
+    let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+    let (dyf, dhnf, dcnf) = (f(&dy), f(&dhn), dcn.as_deref().map(f));
+    let model = GpuModel::new(gpu, &p.weights)?;
+    let input = Input {
+        t: p.case.t,
+        b: p.case.b,
+        x: &p.x,
+        h0: Some(&p.h0),
+        c0: p.c0.as_deref(),
+        lengths: p.lengths.as_deref(),
+    };
+    let got = model.forward_backward(gpu, &input, &GradInput { d_output: &dyf, d_h_n: Some(&dhnf), d_c_n: dcnf.as_deref() }, Some(variant))?;
+    let (a, r) = (BACKWARD_ATOL, BACKWARD_RTOL);
+    let mut out: Vec<Comparison> = got
+        .weights
+        .named()
+        .into_iter()
+        .zip(want.weights.named())
+        .map(|((name, _, g), (_, _, w))| compare(&format!("d{name}"), g, w, a, r))
+        .collect();
+    out.push(compare("dx", &got.x, &want.x, a, r));
+    out.push(compare("dh0", &got.h0, &want.h0, a, r));
+    if spec.cell.has_cell_state() {
+        out.push(compare("dc0", &got.c0, &want.c0, a, r));
+    }
+    Ok(out)
+}
+
+/// The variants that train (persistent variants keep no reserve space).
+pub fn training_variants_for(gpu: &Gpu, spec: &RnnSpec) -> Vec<Variant> {
+    variants_for(gpu, spec).into_iter().filter(|v| !matches!(v, Variant::Persistent | Variant::PersistentSubgroup)).collect()
+}

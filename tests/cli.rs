@@ -130,3 +130,26 @@ fn info_names_the_adapter_and_limits() {
     assert!(s.contains("adapter:") && s.contains("max_storage_buffer_binding_size"), "{s}");
     let _ = common::FIXTURES;
 }
+
+#[test]
+fn grad_reproduces_pytorch_autograd_from_its_own_files() {
+    let out = tmp("interop_grads.safetensors");
+    let st = bin()
+        .args(["grad", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors"), "--cell", "lstm"])
+        .args(["--layers", "2", "--bidirectional", "--input", &fixture("interop_lstm_l2_bi.input.safetensors")])
+        .args(["--grad-output", &fixture("interop_lstm_l2_bi.grad_output.safetensors"), "--output", &out])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let got = TensorFile::open(&out).unwrap();
+    let want = TensorFile::open(fixture("interop_lstm_l2_bi.grads.safetensors")).unwrap();
+    let names = want.names();
+    assert_eq!(names.len(), 4 * 2 * 2 + 3);
+    for name in names {
+        let (g, w) = (got.float(&name, None).unwrap(), want.float(&name, None).unwrap());
+        assert_eq!(g.shape, w.shape, "{name}");
+        // 1e-4 relative, with an absolute floor for entries near zero.
+        let c = compare(&name, &g.data, &w.data, 1e-5, 1e-4);
+        assert!(c.ok(), "{c}");
+    }
+}

@@ -133,6 +133,44 @@ struct TrainLayer {
     _keep: Vec<wgpu::Buffer>,
 }
 
+/// The GPU buffers of a training call that a trainer (loss head, optimizer, carried
+/// state) works with; layouts as in the module comment. Stable for the plan's lifetime.
+pub(crate) struct TrainBuffers<'a> {
+    /// [R, Ip] layer-0 input, [B] lengths
+    pub x: &'a wgpu::Buffer,
+    pub lengths: &'a wgpu::Buffer,
+    /// initial and final states, [L*D, B, Hp] and [L*D, B, H]
+    pub h0: &'a wgpu::Buffer,
+    pub c0: &'a wgpu::Buffer,
+    pub h_n: &'a wgpu::Buffer,
+    pub c_n: &'a wgpu::Buffer,
+    /// top layer output [R, D*Hp] and the gradient backward starts from, same layout
+    pub out: &'a wgpu::Buffer,
+    pub dout: &'a wgpu::Buffer,
+    pub d_h_n: &'a wgpu::Buffer,
+    pub d_c_n: &'a wgpu::Buffer,
+    /// per layer: (dw_ih, dw_hh, db_ih, db_hh) in the weights' GPU layouts
+    pub grads: Vec<[&'a wgpu::Buffer; 4]>,
+}
+
+impl GradPlan {
+    pub(crate) fn buffers(&self) -> TrainBuffers<'_> {
+        TrainBuffers {
+            x: &self.x,
+            lengths: &self.lengths,
+            h0: &self.h0,
+            c0: &self.c0,
+            h_n: &self.h_n,
+            c_n: &self.c_n,
+            out: &self.layers.last().expect("at least one layer").out,
+            dout: &self.dout,
+            d_h_n: &self.d_h_n,
+            d_c_n: &self.d_c_n,
+            grads: self.layers.iter().map(|l| [&l.dw_ih, &l.dw_hh, &l.db_ih, &l.db_hh]).collect(),
+        }
+    }
+}
+
 /// Buffers and bind groups of training calls for one (T, B, variant).
 pub(crate) struct GradPlan {
     key: (usize, usize, Variant),
@@ -427,6 +465,12 @@ impl GpuModel {
     }
 
     fn encode_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
+        self.encode_forward_train(plan, enc, prof.as_deref_mut());
+        self.encode_backward(plan, enc, prof);
+    }
+
+    /// Records the training forward (reserve space kept) of every layer.
+    pub(crate) fn encode_forward_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
         let s = &self.spec;
         let (t, b, d) = (plan.key.0, plan.key.1, s.directions());
         let hpad = hp(s.hidden_size);
@@ -458,6 +502,17 @@ impl GpuModel {
                 enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
             }
         }
+    }
+
+    /// Records backpropagation through time of every layer, from `dout`, `d_h_n` and `d_c_n`
+    /// in the plan, to the gradient buffers, `dx` of layer 0, `dh0` and `dc0`.
+    pub(crate) fn encode_backward(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
+        let s = &self.spec;
+        let (t, b, d) = (plan.key.0, plan.key.1, s.directions());
+        let hpad = hp(s.hidden_size);
+        let state_bytes = (d * b * hpad * 4) as u64;
+        let c_bytes = (d * b * s.hidden_size * 4) as u64;
+        let lstm = s.cell.has_cell_state();
         for (l, tl) in plan.layers.iter().enumerate().rev() {
             enc.copy_buffer_to_buffer(&plan.d_h_n, l as u64 * state_bytes, &plan.dh_carry, 0, state_bytes);
             if lstm {
@@ -534,7 +589,7 @@ impl GpuModel {
         Ok(())
     }
 
-    fn with_grad_plan<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_grad_plan<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
         let v = training_variant(gpu, variant.unwrap_or_else(|| Variant::auto(gpu, &self.spec, input.b)));
         if let Some(why) = v.unsupported(gpu, &self.spec) {
             return Err(Error::Config(why));

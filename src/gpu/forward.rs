@@ -81,6 +81,8 @@ pub fn unpad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f
     out
 }
 
+/// One layer's parameters on the GPU (both directions): w_ih [D*G*H, Kp], w_hh [D, G*H, Hp],
+/// b_ih, b_hh [D*G*H]. Optimizers update these in place.
 pub(crate) struct LayerWeights {
     pub(crate) w_ih: wgpu::Buffer,
     pub(crate) b_ih: wgpu::Buffer,

@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod io;
 pub mod reference;
 pub mod spec;
+pub mod train;
 pub mod validate;
 pub mod weights;
 

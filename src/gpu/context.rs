@@ -139,6 +139,12 @@ impl Gpu {
     /// Builds (once per process) and returns the kernel `key` from WGSL `source` with an
     /// explicit layout of `bindings`. Shader errors come back as `Error::Device`.
     pub fn kernel(&self, key: &str, bindings: &[Binding], source: impl FnOnce() -> String) -> Result<Arc<Kernel>> {
+        self.kernel_entry(key, "main", bindings, source)
+    }
+
+    /// `kernel` for the entry point `entry` of a module with several.
+    pub fn kernel_entry(&self, key: &str, entry: &str, bindings: &[Binding], source: impl FnOnce() -> String) -> Result<Arc<Kernel>> {
+        let key = &format!("{key}#{entry}");
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {
             return Ok(p.clone());
         }
@@ -178,7 +184,7 @@ impl Gpu {
             label: Some(key),
             layout: Some(&pl),
             module: &module,
-            entry_point: Some("main"),
+            entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: &[],
                 // Kernels initialise what they read; zeroing costs a pass over the memory.

@@ -614,3 +614,42 @@ impl GpuModel {
         prof.read(gpu)
     }
 }
+
+impl GpuModel {
+    /// Reads the parameters back from the GPU (after training updated them in place).
+    pub fn read_weights(&self, gpu: &Gpu) -> Result<Weights> {
+        let s = &self.spec;
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        let gh = g * h;
+        let mut reads = vec![];
+        for lw in &self.layers {
+            reads.push((&lw.w_ih, d * gh * lw.kp));
+            reads.push((&lw.w_hh, d * gh * hpad));
+            reads.push((&lw.b_ih, d * gh));
+            reads.push((&lw.b_hh, d * gh));
+        }
+        let mut it = gpu.read_many(&reads)?.into_iter();
+        let mut w = Weights::zeros(*s);
+        for l in 0..s.num_layers {
+            let kp = self.layers[l].kp;
+            let k_in = s.layer_input_size(l);
+            let (w_ih, w_hh, b_ih, b_hh) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            for dir in 0..d {
+                let p = w.dir_mut(l, dir);
+                for row in 0..gh {
+                    let r = dir * gh + row;
+                    for c in 0..k_in {
+                        let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
+                        p.w_ih[row * k_in + c] = w_ih[r * kp + cp] as f64;
+                    }
+                    for c in 0..h {
+                        p.w_hh[row * h + c] = w_hh[r * hpad + c] as f64;
+                    }
+                    p.b_ih[row] = b_ih[r] as f64;
+                    p.b_hh[row] = b_hh[r] as f64;
+                }
+            }
+        }
+        Ok(w)
+    }
+}

@@ -1,0 +1,72 @@
+//! Optimizers with PyTorch's update rules (torch.optim.SGD, Adagrad, Adam), applied on the
+//! GPU by shaders/optim.wgsl.
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    Sgd { lr: f32, momentum: f32 },
+    Adagrad { lr: f32, eps: f32 },
+    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
+}
+
+impl Optimizer {
+    /// Adam with PyTorch's defaults (betas 0.9, 0.999, eps 1e-8).
+    pub fn adam(lr: f32) -> Self {
+        Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let (lr, ok) = match *self {
+            Optimizer::Sgd { lr, momentum } => (lr, (0.0..1.0).contains(&momentum)),
+            Optimizer::Adagrad { lr, eps } => (lr, eps > 0.0),
+            Optimizer::Adam { lr, beta1, beta2, eps } => (lr, (0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0),
+        };
+        if !(lr > 0.0 && lr.is_finite()) || !ok {
+            return Err(Error::Config(format!("invalid optimizer settings {self:?}")));
+        }
+        Ok(())
+    }
+
+    /// The uniform block of optim.wgsl for `n` elements at update number `step` (from 1).
+    pub(crate) fn params(&self, n: usize, step: u64, clip_value: Option<f32>) -> OptParams {
+        let mut p = OptParams { n: n as u32, clip_value: clip_value.unwrap_or(0.0), ..Default::default() };
+        match *self {
+            Optimizer::Sgd { lr, momentum } => {
+                p.kind = 0;
+                p.lr = lr;
+                p.momentum = momentum;
+            }
+            Optimizer::Adagrad { lr, eps } => {
+                p.kind = 1;
+                p.lr = lr;
+                p.eps = eps;
+            }
+            Optimizer::Adam { lr, beta1, beta2, eps } => {
+                p.kind = 2;
+                p.lr = lr;
+                p.momentum = beta1;
+                p.beta2 = beta2;
+                p.eps = eps;
+                p.bc1 = 1.0 - beta1.powi(step as i32);
+                p.bc2 = 1.0 - beta2.powi(step as i32);
+            }
+        }
+        p
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct OptParams {
+    pub n: u32,
+    pub kind: u32,
+    pub lr: f32,
+    pub momentum: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub bc1: f32,
+    pub bc2: f32,
+    pub clip_value: f32,
+    pub pad: [u32; 3],
+}

@@ -77,6 +77,19 @@ struct StepRecord {
     c_prev: Vec<f64>,
 }
 
+impl Forward {
+    /// The activated gates of layer `layer`, direction `dir` at step (t, b): G*H values
+    /// (LSTM i, f, g, o; GRU r, z, n; RNN the new h), or None at a padded step.
+    pub fn gates(&self, layer: usize, dir: usize, t: usize, b: usize) -> Option<Vec<f64>> {
+        let s = &self.spec;
+        let rec = &self.records[layer * s.directions() + dir][t * self.b + b];
+        if rec.xg.is_empty() {
+            return None;
+        }
+        Some(cells::activations(s.cell, &rec.xg, &rec.hg))
+    }
+}
+
 /// Forward results plus what backward needs.
 pub struct Forward {
     pub spec: RnnSpec,
@@ -171,6 +184,26 @@ pub fn forward(w: &Weights, batch: &SeqBatch<'_>) -> Result<Forward> {
 /// Backpropagation through time. `d_output` [T, B, D*H]; `d_h_n`, `d_c_n` [L*D, B, H]
 /// (None for zeros). Returns the gradient of L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n.
 pub fn backward(w: &Weights, fwd: &Forward, d_output: &[f64], d_h_n: Option<&[f64]>, d_c_n: Option<&[f64]>) -> Result<Grads> {
+    backward_traced(w, fwd, d_output, d_h_n, d_c_n, None)
+}
+
+/// dL/dh_t and dL/dc_t of every step, recorded by `backward_traced`:
+/// [L*D, T, B, H] (LSTM's dc likewise; zero at padded steps).
+#[derive(Clone, Debug, Default)]
+pub struct StepTrace {
+    pub dh: Vec<f64>,
+    pub dc: Vec<f64>,
+}
+
+/// `backward`, also recording the total gradient reaching each step's new state h_t (and c_t).
+pub fn backward_traced(
+    w: &Weights,
+    fwd: &Forward,
+    d_output: &[f64],
+    d_h_n: Option<&[f64]>,
+    d_c_n: Option<&[f64]>,
+    mut trace: Option<&mut StepTrace>,
+) -> Result<Grads> {
     let spec = w.spec;
     let (t_len, b_len, h) = (fwd.t, fwd.b, spec.hidden_size);
     let (d_n, g) = (spec.directions(), spec.gates());
@@ -191,6 +224,11 @@ pub fn backward(w: &Weights, fwd: &Forward, d_output: &[f64], d_h_n: Option<&[f6
     let d_h_n = d_h_n.unwrap_or(&zeros);
     let d_c_n = d_c_n.unwrap_or(&zeros);
 
+    if let Some(tr) = trace.as_deref_mut() {
+        let n = spec.num_layers * d_n * t_len * b_len * h;
+        tr.dh = vec![0.0; n];
+        tr.dc = if spec.cell.has_cell_state() { vec![0.0; n] } else { vec![] };
+    }
     let mut gw = Weights::zeros(spec);
     let mut dh0 = vec![0.0; n_state];
     let mut dc0 = if lstm { vec![0.0; n_state] } else { vec![] };
@@ -215,6 +253,13 @@ pub fn backward(w: &Weights, fwd: &Forward, d_output: &[f64], d_h_n: Option<&[f6
                     let o = (t * b_len + b) * d_n * h + dir * h;
                     for j in 0..h {
                         dh[j] += d_out[o + j];
+                    }
+                    if let Some(tr) = trace.as_deref_mut() {
+                        let o = ((sidx * t_len + t) * b_len + b) * h;
+                        tr.dh[o..o + h].copy_from_slice(&dh);
+                        if lstm {
+                            tr.dc[o..o + h].copy_from_slice(&dc);
+                        }
                     }
                     let r = &recs[t * b_len + b];
                     let sg = cells::backward(spec.cell, &r.xg, &r.hg, &r.h_prev, &r.c_prev, &dh, &dc);

@@ -72,3 +72,53 @@ fn gpu_matches_pytorch_golden_fixtures() {
         }
     }
 }
+
+/// Streaming k steps at a time (chunks of varying size) gives the full forward pass.
+#[test]
+fn streaming_matches_the_whole_sequence() {
+    let gpu = gpu();
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnRelu] {
+        let spec = wgpu_rnn::RnnSpec::new(cell, 5, 19).layers(2);
+        let w = wgpu_rnn::Weights::init(spec, 8).unwrap();
+        let model = GpuModel::new(gpu, &w).unwrap();
+        let (t, b) = (12, 3);
+        let x = f32s(&random_vec(t * b * 5, 9, 1.0));
+        let h0 = f32s(&random_vec(2 * b * 19, 10, 0.5));
+        let c0 = cell.has_cell_state().then(|| f32s(&random_vec(2 * b * 19, 11, 0.5)));
+        let full = model
+            .forward(gpu, &Input { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: None }, ForwardOptions::default())
+            .unwrap();
+        let mut stream = model.stream(b).unwrap().with_state(h0.clone(), c0.clone());
+        let mut got = vec![];
+        let mut last = None;
+        let mut s0 = 0;
+        for k in [1, 1, 4, 4, 2] {
+            let out = stream.step_full(gpu, &x[s0 * b * 5..(s0 + k) * b * 5]).unwrap();
+            got.extend_from_slice(&out.output);
+            last = Some(out);
+            s0 += k;
+        }
+        assert_eq!(s0, t);
+        assert_close(compare(&format!("{cell} streamed output"), &got, &full.output, 1e-6, 1e-5));
+        let last = last.unwrap();
+        assert_close(compare(&format!("{cell} streamed h_n"), &last.h_n, &full.h_n, 1e-6, 1e-5));
+        assert_close(compare(&format!("{cell} streamed c_n"), &last.c_n, &full.c_n, 1e-6, 1e-5));
+    }
+    let bi = GpuModel::new(gpu, &wgpu_rnn::Weights::init(wgpu_rnn::RnnSpec::new(CellKind::Gru, 2, 3).bidirectional(true), 1).unwrap()).unwrap();
+    assert!(bi.stream(1).is_err());
+}
+
+/// Final states only: long sequences run in constant memory and agree with the full pass.
+#[test]
+fn final_only_runs_in_chunks_and_matches() {
+    let gpu = gpu();
+    let spec = wgpu_rnn::RnnSpec::new(CellKind::Lstm, 4, 9);
+    let model = GpuModel::new(gpu, &wgpu_rnn::Weights::init(spec, 2).unwrap()).unwrap();
+    let t = wgpu_rnn::gpu::forward::FINAL_ONLY_CHUNK * 2 + 37;
+    let x = f32s(&random_vec(t * 2 * 4, 3, 1.0));
+    let full = model.forward(gpu, &Input::new(&x, t, 2), ForwardOptions::default()).unwrap();
+    let fin = model.forward(gpu, &Input::new(&x, t, 2), ForwardOptions { variant: None, return_sequence: false }).unwrap();
+    assert!(fin.output.is_empty());
+    assert_close(compare("final-only h_n", &fin.h_n, &full.h_n, 1e-6, 1e-5));
+    assert_close(compare("final-only c_n", &fin.c_n, &full.c_n, 1e-6, 1e-5));
+}

@@ -54,3 +54,28 @@ pub fn backward(
         CellKind::Gru => gru::backward(xg, hg, h_prev, dh),
     }
 }
+
+/// The activated gates from the pre-activations, [G*H]: LSTM (i, f, g, o), GRU (r, z, n),
+/// RNN the activation itself.
+pub fn activations(cell: CellKind, xg: &[f64], hg: &[f64]) -> Vec<f64> {
+    let h = xg.len() / cell.gates();
+    match cell {
+        CellKind::RnnTanh => rnn::forward(xg, hg, false),
+        CellKind::RnnRelu => rnn::forward(xg, hg, true),
+        CellKind::Lstm => (0..4 * h)
+            .map(|k| {
+                let a = xg[k] + hg[k];
+                if k / h == 2 { a.tanh() } else { sigmoid(a) }
+            })
+            .collect(),
+        CellKind::Gru => {
+            let mut v = vec![0.0; 3 * h];
+            for j in 0..h {
+                v[j] = sigmoid(xg[j] + hg[j]);
+                v[h + j] = sigmoid(xg[h + j] + hg[h + j]);
+                v[2 * h + j] = (xg[2 * h + j] + v[j] * hg[2 * h + j]).tanh();
+            }
+            v
+        }
+    }
+}

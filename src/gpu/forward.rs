@@ -238,9 +238,14 @@ impl GpuModel {
         Ok(GpuModel { spec: s, weights: w.clone(), layers, plan: Mutex::new(None), grad_plan: Mutex::new(None) })
     }
 
-    /// Runs the network over a batch; see `Input` for shapes.
+    /// Runs the network over a batch; see `Input` for shapes. With `return_sequence` off,
+    /// a unidirectional call without lengths runs in chunks of `FINAL_ONLY_CHUNK` steps, so
+    /// its GPU memory does not grow with T.
     pub fn forward(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Output> {
         self.check_input(input)?;
+        if !opts.return_sequence && !self.spec.bidirectional && input.lengths.is_none() && input.t > FINAL_ONLY_CHUNK {
+            return self.forward_chunked(gpu, input, opts);
+        }
         let variant = self.pick(gpu, input.b, opts.variant)?;
         let key = PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
         let mut slot = self.plan.lock().unwrap();
@@ -495,6 +500,26 @@ impl GpuModel {
             persistent,
             align,
         })
+    }
+}
+
+/// Steps per chunk of a final-states-only forward (`ForwardOptions::return_sequence` off).
+pub const FINAL_ONLY_CHUNK: usize = 256;
+
+impl GpuModel {
+    fn forward_chunked(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Output> {
+        let mut stream = self.stream(input.b)?;
+        stream.h0 = input.h0.map(|v| v.to_vec());
+        stream.c0 = input.c0.map(|v| v.to_vec());
+        stream.variant = opts.variant;
+        let row = input.b * self.spec.input_size;
+        let mut last = None;
+        for chunk in input.x.chunks(FINAL_ONLY_CHUNK * row) {
+            last = Some(stream.step_full(gpu, chunk)?);
+        }
+        let mut out = last.expect("T >= 1");
+        out.output = vec![];
+        Ok(out)
     }
 }
 

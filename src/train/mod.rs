@@ -80,7 +80,7 @@ impl TrainConfig {
 }
 
 /// What one step reports.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepStats {
     pub loss: f32,
     /// global gradient norm before clipping
@@ -453,4 +453,23 @@ impl Trainer {
         }
         Ok(Bound { head, norm, params, optim, _partials: partials })
     }
+}
+
+/// Writes a training log (one object per update: loss, grad_norm, clipped) as JSON,
+/// atomically: `{"steps": [...]}`.
+pub fn write_log(path: &std::path::Path, log: &[StepStats]) -> Result<()> {
+    let json = serde_json::to_vec_pretty(&serde_json::json!({ "steps": log }))
+        .map_err(|e| Error::Config(format!("training log: {e}")))?;
+    crate::io::write_atomic(path, &json)
+}
+
+/// Reads a log written by `write_log`.
+pub fn read_log(path: &std::path::Path) -> Result<Vec<StepStats>> {
+    #[derive(serde::Deserialize)]
+    struct Log {
+        steps: Vec<StepStats>,
+    }
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let log: Log = serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("training log {}: {e}", path.display())))?;
+    Ok(log.steps)
 }

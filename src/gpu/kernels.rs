@@ -85,7 +85,7 @@ impl Variant {
                         "persistent-subgroup keeps W_hh rows in registers: H = {} > {PERSISTENT_SUBGROUP_MAX_H}",
                         spec.hidden_size
                     ))
-                } else if (spec.hidden_size.div_ceil(8) * 8) as u32 > gpu.limits.max_compute_invocations_per_workgroup {
+                } else if (spec.hidden_size.div_ceil(32) * 32) as u32 > gpu.limits.max_compute_invocations_per_workgroup {
                     Some("persistent-subgroup needs one invocation per hidden unit".into())
                 } else {
                     Variant::Persistent.unsupported(gpu, spec)
@@ -293,10 +293,13 @@ pub fn persistent_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, shape: Persis
 /// rows per workgroup.
 pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: usize) -> Result<(Arc<Kernel>, usize)> {
     let rows = b.min(PERSISTENT_SUBGROUP_ROWS);
-    let hp4 = (hp(hidden) / 4).div_ceil(8) * 8;
-    let threads = hidden.div_ceil(8) * 8;
+    // Sizes are compile-time constants of the kernel; bucketing them (chunks of h to the
+    // next power of two from 8, invocations to a multiple of 32) keeps the number of
+    // pipelines the driver compiles small. Extra chunks are zero and cost little.
+    let hp4 = (hp(hidden) / 4).div_ceil(8).next_power_of_two() * 8;
+    let threads = hidden.div_ceil(32) * 32;
     let hs4 = rows * hp4;
-    let key = format!("persistent_subgroup/{}/rows{rows}/h{hidden}", cell.name());
+    let key = format!("persistent_subgroup/{}/rows{rows}/hp4_{hp4}/wg{threads}", cell.name());
     let k = gpu.kernel(&key, &STEP_BINDINGS, || {
         format!(
             "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\n{}\n{PERSISTENT_SUBGROUP_WGSL}",

@@ -29,6 +29,8 @@ pub struct Gpu {
     pub features: wgpu::Features,
     pub caps: Caps,
     pipelines: Mutex<HashMap<String, Arc<Kernel>>>,
+    /// the tune cache, read on first use
+    tuned: Mutex<Option<Arc<std::collections::BTreeMap<String, String>>>>,
 }
 
 /// How a kernel sees one binding of its single bind group.
@@ -125,7 +127,17 @@ impl Gpu {
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
             cpu_like: info.device_type == wgpu::DeviceType::Cpu,
         };
-        Ok(Gpu { instance, adapter, device, queue, info, limits, features, caps, pipelines: Mutex::new(HashMap::new()) })
+        Ok(Gpu { instance, adapter, device, queue, info, limits, features, caps, pipelines: Mutex::new(HashMap::new()), tuned: Mutex::new(None) })
+    }
+
+    /// The variants `wgpu-rnn tune` measured for this machine (see `crate::tune`).
+    pub fn tuned(&self) -> Arc<std::collections::BTreeMap<String, String>> {
+        self.tuned.lock().unwrap().get_or_insert_with(|| Arc::new(crate::tune::load())).clone()
+    }
+
+    /// Re-reads the tune cache on next use.
+    pub fn forget_tuned(&self) {
+        *self.tuned.lock().unwrap() = None;
     }
 
     /// A one-line description: adapter name, backend, driver.

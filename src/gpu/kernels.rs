@@ -95,9 +95,13 @@ impl Variant {
         }
     }
 
-    /// The variant a rule picks without measurements: persistent when one step is too little
-    /// work to pay for a dispatch, then subgroup sharing on CPU adapters, tiles elsewhere.
+    /// The variant `wgpu-rnn tune` measured fastest for this adapter and shape, else a rule:
+    /// persistent when one step is too little work to pay for a dispatch, then subgroup
+    /// sharing on CPU adapters, tiles elsewhere.
     pub fn auto(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
+        if let Some(v) = crate::tune::cached(gpu, spec, b) {
+            return v;
+        }
         let per_step_flops = 2 * b * spec.gates() * spec.hidden_size * spec.hidden_size;
         if per_step_flops <= 1 << 20 {
             for v in [Variant::PersistentSubgroup, Variant::Persistent] {

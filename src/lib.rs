@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod cells;
+pub mod charlm;
 pub mod check;
 pub mod error;
 pub mod gpu;

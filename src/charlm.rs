@@ -1,0 +1,240 @@
+//! Character-level language models (Karpathy's char-rnn): a vocabulary of the corpus's
+//! characters, one-hot inputs, an RNN and a linear + softmax head trained with truncated
+//! BPTT over B streams, checkpoints with PyTorch names plus the vocabulary, and sampling
+//! one character at a time through the streaming API.
+//!
+//! Checkpoint (.safetensors, written atomically): the RNN's parameters under PyTorch's
+//! names, `head.weight` [V, D*H], `head.bias` [V]; metadata `vocab` (a JSON string of the
+//! characters in index order), `cell`, `nonlinearity`, `num_layers`, `hidden_size`,
+//! `input_size` (= V), `bidirectional`, `bias`, `step` (updates done).
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuModel};
+use crate::io::{TensorFile, TensorWriter};
+use crate::spec::{CellKind, RnnSpec};
+use crate::weights::Weights;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+
+/// The characters of a corpus, sorted; index = class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vocab {
+    pub chars: Vec<char>,
+}
+
+impl Vocab {
+    pub fn from_text(text: &str) -> Result<Self> {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        if chars.len() < 2 {
+            return Err(Error::Config(format!("a corpus needs at least 2 distinct characters, found {}", chars.len())));
+        }
+        Ok(Vocab { chars })
+    }
+
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
+    pub fn index(&self, c: char) -> Result<u32> {
+        self.chars
+            .binary_search(&c)
+            .map(|i| i as u32)
+            .map_err(|_| Error::Config(format!("character {c:?} is not in the model's vocabulary")))
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        text.chars().map(|c| self.index(c)).collect()
+    }
+
+    /// One-hot rows [n, V] for classes.
+    pub fn one_hot(&self, ids: &[u32]) -> Vec<f32> {
+        let v = self.len();
+        let mut x = vec![0.0f32; ids.len() * v];
+        for (r, &i) in ids.iter().enumerate() {
+            x[r * v + i as usize] = 1.0;
+        }
+        x
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(&self.chars.iter().collect::<String>()).expect("string serialises")
+    }
+
+    fn from_json(s: &str) -> Result<Self> {
+        let text: String = serde_json::from_str(s).map_err(|e| Error::Config(format!("checkpoint vocab: {e}")))?;
+        Ok(Vocab { chars: text.chars().collect() })
+    }
+}
+
+/// A trained model: RNN weights, head and vocabulary.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub weights: Weights,
+    /// [V, D*H]
+    pub head_weight: Vec<f32>,
+    /// [V]
+    pub head_bias: Vec<f32>,
+    pub vocab: Vocab,
+    pub step: u64,
+}
+
+impl Checkpoint {
+    /// Writes atomically: a crash mid-write leaves the previous file intact.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut w = TensorWriter::new();
+        self.weights.write_into(&mut w);
+        let (v, k) = (self.vocab.len(), self.weights.spec.output_size());
+        w.add_f32("head.weight", vec![v, k], self.head_weight.clone());
+        w.add_f32("head.bias", vec![v], self.head_bias.clone());
+        w.meta("vocab", self.vocab.to_json()).meta("step", self.step.to_string());
+        w.write(path)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let f = TensorFile::open(path)?;
+        let m = f.metadata();
+        let get = |k: &str| m.get(k).cloned().ok_or_else(|| Error::Config(format!("{}: no `{k}` in the checkpoint's metadata", path.display())));
+        let vocab = Vocab::from_json(&get("vocab")?)?;
+        let cell = CellKind::parse(&get("cell")?, &get("nonlinearity")?)?;
+        let parse = |k: &str| -> Result<usize> { get(k)?.parse().map_err(|_| Error::Config(format!("{}: metadata `{k}` is not a number", path.display()))) };
+        let spec = RnnSpec {
+            cell,
+            input_size: parse("input_size")?,
+            hidden_size: parse("hidden_size")?,
+            num_layers: parse("num_layers")?,
+            bidirectional: get("bidirectional")? == "true",
+            bias: get("bias")? == "true",
+        };
+        if spec.input_size != vocab.len() || spec.bidirectional {
+            return Err(Error::Config(format!("{}: a char model needs a unidirectional RNN with input size = vocabulary size {}", path.display(), vocab.len())));
+        }
+        let weights = Weights::from_file(&f, spec)?;
+        let (v, k) = (vocab.len(), spec.output_size());
+        let to32 = |t: crate::io::Tensor| t.data.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+        let head_weight = to32(f.float("head.weight", Some(&[v, k]))?);
+        let head_bias = to32(f.float("head.bias", Some(&[v]))?);
+        Ok(Checkpoint { weights, head_weight, head_bias, vocab, step: get("step")?.parse().unwrap_or(0) })
+    }
+
+    /// Logits [V] of the head for one hidden vector [H].
+    pub fn logits(&self, h: &[f32]) -> Vec<f32> {
+        let k = h.len();
+        (0..self.vocab.len()).map(|c| self.head_bias[c] + self.head_weight[c * k..(c + 1) * k].iter().zip(h).map(|(w, x)| w * x).sum::<f32>()).collect()
+    }
+}
+
+/// Softmax cross-entropy (nats per character) of a model over a text, run on the GPU in
+/// chunks of `chunk` characters with the state carried (one stream).
+pub fn evaluate(gpu: &Gpu, ck: &Checkpoint, model: &GpuModel, ids: &[u32], chunk: usize) -> Result<f64> {
+    if ids.len() < 2 {
+        return Err(Error::Config("evaluation text needs at least 2 characters".into()));
+    }
+    let mut stream = model.stream(1)?;
+    let (mut total, mut n) = (0.0f64, 0usize);
+    let h = ck.weights.spec.hidden_size;
+    for start in (0..ids.len() - 1).step_by(chunk) {
+        let end = (start + chunk).min(ids.len() - 1);
+        let out = stream.step(gpu, &ck.vocab.one_hot(&ids[start..end]))?;
+        for (s, target) in (start..end).zip(&ids[start + 1..end + 1]) {
+            let logits = ck.logits(&out[(s - start) * h..(s - start + 1) * h]);
+            let m = logits.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let z: f64 = logits.iter().map(|&l| (l as f64 - m).exp()).sum();
+            total += z.ln() + m - logits[*target as usize] as f64;
+            n += 1;
+        }
+    }
+    Ok(total / n as f64)
+}
+
+/// Generates `length` characters after `prime` (which is returned too). Temperature 0 is
+/// greedy (argmax); otherwise softmax(logits / temperature) sampled from a seeded RNG.
+pub fn sample(gpu: &Gpu, ck: &Checkpoint, prime: &str, length: usize, temperature: f32, seed: u64) -> Result<String> {
+    if prime.is_empty() {
+        return Err(Error::Config("--prime must hold at least one character".into()));
+    }
+    if !(temperature >= 0.0 && temperature.is_finite()) {
+        return Err(Error::Config(format!("temperature {temperature} must be >= 0")));
+    }
+    let model = GpuModel::new(gpu, &ck.weights)?;
+    let mut stream = model.stream(1)?;
+    let ids = ck.vocab.encode(prime)?;
+    let h = ck.weights.spec.hidden_size;
+    let out = stream.step(gpu, &ck.vocab.one_hot(&ids))?;
+    let mut last = out[(ids.len() - 1) * h..].to_vec();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut text = prime.to_string();
+    for _ in 0..length {
+        let logits = ck.logits(&last);
+        let next = if temperature == 0.0 {
+            logits.iter().enumerate().fold((0, f32::MIN), |a, (i, &l)| if l > a.1 { (i, l) } else { a }).0
+        } else {
+            let m = logits.iter().cloned().fold(f32::MIN, f32::max);
+            let p: Vec<f64> = logits.iter().map(|&l| (((l - m) / temperature) as f64).exp()).collect();
+            let z: f64 = p.iter().sum();
+            let mut u = rng.random_range(0.0..z);
+            let mut pick = p.len() - 1;
+            for (i, &pi) in p.iter().enumerate() {
+                if u < pi {
+                    pick = i;
+                    break;
+                }
+                u -= pi;
+            }
+            pick
+        };
+        text.push(ck.vocab.chars[next]);
+        last = stream.step(gpu, &ck.vocab.one_hot(&[next as u32]))?;
+    }
+    Ok(text)
+}
+
+/// B streams through the training text, each advancing `t` characters per step; a stream
+/// that would run past the end restarts at its offset (the carried state is reset then).
+pub struct Batcher {
+    starts: Vec<usize>,
+    pos: Vec<usize>,
+    t: usize,
+    limit: usize,
+}
+
+impl Batcher {
+    pub fn new(len: usize, b: usize, t: usize, seed: u64) -> Result<Self> {
+        if len < t + 1 {
+            return Err(Error::Config(format!("training text of {len} characters is shorter than --seq {t} + 1")));
+        }
+        let span = len - t - 1;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let starts: Vec<usize> = (0..b).map(|i| if b == 1 { 0 } else { (i * span) / b + rng.random_range(0..=span / (4 * b).max(1)) }).map(|s| s.min(span)).collect();
+        Ok(Batcher { pos: starts.clone(), starts, t, limit: len })
+    }
+
+    /// Inputs [T, B] and targets [T, B] (the next characters); true when a stream wrapped.
+    pub fn next(&mut self, ids: &[u32]) -> (Vec<u32>, Vec<u32>, bool) {
+        let b = self.pos.len();
+        let mut wrapped = false;
+        for i in 0..b {
+            if self.pos[i] + self.t + 1 > self.limit {
+                self.pos[i] = self.starts[i];
+                wrapped = true;
+            }
+        }
+        let mut x = vec![0u32; self.t * b];
+        let mut y = vec![0u32; self.t * b];
+        for s in 0..self.t {
+            for i in 0..b {
+                x[s * b + i] = ids[self.pos[i] + s];
+                y[s * b + i] = ids[self.pos[i] + s + 1];
+            }
+        }
+        for p in self.pos.iter_mut() {
+            *p += self.t;
+        }
+        (x, y, wrapped)
+    }
+}

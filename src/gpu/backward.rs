@@ -6,10 +6,11 @@
 //!
 //! Buffers beyond forward.rs's (R = T*B rows; GHp = G*H rounded up to 4):
 //!   per layer l: xg_l, hg_l [R, D*G*H]; hprev_l [R, D*Hp]; cprev_l [R, D*H]; out_l [R, D*Hp]
-//!                w_ih_t_l [Kp_l, D*GHp] (W_ihᵀ); w_hh_t_l [D, Hp, GHp] (W_hhᵀ)
 //!                dw_ih_l [D*G*H, Kp_l]; dw_hh_l [D, G*H, Hp]; db_ih_l, db_hh_l [D*G*H]
 //!                dx_l [R, Kp_l] (dL/d input of layer l = dL/d out_{l-1})
-//!   shared:      dgx, dgh [R, D*GHp]; dout [R, D*Hp] (user's dL/d output)
+//!   read in place: the model's w_ih_l [D*G*H, Kp_l] and w_hh_l [D, G*H, Hp] (an optimizer may
+//!                update them between calls: backward never keeps a copy)
+//!   shared:      dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0); dout [R, D*Hp] (user's dL/d output)
 //!                dh_carry [D, B, Hp]; dc [D, B, H]; d_h_n, dh0 [L*D, B, Hp]; d_c_n, dc0 [L*D, B, H]
 
 use super::context::{Binding, Gpu, Kernel};
@@ -20,8 +21,13 @@ use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
 use std::sync::Arc;
 
+pub const BACKWARD_CELL_WGSL: &str = include_str!("../../shaders/backward_cell.wgsl");
 pub const BACKWARD_STEP_WGSL: &str = include_str!("../../shaders/backward_step.wgsl");
+pub const BACKWARD_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/backward_step_subgroup.wgsl");
 pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
+pub const WEIGHT_GRAD_SUBGROUP_WGSL: &str = include_str!("../../shaders/weight_grad_subgroup.wgsl");
+pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
+pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
 pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
 
 const BWD_BINDINGS: [Binding; 12] = [
@@ -40,6 +46,16 @@ const BWD_BINDINGS: [Binding; 12] = [
 ];
 const WGRAD_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
 const COLSUM_BINDINGS: [Binding; 3] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
+const NN_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
+
+/// Units (one vec4 of a W_hh row) and batch rows per invocation of the backward step.
+const BWD_UNITS: usize = 4;
+const BWD_ROWS: usize = 8;
+/// Invocations per workgroup of the non-subgroup backward kernels.
+const BWD_WG: usize = 64;
+/// Rows of C per invocation of gemm_nn and per workgroup of weight_grad_subgroup.
+const NN_ROWS: usize = 8;
+const WGRAD_SG_ROWS: usize = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -65,6 +81,17 @@ struct WgradParams {
     a_off4: u32,
     b_off4: u32,
     c_off: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct NnParams {
+    m: u32,
+    n4: u32,
+    d: u32,
+    gh: u32,
+    ghp4: u32,
+    pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -253,7 +280,7 @@ impl GpuModel {
             ("xg", r * d * gh),
             ("dG", r * d * ghp),
             ("output", r * d * hpad),
-            ("W_ih^T", s.layer_input_size(s.num_layers - 1).max(d * hpad) * d * ghp),
+            ("dx", r * hp(s.input_size).max(d * hpad)),
         ] {
             gpu.check_binding(what, n as u64 * f)?;
         }
@@ -283,11 +310,28 @@ impl GpuModel {
             _ => (h.div_ceil(64), b.div_ceil(4), d),
         };
         let step_groups = (step_groups.0 as u32, step_groups.1 as u32, step_groups.2 as u32);
-        let bwd = gpu.kernel(&format!("backward_step/{}", s.cell.name()), &BWD_BINDINGS, || {
-            cell_source(s.cell, BACKWARD_STEP_WGSL)
+        // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
+        let sg = variant == Variant::Subgroup;
+        let (bwd_name, bwd_body) = if sg { ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL) } else { ("backward_step", BACKWARD_STEP_WGSL) };
+        let bwd = gpu.kernel(&format!("{bwd_name}/{}", s.cell.name()), &BWD_BINDINGS, || {
+            cell_source(s.cell, &format!("{BACKWARD_CELL_WGSL}\n{bwd_body}"))
         })?;
-        let bwd_groups = (h.div_ceil(64) as u32, b.div_ceil(4) as u32, d as u32);
-        let wgrad = gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?;
+        let unit_chunks = h.div_ceil(BWD_UNITS);
+        let bwd_groups = if sg {
+            (unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32, b.div_ceil(SUBGROUP_LANES as usize) as u32, d as u32)
+        } else {
+            (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
+        };
+        let wgrad = if sg {
+            gpu.kernel("weight_grad_subgroup", &WGRAD_BINDINGS, || WEIGHT_GRAD_SUBGROUP_WGSL.to_string())?
+        } else {
+            gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
+        };
+        let nn = if sg {
+            gpu.kernel("gemm_nn_subgroup", &NN_BINDINGS, || GEMM_NN_SUBGROUP_WGSL.to_string())?
+        } else {
+            gpu.kernel("gemm_nn", &NN_BINDINGS, || GEMM_NN_WGSL.to_string())?
+        };
         let colsum = gpu.kernel("colsum", &COLSUM_BINDINGS, || COLSUM_WGSL.to_string())?;
         for (what, n) in [("step", step_groups.0.max(step_groups.1)), ("backward step", bwd_groups.0.max(bwd_groups.1))] {
             gpu.check_groups(what, n)?;
@@ -336,11 +380,6 @@ impl GpuModel {
             let db_ih = gpu.storage("db_ih", (d * gh) as u64 * f);
             let db_hh = gpu.storage("db_hh", (d * gh) as u64 * f);
             let dx = gpu.storage("dx", (r * kp) as u64 * f);
-            // Transposed weights in the padded layouts of the backward kernels.
-            let (w_ih_t, w_hh_t) = self.transposed(l, kp);
-            let w_ih_t = gpu.storage_init("w_ih_t", &w_ih_t);
-            let w_hh_t = gpu.storage_init("w_hh_t", &w_hh_t);
-            let zeros = gpu.storage("zero bias", kp as u64 * f);
             let input = if l == 0 { &x } else { &layers[l - 1].out };
 
             let mut params: Vec<wgpu::Buffer> = Vec::new();
@@ -358,8 +397,12 @@ impl GpuModel {
             let mut grads = Vec::new();
             let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, p: WgradParams| -> Result<()> {
                 let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
-                let groups = ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1);
-                gpu.check_groups("weight gradient", groups.1)?;
+                let groups = if sg {
+                    ((p.n2 as usize / 4).div_ceil(SUBGROUP_LANES as usize) as u32, (p.n1 as usize).div_ceil(WGRAD_SG_ROWS) as u32, 1)
+                } else {
+                    ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1)
+                };
+                gpu.check_groups("weight gradient", groups.0.max(groups.1))?;
                 grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32), groups });
                 params.push(pb);
                 Ok(())
@@ -395,23 +438,28 @@ impl GpuModel {
                     params.push(pb);
                 }
             }
-            // dL/dx = dGx · W_ih, as C = A·Bᵀ with B = W_ihᵀ [Kp, D*GHp].
-            let dxp = gpu.uniform_init("dx gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: kp as u32, kp4: (d * ghp / 4) as u32, pad: 0 }));
-            let (gx, gy) = gemm_v.groups(r, kp);
-            gpu.check_groups("dx GEMM", gx.max(gy))?;
-            grads.push(Dispatch { bind: gemm.bind(gpu, &[&dxp, &dgx, &w_ih_t, &zeros, &dx], 16), kernel: gemm.clone(), groups: (gx, gy, 1) });
+            // dL/dx = dGx · W_ih, reading the model's W_ih [D*GH, Kp] in place.
+            let nnp = NnParams { m: r as u32, n4: (kp / 4) as u32, d: d as u32, gh: gh as u32, ghp4: (ghp / 4) as u32, pad: [0; 3] };
+            let dxp = gpu.uniform_init("dx gemm params", bytemuck::bytes_of(&nnp));
+            let (gx, gy) = if sg {
+                ((kp / 4).div_ceil(SUBGROUP_LANES as usize), r.div_ceil(SUBGROUP_LANES as usize))
+            } else {
+                ((kp / 4).div_ceil(BWD_WG), r.div_ceil(NN_ROWS))
+            };
+            gpu.check_groups("dx GEMM", gx.max(gy) as u32)?;
+            grads.push(Dispatch { bind: nn.bind(gpu, &[&dxp, &dgx, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) });
             params.push(dxp);
             // Bound to the user's dout; layers below the top are rebound once all exist.
-            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &w_hh_t, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc], 32);
-            let mut keep = vec![xg, hg, hprev, cprev, w_hh_t, w_ih_t, zeros];
+            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &lw.w_hh, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc], 32);
+            let mut keep = vec![xg, hg, hprev, cprev];
             keep.extend(params);
             layers.push(TrainLayer { gemm: gemm_d, step_bg, bwd_bg, grads, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
         }
         // Layer l < L-1 receives dL/d out_l from layer l+1's dx.
         for l in 0..s.num_layers.saturating_sub(1) {
-            // _keep starts with xg, hg, hprev, cprev, w_hh_t (see above).
+            // _keep starts with xg, hg, hprev, cprev (see above).
             let k = &layers[l]._keep;
-            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &k[4], &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc], 32);
+            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &self.layers[l].w_hh, &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc], 32);
             layers[l].bwd_bg = bg;
         }
         Ok(GradPlan {
@@ -439,29 +487,6 @@ impl GpuModel {
             align,
             _keep: vec![step_params, bwd_params, dgx, dgh],
         })
-    }
-
-    /// W_ihᵀ [Kp, D*GHp] and W_hhᵀ [D, Hp, GHp] of layer l in the padded layouts.
-    fn transposed(&self, l: usize, kp: usize) -> (Vec<f32>, Vec<f32>) {
-        let s = &self.spec;
-        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
-        let (gh, ghp) = (g * h, hp(g * h));
-        let k_in = s.layer_input_size(l);
-        let mut wi = vec![0.0f32; kp * d * ghp];
-        let mut wh = vec![0.0f32; d * hpad * ghp];
-        for dir in 0..d {
-            let p = self.weights.dir(l, dir);
-            for row in 0..gh {
-                for c in 0..k_in {
-                    let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
-                    wi[cp * d * ghp + dir * ghp + row] = p.w_ih[row * k_in + c] as f32;
-                }
-                for c in 0..h {
-                    wh[(dir * hpad + c) * ghp + row] = p.w_hh[row * h + c] as f32;
-                }
-            }
-        }
-        (wi, wh)
     }
 
     fn encode_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {

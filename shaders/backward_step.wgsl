@@ -2,7 +2,7 @@
 // UB = 4 consecutive hidden units k0..k0+4 of direction dir for RB = 8 batch rows. It
 // computes dh = W_hhᵀ·dGh_{prev step} for that 8 x 4 block straight from the model's W_hh
 // (a row chunk W_hh[n, k0..k0+4] is one vec4, so per 4 gate rows n it loads 4 W vec4s and
-// 8 dGh vec4s for 128 FMAs), then runs backward_unit (backward_cell.wgsl) per unit and row.
+// 8 dGh vec4s for 128 FMAs), then runs backward_units (backward_cell.wgsl) per row.
 // Buffers and parameters: backward_cell.wgsl.
 
 const WG: u32 = 64u;   // invocations per workgroup (along units)
@@ -38,10 +38,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (b >= p.B) {
             break;
         }
-        for (var u = 0u; u < UB; u++) {
-            if (k0 + u < p.H) {
-                backward_unit(s, dir, b, k0 + u, acc[r][u]);
-            }
+        if (k0 < p.H) {
+            backward_units(s, dir, b, k0, acc[r]);
         }
     }
 }

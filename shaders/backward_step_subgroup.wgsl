@@ -3,8 +3,8 @@
 // ..k0+4 of direction dir for the 8 batch rows 8*wg.y..+8. Per 4 gate rows n each lane
 // loads its 4 W_hh row chunks W_hh[n..n+4, k0..k0+4] (vec4s, read in place from the
 // model's buffer) and one batch row's dGh chunk, which the subgroup broadcasts: 5 loads
-// feed 128 FMAs of dh = W_hhᵀ·dGh_{prev step}. Then backward_unit (backward_cell.wgsl)
-// per unit and row. All lanes stay active through the broadcasts (uniform control flow).
+// feed 128 FMAs of dh = W_hhᵀ·dGh_{prev step}. Then backward_units (backward_cell.wgsl)
+// per row. All lanes stay active through the broadcasts (uniform control flow).
 // Buffers and parameters: backward_cell.wgsl.
 
 const SG: u32 = 8u;    // lanes = batch rows per workgroup
@@ -42,10 +42,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         if (b >= p.B) {
             break;
         }
-        for (var u = 0u; u < UB; u++) {
-            if (k0 + u < p.H) {
-                backward_unit(s, dir, b, k0 + u, acc[r][u]);
-            }
+        if (k0 < p.H) {
+            backward_units(s, dir, b, k0, acc[r]);
         }
     }
 }

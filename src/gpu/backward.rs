@@ -22,6 +22,8 @@ use crate::weights::Weights;
 use std::sync::Arc;
 
 pub const BACKWARD_CELL_WGSL: &str = include_str!("../../shaders/backward_cell.wgsl");
+pub const BACKWARD_IO_ALIGNED_WGSL: &str = include_str!("../../shaders/backward_io_aligned.wgsl");
+pub const BACKWARD_IO_UNALIGNED_WGSL: &str = include_str!("../../shaders/backward_io_unaligned.wgsl");
 pub const BACKWARD_STEP_WGSL: &str = include_str!("../../shaders/backward_step.wgsl");
 pub const BACKWARD_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/backward_step_subgroup.wgsl");
 pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
@@ -313,8 +315,10 @@ impl GpuModel {
         // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
         let sg = variant == Variant::Subgroup;
         let (bwd_name, bwd_body) = if sg { ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL) } else { ("backward_step", BACKWARD_STEP_WGSL) };
-        let bwd = gpu.kernel(&format!("{bwd_name}/{}", s.cell.name()), &BWD_BINDINGS, || {
-            cell_source(s.cell, &format!("{BACKWARD_CELL_WGSL}\n{bwd_body}"))
+        // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
+        let (io_name, io) = if h % 4 == 0 { ("aligned", BACKWARD_IO_ALIGNED_WGSL) } else { ("unaligned", BACKWARD_IO_UNALIGNED_WGSL) };
+        let bwd = gpu.kernel(&format!("{bwd_name}/{}/{io_name}", s.cell.name()), &BWD_BINDINGS, || {
+            cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{bwd_body}"))
         })?;
         let unit_chunks = h.div_ceil(BWD_UNITS);
         let bwd_groups = if sg {

@@ -4,10 +4,14 @@
 // chunk jq = 8*wg.x + l for all 8 rows. Per 8 rows r of the reduction each lane loads its
 // row r0+l of A's 8 block columns (2 vec4s) and the 8 rows' B chunks (8 vec4s); the A
 // chunks reach the other lanes by subgroupBroadcast, so 10 loads feed 256 FMAs per lane.
+// The same pass yields the bias gradient: the column sums of A (db = Σ_r A[r, i]) ride
+// along as 2 vec4 adds per round, summed per lane, then across lanes in lane order
+// (fixed order: bitwise repeatable); the workgroups of column block 0 store them.
 //
 //   a [R, lda] (vec4 rows; the block's columns start at a_off)   e.g. dG of one direction
 //   b [R, ldb] (vec4 rows; columns start at b_off)               e.g. X or h_prev
 //   c [N1, N2] (row-major, ldc = N2, starting at c_off)          e.g. dW_ih rows of that dir
+//   db [N1] (starting at db_off)                                  e.g. db_ih of that dir
 // N1, N2, lda, ldb, a_off, b_off are in floats and multiples of 4 except N1 (bounds-checked;
 // A's columns N1..N1 rounded up to 4 must exist, as dG's zero padding does).
 
@@ -23,12 +27,17 @@ struct WgradParams {
     a_off4: u32,
     b_off4: u32,
     c_off: u32,
+    db_off: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: WgradParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bm: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> db: array<f32>;
 
 // acc column q holds C[i0+q.., jq chunk]: adds the outer product of the row's B chunk
 // with the row's 4 A values.
@@ -47,12 +56,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let ib = p.a_off4 + min(i0 / 4u + 1u, n1q - 1u);
     var lo = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     var hi = lo;
+    var sum_lo = vec4<f32>(0.0);     // this lane's rows' share of the column sums
+    var sum_hi = vec4<f32>(0.0);
     for (var r0 = 0u; r0 < p.R; r0 += SG) {
         let ra = min(r0 + lane, p.R - 1u) * p.lda4;
         // rows past R contribute 0 (their B rows are clamped to a valid row)
         let live = r0 + lane < p.R;
         let alo = select(vec4<f32>(0.0), a[ra + ia], live);
         let ahi = select(vec4<f32>(0.0), a[ra + ib], live);
+        sum_lo += alo;
+        sum_hi += ahi;
         let last = p.R - 1u;
         var bv = bm[min(r0, last) * p.ldb4 + jq];
         lo += outer(bv, subgroupBroadcast(alo, 0u));
@@ -78,6 +91,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         bv = bm[min(r0 + 7u, last) * p.ldb4 + jq];
         lo += outer(bv, subgroupBroadcast(alo, 7u));
         hi += outer(bv, subgroupBroadcast(ahi, 7u));
+    }
+    // Lane-order reduction of the column sums (all lanes take part in the broadcasts).
+    var tot_lo = subgroupBroadcast(sum_lo, 0u);
+    var tot_hi = subgroupBroadcast(sum_hi, 0u);
+    tot_lo += subgroupBroadcast(sum_lo, 1u);
+    tot_hi += subgroupBroadcast(sum_hi, 1u);
+    tot_lo += subgroupBroadcast(sum_lo, 2u);
+    tot_hi += subgroupBroadcast(sum_hi, 2u);
+    tot_lo += subgroupBroadcast(sum_lo, 3u);
+    tot_hi += subgroupBroadcast(sum_hi, 3u);
+    tot_lo += subgroupBroadcast(sum_lo, 4u);
+    tot_hi += subgroupBroadcast(sum_hi, 4u);
+    tot_lo += subgroupBroadcast(sum_lo, 5u);
+    tot_hi += subgroupBroadcast(sum_hi, 5u);
+    tot_lo += subgroupBroadcast(sum_lo, 6u);
+    tot_hi += subgroupBroadcast(sum_hi, 6u);
+    tot_lo += subgroupBroadcast(sum_lo, 7u);
+    tot_hi += subgroupBroadcast(sum_hi, 7u);
+    if (wg.x == 0u && lane < RC) {
+        let i = i0 + lane;
+        let v = select(tot_hi[lane % 4u], tot_lo[lane % 4u], lane < 4u);
+        if (i < p.N1) {
+            db[p.db_off + i] = v;
+        }
     }
     if (jq_own >= n2q) {
         return;

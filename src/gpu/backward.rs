@@ -47,6 +47,8 @@ const BWD_BINDINGS: [Binding; 12] = [
     Binding::ReadWrite,
 ];
 const WGRAD_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
+const WGRAD_SG_BINDINGS: [Binding; 5] =
+    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
 const COLSUM_BINDINGS: [Binding; 3] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
 const NN_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
 
@@ -83,6 +85,9 @@ struct WgradParams {
     a_off4: u32,
     b_off4: u32,
     c_off: u32,
+    /// bias-gradient offset (weight_grad_subgroup only, which also writes the column sums)
+    db_off: u32,
+    pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -327,7 +332,7 @@ impl GpuModel {
             (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
         };
         let wgrad = if sg {
-            gpu.kernel("weight_grad_subgroup", &WGRAD_BINDINGS, || WEIGHT_GRAD_SUBGROUP_WGSL.to_string())?
+            gpu.kernel("weight_grad_subgroup", &WGRAD_SG_BINDINGS, || WEIGHT_GRAD_SUBGROUP_WGSL.to_string())?
         } else {
             gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
         };
@@ -399,7 +404,8 @@ impl GpuModel {
             );
 
             let mut grads = Vec::new();
-            let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, p: WgradParams| -> Result<()> {
+            // The subgroup kernel also writes the bias gradient (column sums of A) into `db`.
+            let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, db: &wgpu::Buffer, p: WgradParams| -> Result<()> {
                 let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
                 let groups = if sg {
                     ((p.n2 as usize / 4).div_ceil(SUBGROUP_LANES as usize) as u32, (p.n1 as usize).div_ceil(WGRAD_SG_ROWS) as u32, 1)
@@ -407,7 +413,8 @@ impl GpuModel {
                     ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1)
                 };
                 gpu.check_groups("weight gradient", groups.0.max(groups.1))?;
-                grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32), groups });
+                let bind = if sg { wgrad.bind(gpu, &[&pb, a, bm, c, db], 48) } else { wgrad.bind(gpu, &[&pb, a, bm, c], 48) };
+                grads.push(Dispatch { kernel: wgrad.clone(), bind, groups });
                 params.push(pb);
                 Ok(())
             };
@@ -422,8 +429,10 @@ impl GpuModel {
                     a_off4: (dir * ghp / 4) as u32,
                     b_off4: 0,
                     c_off: (dir * gh * kp) as u32,
+                    db_off: (dir * gh) as u32,
+                    pad: [0; 3],
                 };
-                wg(&mut params, &dgx, input, &dw_ih, ih)?;
+                wg(&mut params, &dgx, input, &dw_ih, &db_ih, ih)?;
                 let hh = WgradParams {
                     n2: hpad as u32,
                     ldb4: (d * hpad / 4) as u32,
@@ -431,9 +440,9 @@ impl GpuModel {
                     c_off: (dir * gh * hpad) as u32,
                     ..ih
                 };
-                wg(&mut params, &dgh, &hprev, &dw_hh, hh)?;
+                wg(&mut params, &dgh, &hprev, &dw_hh, &db_hh, hh)?;
             }
-            for dir in 0..d {
+            for dir in (0..d).filter(|_| !sg) {
                 // db_ih, db_hh: column sums of dGx, dGh.
                 let c = ColsumParams { r: r as u32, n: gh as u32, lda: (d * ghp) as u32, a_off: (dir * ghp) as u32, c_off: (dir * gh) as u32, pad: [0; 3] };
                 for (a, out_b) in [(&dgx, &db_ih), (&dgh, &db_hh)] {

@@ -1,17 +1,20 @@
-// Weight gradient C = Aᵀ·B with subgroup sharing, reduced over the R = T*B rows in a fixed
-// order (deterministic, no atomics): a workgroup is one subgroup of SG = 8 lanes computing
-// an 8 x 32 block of C (rows i0..i0+8, columns 32*wg.x..+32); lane l owns the vec4 column
-// chunk jq = 8*wg.x + l for all 8 rows. Per 8 rows r of the reduction each lane loads its
+// Partial weight gradient C_z = Aᵀ·B over the rows of segment z = wg.z (RS rows each) with
+// subgroup sharing; weight_grad_reduce.wgsl then sums the segments in a fixed order
+// (deterministic, no atomics). Segments keep the rows a wave of workgroups streams in
+// cache (one pass over all R rows per workgroup re-read A and B from L3: 1.7x slower).
+// A workgroup is one subgroup of SG = 8 lanes computing an 8 x 32 block of C_z (rows
+// i0..i0+8, columns 32*wg.x..+32); lane l owns the vec4 column chunk jq = 8*wg.x + l. Per 8 rows r of the reduction each lane loads its
 // row r0+l of A's 8 block columns (2 vec4s) and the 8 rows' B chunks (8 vec4s); the A
 // chunks reach the other lanes by subgroupBroadcast, so 10 loads feed 256 FMAs per lane.
 // The same pass yields the bias gradient: the column sums of A (db = Σ_r A[r, i]) ride
 // along as 2 vec4 adds per round, summed per lane, then across lanes in lane order
 // (fixed order: bitwise repeatable); the workgroups of column block 0 store them.
+// Every workgroup computes them (uniform control flow for the broadcasts).
 //
 //   a [R, lda] (vec4 rows; the block's columns start at a_off)   e.g. dG of one direction
 //   b [R, ldb] (vec4 rows; columns start at b_off)               e.g. X or h_prev
-//   c [N1, N2] (row-major, ldc = N2, starting at c_off)          e.g. dW_ih rows of that dir
-//   db [N1] (starting at db_off)                                  e.g. db_ih of that dir
+//   part [S, part_ld]: segment z's C_z [N1, N2] (row-major) at z*part_ld, then its column
+//        sums [N1] at z*part_ld + N1*N2 (part_ld = N1*N2 + N1 rounded up to 4)
 // N1, N2, lda, ldb, a_off, b_off are in floats and multiples of 4 except N1 (bounds-checked;
 // A's columns N1..N1 rounded up to 4 must exist, as dG's zero padding does).
 
@@ -26,18 +29,14 @@ struct WgradParams {
     ldb4: u32,
     a_off4: u32,
     b_off4: u32,
-    c_off: u32,
-    db_off: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
+    RS: u32,          // rows per segment
+    part_ld: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: WgradParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bm: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read_write> db: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 // acc column q holds C[i0+q.., jq chunk]: adds the outer product of the row's B chunk
 // with the row's 4 A values.
@@ -58,10 +57,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     var hi = lo;
     var sum_lo = vec4<f32>(0.0);     // this lane's rows' share of the column sums
     var sum_hi = vec4<f32>(0.0);
-    for (var r0 = 0u; r0 < p.R; r0 += SG) {
+    let r_end = min(p.R, (wg.z + 1u) * p.RS);
+    for (var r0 = wg.z * p.RS; r0 < r_end; r0 += SG) {
         let ra = min(r0 + lane, p.R - 1u) * p.lda4;
-        // rows past R contribute 0 (their B rows are clamped to a valid row)
-        let live = r0 + lane < p.R;
+        // rows past R contribute 0 (their B rows are clamped to a valid row); RS is a
+        // multiple of SG, so only the last segment has such rows
+        let live = r0 + lane < r_end;
         let alo = select(vec4<f32>(0.0), a[ra + ia], live);
         let ahi = select(vec4<f32>(0.0), a[ra + ib], live);
         sum_lo += alo;
@@ -109,11 +110,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     tot_hi += subgroupBroadcast(sum_hi, 6u);
     tot_lo += subgroupBroadcast(sum_lo, 7u);
     tot_hi += subgroupBroadcast(sum_hi, 7u);
+    let base = wg.z * p.part_ld;
     if (wg.x == 0u && lane < RC) {
         let i = i0 + lane;
         let v = select(tot_hi[lane % 4u], tot_lo[lane % 4u], lane < 4u);
         if (i < p.N1) {
-            db[p.db_off + i] = v;
+            part[base + p.N1 * p.N2 + i] = v;
         }
     }
     if (jq_own >= n2q) {
@@ -124,12 +126,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         let i = i0 + q;
         if (i < p.N1) {
             for (var e = 0u; e < 4u; e++) {
-                c[p.c_off + i * p.N2 + j0 + e] = lo[q][e];
+                part[base + i * p.N2 + j0 + e] = lo[q][e];
             }
         }
         if (i + 4u < p.N1) {
             for (var e = 0u; e < 4u; e++) {
-                c[p.c_off + (i + 4u) * p.N2 + j0 + e] = hi[q][e];
+                part[base + (i + 4u) * p.N2 + j0 + e] = hi[q][e];
             }
         }
     }

@@ -28,6 +28,7 @@ pub const BACKWARD_STEP_WGSL: &str = include_str!("../../shaders/backward_step.w
 pub const BACKWARD_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/backward_step_subgroup.wgsl");
 pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
 pub const WEIGHT_GRAD_SUBGROUP_WGSL: &str = include_str!("../../shaders/weight_grad_subgroup.wgsl");
+pub const WEIGHT_GRAD_REDUCE_WGSL: &str = include_str!("../../shaders/weight_grad_reduce.wgsl");
 pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
 pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
 pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
@@ -47,8 +48,7 @@ const BWD_BINDINGS: [Binding; 12] = [
     Binding::ReadWrite,
 ];
 const WGRAD_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
-const WGRAD_SG_BINDINGS: [Binding; 5] =
-    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
+const REDUCE_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
 const COLSUM_BINDINGS: [Binding; 3] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
 const NN_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
 
@@ -60,6 +60,10 @@ const BWD_WG: usize = 64;
 /// Rows of C per invocation of gemm_nn and per workgroup of weight_grad_subgroup.
 const NN_ROWS: usize = 8;
 const WGRAD_SG_ROWS: usize = 8;
+/// Row segments of weight_grad_subgroup: at least this many rows each (a multiple of the
+/// 8 rows per broadcast round), at most this many segments (partials cost memory).
+const WGRAD_SEG_MIN_ROWS: usize = 256;
+const WGRAD_MAX_SEGMENTS: usize = 16;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -85,9 +89,33 @@ struct WgradParams {
     a_off4: u32,
     b_off4: u32,
     c_off: u32,
-    /// bias-gradient offset (weight_grad_subgroup only, which also writes the column sums)
-    db_off: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WgradSgParams {
+    r: u32,
+    n1: u32,
+    n2: u32,
+    lda4: u32,
+    ldb4: u32,
+    a_off4: u32,
+    b_off4: u32,
+    rs: u32,
+    part_ld: u32,
     pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    s: u32,
+    part_ld4: u32,
+    nc: u32,
+    n1: u32,
+    c_off: u32,
+    db_off: u32,
+    pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -332,7 +360,7 @@ impl GpuModel {
             (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
         };
         let wgrad = if sg {
-            gpu.kernel("weight_grad_subgroup", &WGRAD_SG_BINDINGS, || WEIGHT_GRAD_SUBGROUP_WGSL.to_string())?
+            gpu.kernel("weight_grad_subgroup", &WGRAD_BINDINGS, || WEIGHT_GRAD_SUBGROUP_WGSL.to_string())?
         } else {
             gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
         };
@@ -342,6 +370,21 @@ impl GpuModel {
             gpu.kernel("gemm_nn", &NN_BINDINGS, || GEMM_NN_WGSL.to_string())?
         };
         let colsum = gpu.kernel("colsum", &COLSUM_BINDINGS, || COLSUM_WGSL.to_string())?;
+        let reduce = gpu.kernel("weight_grad_reduce", &REDUCE_BINDINGS, || WEIGHT_GRAD_REDUCE_WGSL.to_string())?;
+        // Subgroup weight gradients: rows split into `segs` segments of `seg_rows`, each
+        // partial [N1*N2 + N1 rounded to 4] in `wpart`, summed in segment order.
+        let part_ld_max = gh * self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0).max(hpad) + hp(gh);
+        let part_bytes = (part_ld_max * 4) as u64;
+        let seg_cap = (gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size) / part_bytes).max(1) as usize;
+        let segs = r.div_ceil(WGRAD_SEG_MIN_ROWS).clamp(1, WGRAD_MAX_SEGMENTS.min(seg_cap));
+        let seg_rows = r.div_ceil(segs).div_ceil(SUBGROUP_LANES as usize) * SUBGROUP_LANES as usize;
+        let segs = r.div_ceil(seg_rows);
+        let wpart = if sg {
+            gpu.check_binding("weight-gradient partials", segs as u64 * part_bytes)?;
+            gpu.storage("weight-gradient partials", segs as u64 * part_bytes)
+        } else {
+            gpu.storage("weight-gradient partials (unused)", 16)
+        };
         for (what, n) in [("step", step_groups.0.max(step_groups.1)), ("backward step", bwd_groups.0.max(bwd_groups.1))] {
             gpu.check_groups(what, n)?;
         }
@@ -404,18 +447,49 @@ impl GpuModel {
             );
 
             let mut grads = Vec::new();
-            // The subgroup kernel also writes the bias gradient (column sums of A) into `db`.
             let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, db: &wgpu::Buffer, p: WgradParams| -> Result<()> {
-                let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
-                let groups = if sg {
-                    ((p.n2 as usize / 4).div_ceil(SUBGROUP_LANES as usize) as u32, (p.n1 as usize).div_ceil(WGRAD_SG_ROWS) as u32, 1)
-                } else {
-                    ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1)
+                if !sg {
+                    let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
+                    let groups = ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1);
+                    gpu.check_groups("weight gradient", groups.1)?;
+                    grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32), groups });
+                    params.push(pb);
+                    return Ok(());
+                }
+                // Partials per row segment (with the bias gradient), then their fixed-order sum.
+                let (n1, n2) = (p.n1 as usize, p.n2 as usize);
+                let part_ld = n1 * n2 + hp(n1);
+                let sp = WgradSgParams {
+                    r: p.r,
+                    n1: p.n1,
+                    n2: p.n2,
+                    lda4: p.lda4,
+                    ldb4: p.ldb4,
+                    a_off4: p.a_off4,
+                    b_off4: p.b_off4,
+                    rs: seg_rows as u32,
+                    part_ld: part_ld as u32,
+                    pad: [0; 3],
                 };
-                gpu.check_groups("weight gradient", groups.0.max(groups.1))?;
-                let bind = if sg { wgrad.bind(gpu, &[&pb, a, bm, c, db], 48) } else { wgrad.bind(gpu, &[&pb, a, bm, c], 48) };
-                grads.push(Dispatch { kernel: wgrad.clone(), bind, groups });
+                let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&sp));
+                let groups = ((n2 / 4).div_ceil(SUBGROUP_LANES as usize) as u32, n1.div_ceil(WGRAD_SG_ROWS) as u32, segs as u32);
+                gpu.check_groups("weight gradient", groups.0.max(groups.1).max(groups.2))?;
+                grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, &wpart], 48), groups });
                 params.push(pb);
+                let rp = ReduceParams {
+                    s: segs as u32,
+                    part_ld4: (part_ld / 4) as u32,
+                    nc: (n1 * n2) as u32,
+                    n1: p.n1,
+                    c_off: p.c_off,
+                    db_off: p.c_off / p.n2, // c_off = dir*GH*N2
+                    pad: [0; 2],
+                };
+                let rb = gpu.uniform_init("wgrad reduce params", bytemuck::bytes_of(&rp));
+                let rgroups = ((part_ld / 4).div_ceil(64) as u32, 1, 1);
+                gpu.check_groups("weight-gradient reduction", rgroups.0)?;
+                grads.push(Dispatch { kernel: reduce.clone(), bind: reduce.bind(gpu, &[&rb, &wpart, c, db], 32), groups: rgroups });
+                params.push(rb);
                 Ok(())
             };
             for dir in 0..d {
@@ -429,8 +503,6 @@ impl GpuModel {
                     a_off4: (dir * ghp / 4) as u32,
                     b_off4: 0,
                     c_off: (dir * gh * kp) as u32,
-                    db_off: (dir * gh) as u32,
-                    pad: [0; 3],
                 };
                 wg(&mut params, &dgx, input, &dw_ih, &db_ih, ih)?;
                 let hh = WgradParams {
@@ -498,7 +570,7 @@ impl GpuModel {
             bwd,
             bwd_groups,
             align,
-            _keep: vec![step_params, bwd_params, dgx, dgh],
+            _keep: vec![step_params, bwd_params, dgx, dgh, wpart],
         })
     }
 

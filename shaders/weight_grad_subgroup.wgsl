@@ -1,22 +1,25 @@
 // Partial weight gradient C_z = Aᵀ·B over the rows of segment z = wg.z (RS rows each) with
 // subgroup sharing; weight_grad_reduce.wgsl then sums the segments in a fixed order
-// (deterministic, no atomics). Segments keep the rows a wave of workgroups streams in
-// cache (one pass over all R rows per workgroup re-read A and B from L3: 1.7x slower).
+// (deterministic, no atomics). Segments keep the rows that the running workgroups stream
+// in cache: one pass over all R rows per workgroup re-read A and B from L3 and ran about
+// 2x slower on lstm-b64 (measured).
 // A workgroup is one subgroup of SG = 8 lanes computing an 8 x 32 block of C_z (rows
-// i0..i0+8, columns 32*wg.x..+32); lane l owns the vec4 column chunk jq = 8*wg.x + l. Per 8 rows r of the reduction each lane loads its
-// row r0+l of A's 8 block columns (2 vec4s) and the 8 rows' B chunks (8 vec4s); the A
-// chunks reach the other lanes by subgroupBroadcast, so 10 loads feed 256 FMAs per lane.
-// The same pass yields the bias gradient: the column sums of A (db = Σ_r A[r, i]) ride
-// along as 2 vec4 adds per round, summed per lane, then across lanes in lane order
-// (fixed order: bitwise repeatable); the workgroups of column block 0 store them.
-// Every workgroup computes them (uniform control flow for the broadcasts).
+// i0..i0+8, columns 32*wg.x..+32); lane l owns the vec4 column chunk jq = 8*wg.x + l. Per
+// 8 rows r of the reduction each lane loads its row r0+l of A's 8 block columns (2 vec4s)
+// and the 8 rows' B chunks (8 vec4s); the A chunks reach the other lanes by
+// subgroupBroadcast, so 10 loads feed 256 FMAs per lane.
+// The same pass yields the segment's bias gradient: the column sums of A ride along as 2
+// vec4 adds per round, summed per lane, then across lanes in lane order (fixed order:
+// bitwise repeatable). Every workgroup computes them (uniform control flow for the
+// broadcasts); those of column block 0 store them.
 //
 //   a [R, lda] (vec4 rows; the block's columns start at a_off)   e.g. dG of one direction
 //   b [R, ldb] (vec4 rows; columns start at b_off)               e.g. X or h_prev
 //   part [S, part_ld]: segment z's C_z [N1, N2] (row-major) at z*part_ld, then its column
 //        sums [N1] at z*part_ld + N1*N2 (part_ld = N1*N2 + N1 rounded up to 4)
 // N1, N2, lda, ldb, a_off, b_off are in floats and multiples of 4 except N1 (bounds-checked;
-// A's columns N1..N1 rounded up to 4 must exist, as dG's zero padding does).
+// A's columns N1..N1 rounded up to 4 must exist, as dG's zero padding does). RS is a
+// multiple of SG.
 
 const SG: u32 = 8u;    // lanes = rows of the reduction per broadcast round
 const RC: u32 = 8u;    // rows of C per workgroup: 2 vec4 columns of A, 32 accumulators
@@ -38,8 +41,8 @@ struct WgradParams {
 @group(0) @binding(2) var<storage, read> bm: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
-// acc column q holds C[i0+q.., jq chunk]: adds the outer product of the row's B chunk
-// with the row's 4 A values.
+// Outer product of a row's B chunk with 4 of its A values: column q is the update of
+// C[i0+q (+4 for hi), jq chunk].
 fn outer(bv: vec4<f32>, av: vec4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(bv * av.x, bv * av.y, bv * av.z, bv * av.w);
 }

@@ -3,6 +3,10 @@
 //! T+1 fused backward-step dispatches per layer (both directions in each), then the weight
 //! gradients as fixed-order reductions over all T*B rows (no atomics: bitwise repeatable)
 //! and dL/dx as one GEMM feeding the layer below. One command encoder, one submit.
+//! Kernels per variant: subgroup → backward_step_subgroup, weight_grad_subgroup (+ its
+//! segment reduce, bias gradients included), gemm_nn_subgroup; register/tiled (and GL,
+//! which has no subgroups) → backward_step, weight_grad + colsum, gemm_nn. All read the
+//! model's weight buffers directly.
 //!
 //! Buffers beyond forward.rs's (R = T*B rows; GHp = G*H rounded up to 4):
 //!   per layer l: xg_l, hg_l [R, D*G*H]; hprev_l [R, D*Hp]; cprev_l [R, D*H]; out_l [R, D*Hp]
@@ -12,6 +16,8 @@
 //!                update them between calls: backward never keeps a copy)
 //!   shared:      dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0); dout [R, D*Hp] (user's dL/d output)
 //!                dh_carry [D, B, Hp]; dc [D, B, H]; d_h_n, dh0 [L*D, B, Hp]; d_c_n, dc0 [L*D, B, H]
+//!                wpart [S, N1*N2 + N1 rounded to 4]: per row segment, the partial weight and
+//!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 
 use super::context::{Binding, Gpu, Kernel};
 use super::forward::{pad_rows, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};

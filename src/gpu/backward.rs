@@ -69,7 +69,7 @@ const WGRAD_SG_ROWS: usize = 8;
 /// Row segments of weight_grad_subgroup: at least this many rows each (a multiple of the
 /// 8 rows per broadcast round), at most this many segments (partials cost memory).
 const WGRAD_SEG_MIN_ROWS: usize = 1024;
-const WGRAD_MAX_SEGMENTS: usize = 16;
+const WGRAD_MAX_SEGMENTS: usize = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

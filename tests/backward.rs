@@ -59,6 +59,10 @@ fn backward_matches_reference_for_every_step_variant() {
         }
         check(CellKind::Lstm, 9, 33, 2, true, 6, 9, true, v);
         check(CellKind::Gru, 16, 64, 1, false, 9, 32, false, v);
+        check(CellKind::Lstm, 12, 32, 1, true, 5, 11, true, v);
+        check(CellKind::RnnTanh, 7, 12, 2, true, 4, 3, false, v);
+        // T*B = 1320 rows: more than one weight-gradient row segment, with a ragged tail
+        check(CellKind::Lstm, 8, 16, 1, false, 40, 33, true, v);
     }
 }
 

@@ -3,14 +3,21 @@
 //! T+1 fused backward-step dispatches per layer (both directions in each), then the weight
 //! gradients as fixed-order reductions over all T*B rows (no atomics: bitwise repeatable)
 //! and dL/dx as one GEMM feeding the layer below. One command encoder, one submit.
+//! Kernels per variant: subgroup → backward_step_subgroup, weight_grad_subgroup (+ its
+//! segment reduce, bias gradients included), gemm_nn_subgroup; register/tiled (and GL,
+//! which has no subgroups) → backward_step, weight_grad + colsum, gemm_nn. All read the
+//! model's weight buffers directly.
 //!
 //! Buffers beyond forward.rs's (R = T*B rows; GHp = G*H rounded up to 4):
 //!   per layer l: xg_l, hg_l [R, D*G*H]; hprev_l [R, D*Hp]; cprev_l [R, D*H]; out_l [R, D*Hp]
-//!                w_ih_t_l [Kp_l, D*GHp] (W_ihᵀ); w_hh_t_l [D, Hp, GHp] (W_hhᵀ)
 //!                dw_ih_l [D*G*H, Kp_l]; dw_hh_l [D, G*H, Hp]; db_ih_l, db_hh_l [D*G*H]
 //!                dx_l [R, Kp_l] (dL/d input of layer l = dL/d out_{l-1})
-//!   shared:      dgx, dgh [R, D*GHp]; dout [R, D*Hp] (user's dL/d output)
+//!   read in place: the model's w_ih_l [D*G*H, Kp_l] and w_hh_l [D, G*H, Hp] (an optimizer may
+//!                update them between calls: backward never keeps a copy)
+//!   shared:      dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0); dout [R, D*Hp] (user's dL/d output)
 //!                dh_carry [D, B, Hp]; dc [D, B, H]; d_h_n, dh0 [L*D, B, Hp]; d_c_n, dc0 [L*D, B, H]
+//!                wpart [S, N1*N2 + N1 rounded to 4]: per row segment, the partial weight and
+//!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 
 use super::context::{Binding, Gpu, Kernel};
 use super::forward::{pad_rows, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
@@ -20,8 +27,16 @@ use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
 use std::sync::Arc;
 
+pub const BACKWARD_CELL_WGSL: &str = include_str!("../../shaders/backward_cell.wgsl");
+pub const BACKWARD_IO_ALIGNED_WGSL: &str = include_str!("../../shaders/backward_io_aligned.wgsl");
+pub const BACKWARD_IO_UNALIGNED_WGSL: &str = include_str!("../../shaders/backward_io_unaligned.wgsl");
 pub const BACKWARD_STEP_WGSL: &str = include_str!("../../shaders/backward_step.wgsl");
+pub const BACKWARD_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/backward_step_subgroup.wgsl");
 pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
+pub const WEIGHT_GRAD_SUBGROUP_WGSL: &str = include_str!("../../shaders/weight_grad_subgroup.wgsl");
+pub const WEIGHT_GRAD_REDUCE_WGSL: &str = include_str!("../../shaders/weight_grad_reduce.wgsl");
+pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
+pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
 pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
 
 const BWD_BINDINGS: [Binding; 12] = [
@@ -39,7 +54,22 @@ const BWD_BINDINGS: [Binding; 12] = [
     Binding::ReadWrite,
 ];
 const WGRAD_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
+const REDUCE_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
 const COLSUM_BINDINGS: [Binding; 3] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
+const NN_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
+
+/// Units (one vec4 of a W_hh row) and batch rows per invocation of the backward step.
+const BWD_UNITS: usize = 4;
+const BWD_ROWS: usize = 8;
+/// Invocations per workgroup of the non-subgroup backward kernels.
+const BWD_WG: usize = 64;
+/// Rows of C per invocation of gemm_nn and per workgroup of weight_grad_subgroup.
+const NN_ROWS: usize = 8;
+const WGRAD_SG_ROWS: usize = 8;
+/// Row segments of weight_grad_subgroup: at least this many rows each (a multiple of the
+/// 8 rows per broadcast round), at most this many segments (partials cost memory).
+const WGRAD_SEG_MIN_ROWS: usize = 1024;
+const WGRAD_MAX_SEGMENTS: usize = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -65,6 +95,44 @@ struct WgradParams {
     a_off4: u32,
     b_off4: u32,
     c_off: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WgradSgParams {
+    r: u32,
+    n1: u32,
+    n2: u32,
+    lda4: u32,
+    ldb4: u32,
+    a_off4: u32,
+    b_off4: u32,
+    rs: u32,
+    part_ld: u32,
+    pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceParams {
+    s: u32,
+    part_ld4: u32,
+    nc: u32,
+    n1: u32,
+    c_off: u32,
+    db_off: u32,
+    pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct NnParams {
+    m: u32,
+    n4: u32,
+    d: u32,
+    gh: u32,
+    ghp4: u32,
+    pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -253,7 +321,7 @@ impl GpuModel {
             ("xg", r * d * gh),
             ("dG", r * d * ghp),
             ("output", r * d * hpad),
-            ("W_ih^T", s.layer_input_size(s.num_layers - 1).max(d * hpad) * d * ghp),
+            ("dx", r * hp(s.input_size).max(d * hpad)),
         ] {
             gpu.check_binding(what, n as u64 * f)?;
         }
@@ -283,12 +351,46 @@ impl GpuModel {
             _ => (h.div_ceil(64), b.div_ceil(4), d),
         };
         let step_groups = (step_groups.0 as u32, step_groups.1 as u32, step_groups.2 as u32);
-        let bwd = gpu.kernel(&format!("backward_step/{}", s.cell.name()), &BWD_BINDINGS, || {
-            cell_source(s.cell, BACKWARD_STEP_WGSL)
+        // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
+        let sg = variant == Variant::Subgroup;
+        let (bwd_name, bwd_body) = if sg { ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL) } else { ("backward_step", BACKWARD_STEP_WGSL) };
+        // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
+        let (io_name, io) = if h % 4 == 0 { ("aligned", BACKWARD_IO_ALIGNED_WGSL) } else { ("unaligned", BACKWARD_IO_UNALIGNED_WGSL) };
+        let bwd = gpu.kernel(&format!("{bwd_name}/{}/{io_name}", s.cell.name()), &BWD_BINDINGS, || {
+            cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{bwd_body}"))
         })?;
-        let bwd_groups = (h.div_ceil(64) as u32, b.div_ceil(4) as u32, d as u32);
-        let wgrad = gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?;
+        let unit_chunks = h.div_ceil(BWD_UNITS);
+        let bwd_groups = if sg {
+            (unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32, b.div_ceil(SUBGROUP_LANES as usize) as u32, d as u32)
+        } else {
+            (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
+        };
+        let wgrad = if sg {
+            gpu.kernel("weight_grad_subgroup", &WGRAD_BINDINGS, || WEIGHT_GRAD_SUBGROUP_WGSL.to_string())?
+        } else {
+            gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
+        };
+        let nn = if sg {
+            gpu.kernel("gemm_nn_subgroup", &NN_BINDINGS, || GEMM_NN_SUBGROUP_WGSL.to_string())?
+        } else {
+            gpu.kernel("gemm_nn", &NN_BINDINGS, || GEMM_NN_WGSL.to_string())?
+        };
         let colsum = gpu.kernel("colsum", &COLSUM_BINDINGS, || COLSUM_WGSL.to_string())?;
+        let reduce = gpu.kernel("weight_grad_reduce", &REDUCE_BINDINGS, || WEIGHT_GRAD_REDUCE_WGSL.to_string())?;
+        // Subgroup weight gradients: rows split into `segs` segments of `seg_rows`, each
+        // partial [N1*N2 + N1 rounded to 4] in `wpart`, summed in segment order.
+        let part_ld_max = gh * self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0).max(hpad) + hp(gh);
+        let part_bytes = (part_ld_max * 4) as u64;
+        let seg_cap = (gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size) / part_bytes).max(1) as usize;
+        let segs = r.div_ceil(WGRAD_SEG_MIN_ROWS).clamp(1, WGRAD_MAX_SEGMENTS.min(seg_cap));
+        let seg_rows = r.div_ceil(segs).div_ceil(SUBGROUP_LANES as usize) * SUBGROUP_LANES as usize;
+        let segs = r.div_ceil(seg_rows);
+        let wpart = if sg {
+            gpu.check_binding("weight-gradient partials", segs as u64 * part_bytes)?;
+            gpu.storage("weight-gradient partials", segs as u64 * part_bytes)
+        } else {
+            gpu.storage("weight-gradient partials (unused)", 16)
+        };
         for (what, n) in [("step", step_groups.0.max(step_groups.1)), ("backward step", bwd_groups.0.max(bwd_groups.1))] {
             gpu.check_groups(what, n)?;
         }
@@ -336,11 +438,6 @@ impl GpuModel {
             let db_ih = gpu.storage("db_ih", (d * gh) as u64 * f);
             let db_hh = gpu.storage("db_hh", (d * gh) as u64 * f);
             let dx = gpu.storage("dx", (r * kp) as u64 * f);
-            // Transposed weights in the padded layouts of the backward kernels.
-            let (w_ih_t, w_hh_t) = self.transposed(l, kp);
-            let w_ih_t = gpu.storage_init("w_ih_t", &w_ih_t);
-            let w_hh_t = gpu.storage_init("w_hh_t", &w_hh_t);
-            let zeros = gpu.storage("zero bias", kp as u64 * f);
             let input = if l == 0 { &x } else { &layers[l - 1].out };
 
             let mut params: Vec<wgpu::Buffer> = Vec::new();
@@ -356,12 +453,49 @@ impl GpuModel {
             );
 
             let mut grads = Vec::new();
-            let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, p: WgradParams| -> Result<()> {
-                let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
-                let groups = ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1);
-                gpu.check_groups("weight gradient", groups.1)?;
-                grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32), groups });
+            let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, db: &wgpu::Buffer, p: WgradParams| -> Result<()> {
+                if !sg {
+                    let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
+                    let groups = ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1);
+                    gpu.check_groups("weight gradient", groups.1)?;
+                    grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32), groups });
+                    params.push(pb);
+                    return Ok(());
+                }
+                // Partials per row segment (with the bias gradient), then their fixed-order sum.
+                let (n1, n2) = (p.n1 as usize, p.n2 as usize);
+                let part_ld = n1 * n2 + hp(n1);
+                let sp = WgradSgParams {
+                    r: p.r,
+                    n1: p.n1,
+                    n2: p.n2,
+                    lda4: p.lda4,
+                    ldb4: p.ldb4,
+                    a_off4: p.a_off4,
+                    b_off4: p.b_off4,
+                    rs: seg_rows as u32,
+                    part_ld: part_ld as u32,
+                    pad: [0; 3],
+                };
+                let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&sp));
+                let groups = ((n2 / 4).div_ceil(SUBGROUP_LANES as usize) as u32, n1.div_ceil(WGRAD_SG_ROWS) as u32, segs as u32);
+                gpu.check_groups("weight gradient", groups.0.max(groups.1).max(groups.2))?;
+                grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, &wpart], 48), groups });
                 params.push(pb);
+                let rp = ReduceParams {
+                    s: segs as u32,
+                    part_ld4: (part_ld / 4) as u32,
+                    nc: (n1 * n2) as u32,
+                    n1: p.n1,
+                    c_off: p.c_off,
+                    db_off: p.c_off / p.n2, // c_off = dir*GH*N2
+                    pad: [0; 2],
+                };
+                let rb = gpu.uniform_init("wgrad reduce params", bytemuck::bytes_of(&rp));
+                let rgroups = ((part_ld / 4).div_ceil(64) as u32, 1, 1);
+                gpu.check_groups("weight-gradient reduction", rgroups.0)?;
+                grads.push(Dispatch { kernel: reduce.clone(), bind: reduce.bind(gpu, &[&rb, &wpart, c, db], 32), groups: rgroups });
+                params.push(rb);
                 Ok(())
             };
             for dir in 0..d {
@@ -376,7 +510,7 @@ impl GpuModel {
                     b_off4: 0,
                     c_off: (dir * gh * kp) as u32,
                 };
-                wg(&mut params, &dgx, input, &dw_ih, ih)?;
+                wg(&mut params, &dgx, input, &dw_ih, &db_ih, ih)?;
                 let hh = WgradParams {
                     n2: hpad as u32,
                     ldb4: (d * hpad / 4) as u32,
@@ -384,9 +518,9 @@ impl GpuModel {
                     c_off: (dir * gh * hpad) as u32,
                     ..ih
                 };
-                wg(&mut params, &dgh, &hprev, &dw_hh, hh)?;
+                wg(&mut params, &dgh, &hprev, &dw_hh, &db_hh, hh)?;
             }
-            for dir in 0..d {
+            for dir in (0..d).filter(|_| !sg) {
                 // db_ih, db_hh: column sums of dGx, dGh.
                 let c = ColsumParams { r: r as u32, n: gh as u32, lda: (d * ghp) as u32, a_off: (dir * ghp) as u32, c_off: (dir * gh) as u32, pad: [0; 3] };
                 for (a, out_b) in [(&dgx, &db_ih), (&dgh, &db_hh)] {
@@ -395,23 +529,28 @@ impl GpuModel {
                     params.push(pb);
                 }
             }
-            // dL/dx = dGx · W_ih, as C = A·Bᵀ with B = W_ihᵀ [Kp, D*GHp].
-            let dxp = gpu.uniform_init("dx gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: kp as u32, kp4: (d * ghp / 4) as u32, pad: 0 }));
-            let (gx, gy) = gemm_v.groups(r, kp);
-            gpu.check_groups("dx GEMM", gx.max(gy))?;
-            grads.push(Dispatch { bind: gemm.bind(gpu, &[&dxp, &dgx, &w_ih_t, &zeros, &dx], 16), kernel: gemm.clone(), groups: (gx, gy, 1) });
+            // dL/dx = dGx · W_ih, reading the model's W_ih [D*GH, Kp] in place.
+            let nnp = NnParams { m: r as u32, n4: (kp / 4) as u32, d: d as u32, gh: gh as u32, ghp4: (ghp / 4) as u32, pad: [0; 3] };
+            let dxp = gpu.uniform_init("dx gemm params", bytemuck::bytes_of(&nnp));
+            let (gx, gy) = if sg {
+                ((kp / 4).div_ceil(SUBGROUP_LANES as usize), r.div_ceil(SUBGROUP_LANES as usize))
+            } else {
+                ((kp / 4).div_ceil(BWD_WG), r.div_ceil(NN_ROWS))
+            };
+            gpu.check_groups("dx GEMM", gx.max(gy) as u32)?;
+            grads.push(Dispatch { bind: nn.bind(gpu, &[&dxp, &dgx, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) });
             params.push(dxp);
             // Bound to the user's dout; layers below the top are rebound once all exist.
-            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &w_hh_t, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc], 32);
-            let mut keep = vec![xg, hg, hprev, cprev, w_hh_t, w_ih_t, zeros];
+            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &lw.w_hh, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc], 32);
+            let mut keep = vec![xg, hg, hprev, cprev];
             keep.extend(params);
             layers.push(TrainLayer { gemm: gemm_d, step_bg, bwd_bg, grads, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
         }
         // Layer l < L-1 receives dL/d out_l from layer l+1's dx.
         for l in 0..s.num_layers.saturating_sub(1) {
-            // _keep starts with xg, hg, hprev, cprev, w_hh_t (see above).
+            // _keep starts with xg, hg, hprev, cprev (see above).
             let k = &layers[l]._keep;
-            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &k[4], &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc], 32);
+            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &self.layers[l].w_hh, &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc], 32);
             layers[l].bwd_bg = bg;
         }
         Ok(GradPlan {
@@ -437,31 +576,8 @@ impl GpuModel {
             bwd,
             bwd_groups,
             align,
-            _keep: vec![step_params, bwd_params, dgx, dgh],
+            _keep: vec![step_params, bwd_params, dgx, dgh, wpart],
         })
-    }
-
-    /// W_ihᵀ [Kp, D*GHp] and W_hhᵀ [D, Hp, GHp] of layer l in the padded layouts.
-    fn transposed(&self, l: usize, kp: usize) -> (Vec<f32>, Vec<f32>) {
-        let s = &self.spec;
-        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
-        let (gh, ghp) = (g * h, hp(g * h));
-        let k_in = s.layer_input_size(l);
-        let mut wi = vec![0.0f32; kp * d * ghp];
-        let mut wh = vec![0.0f32; d * hpad * ghp];
-        for dir in 0..d {
-            let p = self.weights.dir(l, dir);
-            for row in 0..gh {
-                for c in 0..k_in {
-                    let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
-                    wi[cp * d * ghp + dir * ghp + row] = p.w_ih[row * k_in + c] as f32;
-                }
-                for c in 0..h {
-                    wh[(dir * hpad + c) * ghp + row] = p.w_hh[row * h + c] as f32;
-                }
-            }
-        }
-        (wi, wh)
     }
 
     fn encode_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {

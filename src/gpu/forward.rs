@@ -95,8 +95,6 @@ pub(crate) struct LayerWeights {
 /// A network's weights on the GPU, ready for many forward calls.
 pub struct GpuModel {
     pub spec: RnnSpec,
-    /// the host copy, for the transposed layouts training builds on demand
-    pub(crate) weights: Weights,
     pub(crate) layers: Vec<LayerWeights>,
     plan: Mutex<Option<Plan>>,
     pub(crate) grad_plan: Mutex<Option<super::backward::GradPlan>>,
@@ -235,7 +233,7 @@ impl GpuModel {
                 kp,
             });
         }
-        Ok(GpuModel { spec: s, weights: w.clone(), layers, plan: Mutex::new(None), grad_plan: Mutex::new(None) })
+        Ok(GpuModel { spec: s, layers, plan: Mutex::new(None), grad_plan: Mutex::new(None) })
     }
 
     /// Runs the network over a batch; see `Input` for shapes. With `return_sequence` off,

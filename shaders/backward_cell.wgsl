@@ -30,8 +30,10 @@ struct BwdParams {
     D: u32,
     step: u32,
     GHp4: u32,
-    pad: u32,
+    flags: u32,   // FLAG_TRACE: record dL/dh_t, dL/dc_t per step in dh_seq, dc_seq
 }
+
+const FLAG_TRACE: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> p: BwdParams;
 @group(0) @binding(3) var<storage, read> hprev: array<vec4<f32>>;
@@ -40,6 +42,8 @@ struct BwdParams {
 @group(0) @binding(7) var<storage, read> dout: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> dgh: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> dh_carry: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> dh_seq: array<vec4<f32>>;   // [T*B, D*Hp]
+@group(0) @binding(13) var<storage, read_write> dc_seq: array<vec4<f32>>;   // [T*B, D*Hp]
 
 // Time of backward step s in direction dir (wraps for s = T: then unused).
 fn bwd_time(dir: u32, s: u32) -> u32 {
@@ -83,6 +87,11 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     let valid = s < p.T && t < lengths[b];
     if (!valid) {
         dh_carry[si] = dh;
+        if (s < p.T && (p.flags & FLAG_TRACE) != 0u) {
+            let row4 = ((t * p.B + b) * p.D + dir) * hp4 + k0 / 4u;
+            dh_seq[row4] = vec4<f32>(0.0);
+            dc_seq[row4] = vec4<f32>(0.0);
+        }
         if (s < p.T) {
             for (var g = 0u; g < G; g++) {
                 st_dgx(grow + g * p.H, vec4<f32>(0.0), n);
@@ -109,6 +118,10 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     if (HAS_C) {
         c_prev = ld_cprev((t * p.B + b) * p.D * p.H + dir * p.H + k0, n);
         dcv = ld_dc(ci, n);
+    }
+    if ((p.flags & FLAG_TRACE) != 0u) {
+        dh_seq[row4] = select(vec4<f32>(0.0), dh, live);
+        dc_seq[row4] = select(vec4<f32>(0.0), dcv, live);
     }
     var dxm = mat4x4<f32>();
     var dhm = mat4x4<f32>();

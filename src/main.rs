@@ -32,6 +32,163 @@ enum Cmd {
     Bench(BenchArgs),
     /// The standalone input-projection GEMM C[M,N] = A[M,K]·B[N,K]ᵀ + bias: check, then time.
     Gemm(GemmArgs),
+    /// Vanishing/exploding gradients: ‖dL/dh_t‖ per step, growth, σ_max(W_hh), saturation.
+    Stability(StabilityArgs),
+    /// Time every forward variant for a shape on this adapter and cache the fastest.
+    Tune(TuneArgs),
+    /// Train a character-level language model on a text file.
+    Train(TrainArgs),
+    /// Generate text from a char-model checkpoint (the text alone goes to stdout).
+    Sample(SampleArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The corpus (UTF-8 text); its last --val-fraction is held out for validation.
+    #[arg(long)]
+    text: PathBuf,
+    /// Checkpoint, written atomically at every evaluation, at the end and on Ctrl-C.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "lstm")]
+    cell: String,
+    #[arg(long, default_value = "tanh")]
+    nonlinearity: String,
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    #[arg(long, default_value_t = 64)]
+    seq: usize,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f32,
+    /// Global gradient-norm clipping threshold (0: off).
+    #[arg(long, default_value_t = 5.0)]
+    clip: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Continue from --out (weights, head, vocabulary and step count; Adam's moments restart).
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f64,
+    /// Steps between validations and checkpoints.
+    #[arg(long, default_value_t = 100)]
+    eval_every: u64,
+    /// Characters of the held-out tail used per validation (from its start).
+    #[arg(long, default_value_t = 20000)]
+    val_chars: usize,
+    /// Write the training log (loss, gradient norm, clipping per update) as JSON.
+    #[arg(long)]
+    log: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[arg(long, default_value = "The ")]
+    prime: String,
+    #[arg(long, default_value_t = 500)]
+    length: usize,
+    /// 0 = greedy (argmax).
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct TuneArgs {
+    /// Named workloads (repeatable; default all) or a custom shape with --cell.
+    #[arg(long)]
+    workload: Vec<String>,
+    #[arg(long)]
+    cell: Option<String>,
+    #[arg(long, default_value = "tanh")]
+    nonlinearity: String,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 256)]
+    input: usize,
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    #[arg(long, default_value_t = 100)]
+    seq: usize,
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    #[arg(long)]
+    bidirectional: bool,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+#[derive(Args)]
+struct StabilityArgs {
+    /// Weights with PyTorch's names (sizes from the file); else a seeded initialisation.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// rnn, lstm or gru.
+    #[arg(long, default_value = "rnn")]
+    cell: String,
+    /// tanh or relu (RNN only).
+    #[arg(long, default_value = "tanh")]
+    nonlinearity: String,
+    #[arg(long)]
+    layers: Option<usize>,
+    #[arg(long)]
+    bidirectional: bool,
+    /// Seeded initialisation: hidden size, input size, seed.
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    #[arg(long, default_value_t = 8)]
+    input_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Every parameter U(-s, s).
+    #[arg(long)]
+    init_scale: Option<f64>,
+    /// Rescale each gate block of W_hh to this spectral radius.
+    #[arg(long)]
+    spectral_radius: Option<f64>,
+    /// Each gate block of W_hh a random orthogonal matrix.
+    #[arg(long)]
+    orthogonal: bool,
+    /// LSTM forget-gate bias (PyTorch's init leaves it near 0, so f ≈ 0.5).
+    #[arg(long)]
+    forget_bias: Option<f64>,
+    /// x [T, B, I] in `forward`'s format; else random U(-1, 1).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 100)]
+    seq: usize,
+    /// Loss on the last step (default) or on every step: the sum of the last layer's outputs.
+    #[arg(long, default_value = "last")]
+    loss: String,
+    /// A sweep, e.g. spectral-radius=0.5:1.5:11 or init-scale=0.1:1:10 (from:to:count).
+    #[arg(long)]
+    sweep: Option<String>,
+    /// Cells of a sweep, e.g. rnn,lstm,gru.
+    #[arg(long, value_delimiter = ',')]
+    cells: Vec<String>,
+    /// gpu (default) or cpu (the f64 reference).
+    #[arg(long, default_value = "gpu")]
+    engine: String,
+    /// One JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Draw log10 ‖dL/dh_t‖ against t (SVG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Plot a training log (gradient norm per update, clip events) instead.
+    #[arg(long)]
+    train_log: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -218,6 +375,16 @@ fn run() -> Result<()> {
         Cmd::Validate(a) => validate_cmd(a),
         Cmd::Bench(a) => bench_cmd(a),
         Cmd::Gemm(a) => gemm_cmd(a),
+        Cmd::Stability(a) => stability_cmd(a),
+        Cmd::Tune(a) => tune_cmd(a),
+        Cmd::Train(a) => train_cmd(a),
+        Cmd::Sample(a) => {
+            let gpu = Gpu::new()?;
+            let ck = wgpu_rnn::charlm::Checkpoint::load(&a.checkpoint)?;
+            let text = wgpu_rnn::charlm::sample(&gpu, &ck, &a.prime, a.length, a.temperature, a.seed)?;
+            println!("{text}");
+            Ok(())
+        }
     }
 }
 
@@ -529,6 +696,268 @@ fn gemm_cmd(a: GemmArgs) -> Result<()> {
         t.sort_by(|x, y| x.partial_cmp(y).unwrap());
         let med = t[t.len() / 2];
         println!("{:<9} median {:>9.2} ms  {:>7.2} GFLOP/s  check {}", v.name(), med, plan.flops() / med / 1e6, if c.ok() { "ok".to_string() } else { c.to_string() });
+    }
+    Ok(())
+}
+
+fn stability_cmd(a: StabilityArgs) -> Result<()> {
+    use wgpu_rnn::plot::{line_chart, Series};
+    use wgpu_rnn::stability::{self, Init, LossAt};
+    if let Some(log) = &a.train_log {
+        let steps = wgpu_rnn::train::read_log(log)?;
+        let clipped = steps.iter().filter(|s| s.clipped).count();
+        println!("{}: {} updates, {} clipped, final gradient norm {:.4}", log.display(), steps.len(), clipped, steps.last().map_or(f32::NAN, |s| s.grad_norm));
+        if let Some(p) = &a.plot {
+            let norm = Series { label: "gradient norm (before clipping)".into(), points: steps.iter().enumerate().map(|(i, s)| (i as f64, (s.grad_norm as f64).log10())).collect() };
+            let clips = Series { label: "clipped (log10 norm where clipped)".into(), points: steps.iter().enumerate().filter(|(_, s)| s.clipped).map(|(i, s)| (i as f64, (s.grad_norm as f64).log10())).collect() };
+            let mut series = vec![norm];
+            if !clips.points.is_empty() {
+                series.push(clips);
+            }
+            line_chart(p, "Global gradient norm per update", "update", "log10 ||g||", &series)?;
+            eprintln!("wrote {}", p.display());
+        }
+        return Ok(());
+    }
+    let at = match a.loss.as_str() {
+        "last" => LossAt::Last,
+        "every" => LossAt::Every,
+        l => bail!("--loss {l}: expected last or every"),
+    };
+    let gpu_engine = match a.engine.as_str() {
+        "gpu" => true,
+        "cpu" => false,
+        e => bail!("--engine {e}: expected gpu or cpu"),
+    };
+    // Configurations: (label, weights).
+    let mut configs: Vec<(String, Weights)> = vec![];
+    let base_init = Init { scale: a.init_scale, spectral_radius: a.spectral_radius, orthogonal: a.orthogonal, forget_bias: a.forget_bias };
+    let seeded = |cell: CellKind, init: Init| -> Result<Weights> {
+        let spec = RnnSpec::new(cell, a.input_size, a.hidden).layers(a.layers.unwrap_or(1)).bidirectional(a.bidirectional);
+        Ok(stability::init_weights(spec, a.seed, init)?)
+    };
+    if let Some(sw) = &a.sweep {
+        let (param, range) = sw.split_once('=').with_context(|| format!("--sweep {sw}: expected NAME=FROM:TO:COUNT"))?;
+        let parts: Vec<&str> = range.split(':').collect();
+        if parts.len() != 3 {
+            bail!("--sweep {sw}: expected NAME=FROM:TO:COUNT");
+        }
+        let (from, to, count): (f64, f64, usize) = (parts[0].parse()?, parts[1].parse()?, parts[2].parse()?);
+        if count == 0 {
+            bail!("--sweep {sw}: COUNT must be at least 1");
+        }
+        let cells: Vec<CellKind> = if a.cells.is_empty() {
+            vec![CellKind::parse(&a.cell, &a.nonlinearity)?]
+        } else {
+            a.cells.iter().map(|c| CellKind::parse(c, &a.nonlinearity)).collect::<wgpu_rnn::Result<_>>()?
+        };
+        for cell in cells {
+            for i in 0..count {
+                let v = if count == 1 { from } else { from + (to - from) * i as f64 / (count - 1) as f64 };
+                let init = match param {
+                    "spectral-radius" => Init { spectral_radius: Some(v), ..base_init },
+                    "init-scale" => Init { scale: Some(v), ..base_init },
+                    p => bail!("--sweep {p}: expected spectral-radius or init-scale"),
+                };
+                configs.push((format!("{} {param}={v:.3}", cell.name()), seeded(cell, init)?));
+            }
+        }
+    } else if let Some(path) = &a.weights {
+        let m = ModelArgs { weights: path.clone(), cell: a.cell.clone(), layers: a.layers, bidirectional: a.bidirectional, nonlinearity: a.nonlinearity.clone() };
+        configs.push((path.display().to_string(), m.load()?));
+    } else {
+        let cell = CellKind::parse(&a.cell, &a.nonlinearity)?;
+        configs.push((cell.name().to_string(), seeded(cell, base_init)?));
+    }
+    let gpu = if gpu_engine { Some(Gpu::new()?) } else { None };
+    let mut reports = vec![];
+    for (label, w) in &configs {
+        let spec = w.spec;
+        let (x, t, b) = match &a.input {
+            Some(p) => {
+                let f = InputFile::load(p, &spec)?;
+                (f.x, f.t, f.b)
+            }
+            None => (stability::random_input(a.seq, a.batch, spec.input_size, a.seed + 1), a.seq, a.batch),
+        };
+        let tr = match &gpu {
+            Some(g) => stability::trace_gpu(g, w, &x, t, b, at)?,
+            None => stability::trace_cpu(w, &x, t, b, at)?,
+        };
+        reports.push(stability::summarize(label, w, &tr, t, b, at, if gpu_engine { "gpu" } else { "cpu" }));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&serde_json::json!({ "configs": reports }))?);
+    } else {
+        println!("{:<28} {:>9} {:>11} {:>11} {:>9} {:>10} {:>8}  verdict", "config", "σmax(Whh)", "‖g_T-1‖", "‖g_0‖", "growth", "saturated", "NaN at");
+        for r in &reports {
+            let smax = r.sigma_max.iter().map(|s| s.1).fold(0.0, f64::max);
+            let sat = r.saturation.iter().sum::<f64>() / r.saturation.len() as f64;
+            println!(
+                "{:<28} {:>9.3} {:>11.3e} {:>11.3e} {:>9.4} {:>9.1}% {:>8}  {} (threshold ±{})",
+                r.label,
+                smax,
+                r.grad_h_norm[r.seq - 1],
+                r.grad_h_norm[0],
+                r.growth_per_step,
+                100.0 * sat,
+                r.first_nonfinite_step.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                r.verdict,
+                r.threshold
+            );
+        }
+    }
+    if let Some(p) = &a.plot {
+        let series: Vec<Series> = reports
+            .iter()
+            .map(|r| Series { label: r.label.clone(), points: r.grad_h_norm.iter().enumerate().map(|(t, g)| (t as f64, g.log10())).collect() })
+            .collect();
+        line_chart(p, "Gradient reaching each step: log10 ||dL/dh_t||", "timestep t", "log10 ||dL/dh_t||", &series)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn tune_cmd(a: TuneArgs) -> Result<()> {
+    let gpu = Gpu::new()?;
+    let shapes: Vec<(String, RnnSpec, usize, usize)> = if let Some(cell) = &a.cell {
+        let spec = RnnSpec::new(CellKind::parse(cell, &a.nonlinearity)?, a.input, a.hidden).layers(a.layers).bidirectional(a.bidirectional);
+        vec![("custom".into(), spec, a.seq, a.batch)]
+    } else {
+        let all = bench::workloads();
+        let names: Vec<String> = if a.workload.is_empty() { all.iter().map(|w| w.name.clone()).collect() } else { a.workload.clone() };
+        names
+            .iter()
+            .map(|n| {
+                let w = all.iter().find(|w| &w.name == n).with_context(|| format!("unknown workload `{n}`"))?;
+                Ok((w.name.clone(), w.spec(), w.seq, w.batch))
+            })
+            .collect::<Result<_>>()?
+    };
+    println!("adapter: {}", gpu.describe());
+    for (name, spec, t, b) in shapes {
+        let timings = wgpu_rnn::tune::tune(&gpu, spec, t, b, a.runs)?;
+        let list: Vec<String> = timings.iter().map(|t| format!("{} {:.2} ms", t.variant, t.median_ms)).collect();
+        println!("{name} ({spec}, T={t}, B={b}): {} -> cached {}", list.join(", "), timings[0].variant);
+    }
+    if let Some(p) = wgpu_rnn::tune::cache_path() {
+        println!("cache: {}", p.display());
+    }
+    Ok(())
+}
+
+fn train_cmd(a: TrainArgs) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use wgpu_rnn::charlm::{self, Batcher, Checkpoint, Vocab};
+    use wgpu_rnn::train::{Loss, Optimizer, Targets, TrainConfig, Trainer};
+    let text = std::fs::read_to_string(&a.text).with_context(|| format!("reading {}", a.text.display()))?;
+    if !(0.0..0.9).contains(&a.val_fraction) {
+        bail!("--val-fraction {} must be in [0, 0.9)", a.val_fraction);
+    }
+    let resumed = if a.resume { Some(Checkpoint::load(&a.out)?) } else { None };
+    let vocab = match &resumed {
+        Some(ck) => ck.vocab.clone(),
+        None => Vocab::from_text(&text)?,
+    };
+    let ids = vocab.encode(&text)?;
+    let split = ((ids.len() as f64) * (1.0 - a.val_fraction)) as usize;
+    let (train_ids, val_ids) = ids.split_at(split);
+    let val_ids = &val_ids[..val_ids.len().min(a.val_chars)];
+    let spec = match &resumed {
+        Some(ck) => ck.weights.spec,
+        None => RnnSpec::new(CellKind::parse(&a.cell, &a.nonlinearity)?, vocab.len(), a.hidden).layers(a.layers),
+    };
+    let weights = match &resumed {
+        Some(ck) => ck.weights.clone(),
+        None => Weights::init(spec, a.seed)?,
+    };
+    let gpu = Gpu::new()?;
+    let mut cfg = TrainConfig::new(Optimizer::adam(a.lr), Loss::CrossEntropy { classes: vocab.len() });
+    cfg.clip_norm = (a.clip > 0.0).then_some(a.clip);
+    cfg.carry_state = true;
+    cfg.seed = a.seed;
+    let mut tr = Trainer::new(&gpu, &weights, cfg, a.seq, a.batch)?;
+    let mut step0 = 0;
+    if let Some(ck) = &resumed {
+        tr.set_head(&gpu, &ck.head_weight, &ck.head_bias)?;
+        step0 = ck.step;
+    }
+    let mut batcher = Batcher::new(train_ids.len(), a.batch, a.seq, a.seed)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    }
+    eprintln!(
+        "{spec}, vocabulary {} chars, {} training / {} validation chars, {} on {}",
+        vocab.len(),
+        train_ids.len(),
+        val_ids.len(),
+        if resumed.is_some() { format!("resuming at step {step0}") } else { "fresh".into() },
+        gpu.describe()
+    );
+    let checkpoint = |tr: &Trainer, step: u64| -> Result<Checkpoint> {
+        let (head_weight, head_bias) = tr.head(&gpu)?;
+        let ck = Checkpoint { weights: tr.weights(&gpu)?, head_weight, head_bias, vocab: vocab.clone(), step };
+        ck.save(&a.out)?;
+        Ok(ck)
+    };
+    let validate = |ck: &Checkpoint| -> Result<f64> {
+        if val_ids.len() < 2 {
+            return Ok(f64::NAN);
+        }
+        let model = GpuModel::new(&gpu, &ck.weights)?;
+        Ok(charlm::evaluate(&gpu, ck, &model, val_ids, 256)?)
+    };
+    let bar = indicatif::ProgressBar::new(a.steps);
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}").unwrap());
+    let start = std::time::Instant::now();
+    let mut step = step0;
+    let mut curve = vec![];
+    for i in 0..a.steps {
+        if stop.load(Ordering::SeqCst) {
+            bar.abandon_with_message("interrupted");
+            let ck = checkpoint(&tr, step)?;
+            eprintln!("Ctrl-C: saved {} at step {}", a.out.display(), ck.step);
+            write_train_log(&a.log, &tr)?;
+            std::process::exit(130);
+        }
+        let (x, y, wrapped) = batcher.next(train_ids);
+        if wrapped {
+            tr.reset_state();
+        }
+        let st = tr.step(&gpu, &vocab.one_hot(&x), Targets::Classes(&y))?;
+        step += 1;
+        let secs = start.elapsed().as_secs_f64();
+        bar.set_message(format!(
+            "loss {:.3} |g| {:.2}{} {:.2} steps/s {:.0} tok/s",
+            st.loss,
+            st.grad_norm,
+            if st.clipped { " clipped" } else { "" },
+            (i + 1) as f64 / secs,
+            ((i + 1) as usize * a.seq * a.batch) as f64 / secs
+        ));
+        bar.inc(1);
+        if (i + 1) % a.eval_every == 0 || i + 1 == a.steps {
+            let ck = checkpoint(&tr, step)?;
+            let v = validate(&ck)?;
+            curve.push((step, st.loss, v));
+            bar.println(format!("step {step}: train loss {:.4}, validation loss {v:.4} nats/char, saved {}", st.loss, a.out.display()));
+        }
+    }
+    bar.finish();
+    write_train_log(&a.log, &tr)?;
+    eprintln!("validation curve (step, train loss, validation loss):");
+    for (s, l, v) in curve {
+        eprintln!("  {s:>6} {l:.4} {v:.4}");
+    }
+    Ok(())
+}
+
+fn write_train_log(path: &Option<PathBuf>, tr: &wgpu_rnn::train::Trainer) -> Result<()> {
+    if let Some(p) = path {
+        wgpu_rnn::train::write_log(p, &tr.log)?;
     }
     Ok(())
 }

@@ -319,3 +319,12 @@ pub fn summarize(label: &str, w: &Weights, tr: &Trace, t: usize, b: usize, at: L
     }
 }
 
+
+/// The same trace from the GPU: forward and BPTT on the device, dL/dh_t (and dL/dc_t) of
+/// every step of the last layer read back from the backward pass, gates from the reserve
+/// space.
+pub fn trace_gpu(gpu: &crate::gpu::Gpu, w: &Weights, x: &[f32], t: usize, b: usize, at: LossAt) -> Result<Trace> {
+    let model = crate::gpu::GpuModel::new(gpu, w)?;
+    let dy = loss_seed(&w.spec, t, b, at);
+    model.trace_steps(gpu, &crate::gpu::Input::new(x, t, b), &dy)
+}

@@ -46,5 +46,38 @@ fn cpu_norms_follow_rho_power() {
         assert_eq!(r.verdict, want);
         assert!((r.sigma_max[0].1 - rho).abs() < 1e-9);
     }
-    let _ = gpu;
+}
+
+#[test]
+fn gpu_norms_follow_rho_power() {
+    let (t, b, h) = (50, 2, 8);
+    for rho in [0.9, 1.0, 1.1] {
+        let w = identity_rnn(rho, h);
+        let tr = stability::trace_gpu(gpu(), &w, &positive_input(t, b), t, b, LossAt::Last).unwrap();
+        check_rho(&stability::summarize("rho", &w, &tr, t, b, LossAt::Last, "gpu"), rho, h, t);
+    }
+}
+
+/// Per-step norms, saturation and forget gates from the GPU agree with the f64 reference.
+#[test]
+fn gpu_trace_matches_the_reference() {
+    for (cell, layers) in [(CellKind::Lstm, 2), (CellKind::Gru, 1), (CellKind::RnnTanh, 1)] {
+        let spec = RnnSpec::new(cell, 5, 12).layers(layers);
+        let w = stability::init_weights(spec, 3, stability::Init { spectral_radius: Some(1.2), ..Default::default() }).unwrap();
+        let (t, b) = (30, 3);
+        let x = stability::random_input(t, b, 5, 9);
+        for at in [LossAt::Last, LossAt::Every] {
+            let g = stability::summarize("g", &w, &stability::trace_gpu(gpu(), &w, &x, t, b, at).unwrap(), t, b, at, "gpu");
+            let c = stability::summarize("c", &w, &stability::trace_cpu(&w, &x, t, b, at).unwrap(), t, b, at, "cpu");
+            for step in 0..t {
+                let (gn, cn) = (g.grad_h_norm[step], c.grad_h_norm[step]);
+                assert!((gn - cn).abs() <= 1e-4 * cn + 1e-7, "{cell} {at:?} step {step}: gpu {gn} vs cpu {cn}");
+                if let (Some(gc), Some(cc)) = (&g.grad_c_norm, &c.grad_c_norm) {
+                    assert!((gc[step] - cc[step]).abs() <= 1e-4 * cc[step] + 1e-7, "{cell} dc step {step}");
+                }
+                assert!((g.saturation[step] - c.saturation[step]).abs() <= 0.02, "{cell} saturation step {step}");
+            }
+            assert_eq!(g.verdict, c.verdict);
+        }
+    }
 }

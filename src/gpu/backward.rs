@@ -39,7 +39,7 @@ pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
 pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
 pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
 
-const BWD_BINDINGS: [Binding; 12] = [
+const BWD_BINDINGS: [Binding; 14] = [
     Binding::Uniform { dynamic: true },
     Binding::Read,
     Binding::Read,
@@ -50,6 +50,9 @@ const BWD_BINDINGS: [Binding; 12] = [
     Binding::Read,
     Binding::ReadWrite,
     Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    // per-step trace of dL/dh_t and dL/dc_t (written when BwdParams.flags has TRACE)
     Binding::ReadWrite,
     Binding::ReadWrite,
 ];
@@ -81,8 +84,11 @@ struct BwdParams {
     d: u32,
     step: u32,
     ghp4: u32,
-    pad: u32,
+    /// BWD_FLAG_TRACE: record dL/dh_t and dL/dc_t of every step
+    flags: u32,
 }
+
+const BWD_FLAG_TRACE: u32 = 1;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -241,7 +247,9 @@ impl GradPlan {
 
 /// Buffers and bind groups of training calls for one (T, B, variant).
 pub(crate) struct GradPlan {
-    key: (usize, usize, Variant),
+    key: (usize, usize, Variant, bool),
+    /// per layer: dL/dh_t and dL/dc_t of every step [R, D*Hp] (trace plans only)
+    traces: Vec<[wgpu::Buffer; 2]>,
     x: wgpu::Buffer,
     lengths: wgpu::Buffer,
     h0: wgpu::Buffer,
@@ -301,16 +309,16 @@ pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
 }
 
 impl GpuModel {
-    fn grad_plan(&self, gpu: &Gpu, t: usize, b: usize, variant: Variant) -> Result<GradPlan> {
+    fn grad_plan(&self, gpu: &Gpu, t: usize, b: usize, variant: Variant, trace: bool) -> Result<GradPlan> {
         let s = &self.spec;
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
         let (gh, ghp) = (g * h, hp(g * h));
         let r = t * b;
         let n_state = s.num_layers * d * b;
-        if gpu.limits.max_storage_buffers_per_shader_stage < 11 {
+        if gpu.limits.max_storage_buffers_per_shader_stage < 13 {
             return Err(Error::DeviceLimit {
                 what: "storage buffers of the backward step kernel".into(),
-                value: 11,
+                value: 13,
                 limit: gpu.limits.max_storage_buffers_per_shader_stage as u64,
                 limit_name: "max_storage_buffers_per_shader_stage".into(),
             });
@@ -420,11 +428,19 @@ impl GpuModel {
                 d: d as u32,
                 step: st as u32,
                 ghp4: (ghp / 4) as u32,
-                pad: 0,
+                flags: if trace { BWD_FLAG_TRACE } else { 0 },
             }),
         );
         debug_assert_eq!(align, align_b);
 
+        // dL/dh_t, dL/dc_t per step and layer when tracing; a 16-byte stand-in otherwise
+        // (the kernels touch these only with BWD_FLAG_TRACE set).
+        let traces: Vec<[wgpu::Buffer; 2]> = (0..s.num_layers)
+            .map(|_| {
+                let bytes = if trace { (r * d * hpad) as u64 * f } else { 16 };
+                [gpu.storage("dh trace", bytes), gpu.storage("dc trace", bytes)]
+            })
+            .collect();
         let mut layers: Vec<TrainLayer> = Vec::new();
         for (l, lw) in self.layers.iter().enumerate() {
             let kp = lw.kp;
@@ -541,7 +557,8 @@ impl GpuModel {
             grads.push(Dispatch { bind: nn.bind(gpu, &[&dxp, &dgx, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) });
             params.push(dxp);
             // Bound to the user's dout; layers below the top are rebound once all exist.
-            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &lw.w_hh, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc], 32);
+            let [dh_tr, dc_tr] = &traces[l];
+            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &lw.w_hh, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc, dh_tr, dc_tr], 32);
             let mut keep = vec![xg, hg, hprev, cprev];
             keep.extend(params);
             layers.push(TrainLayer { gemm: gemm_d, step_bg, bwd_bg, grads, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
@@ -550,11 +567,13 @@ impl GpuModel {
         for l in 0..s.num_layers.saturating_sub(1) {
             // _keep starts with xg, hg, hprev, cprev (see above).
             let k = &layers[l]._keep;
-            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &self.layers[l].w_hh, &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc], 32);
+            let [dh_tr, dc_tr] = &traces[l];
+            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &self.layers[l].w_hh, &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc, dh_tr, dc_tr], 32);
             layers[l].bwd_bg = bg;
         }
         Ok(GradPlan {
-            key: (t, b, variant),
+            key: (t, b, variant, trace),
+            traces,
             x,
             lengths,
             h0,
@@ -706,15 +725,20 @@ impl GpuModel {
     }
 
     pub(crate) fn with_grad_plan<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
+        self.with_grad_plan_opts(gpu, input, variant, false, f)
+    }
+
+    /// `with_grad_plan`, optionally with a plan that records the per-step trace.
+    fn with_grad_plan_opts<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, trace: bool, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
         let v = training_variant(gpu, variant.unwrap_or_else(|| Variant::auto(gpu, &self.spec, input.b)));
         if let Some(why) = v.unsupported(gpu, &self.spec) {
             return Err(Error::Config(why));
         }
-        let key = (input.t, input.b, v);
+        let key = (input.t, input.b, v, trace);
         let mut slot = self.grad_plan.lock().unwrap();
         if slot.as_ref().map(|p| p.key) != Some(key) {
             *slot = None;
-            *slot = Some(self.grad_plan(gpu, input.t, input.b, v)?);
+            *slot = Some(self.grad_plan(gpu, input.t, input.b, v, trace)?);
         }
         f(slot.as_ref().unwrap())
     }
@@ -816,3 +840,41 @@ impl GpuModel {
     }
 }
 
+
+impl GpuModel {
+    /// Forward and backward with dL/d(output) = `d_output` (no gradient at the final
+    /// states), recording dL/dh_t (and dL/dc_t) of every step of the last layer's forward
+    /// direction and its activated gates: the GPU engine of `stability`.
+    pub fn trace_steps(&self, gpu: &Gpu, input: &Input<'_>, d_output: &[f32]) -> Result<crate::stability::Trace> {
+        self.check_input_pub(input)?;
+        let grad = GradInput { d_output, d_h_n: None, d_c_n: None };
+        self.check_grad_input(input, &grad)?;
+        let s = self.spec;
+        let (t, b) = (input.t, input.b);
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        self.with_grad_plan_opts(gpu, input, None, true, |plan| {
+            self.upload_train(gpu, plan, input, &grad)?;
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            self.encode_train(plan, &mut enc, None);
+            gpu.queue.submit([enc.finish()]);
+            let top = s.num_layers - 1;
+            let [dh_tr, dc_tr] = &plan.traces[top];
+            let k = &plan.layers[top]._keep;
+            let got = gpu.read_many(&[(dh_tr, t * b * d * hpad), (dc_tr, t * b * d * hpad), (&k[0], t * b * d * g * h), (&k[1], t * b * d * g * h)])?;
+            // Forward direction (dir 0) of every row: [T, B, H] and gates [T, B, G*H].
+            let dir0 = |v: &[f32], width: usize| -> Vec<f64> {
+                (0..t * b).flat_map(|row| v[row * d * width..row * d * width + width].iter().map(|&x| x as f64).collect::<Vec<_>>()).collect()
+            };
+            let unpad = |v: Vec<f64>| unpad_rows(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), t * b, h, hpad).into_iter().map(|x| x as f64).collect::<Vec<f64>>();
+            let dh = unpad(dir0(&got[0], hpad));
+            let dc = s.cell.has_cell_state().then(|| unpad(dir0(&got[1], hpad)));
+            let (xg, hg) = (dir0(&got[2], g * h), dir0(&got[3], g * h));
+            let mut gates = Vec::with_capacity(t * b * g * h);
+            for row in 0..t * b {
+                let r = row * g * h..(row + 1) * g * h;
+                gates.extend(crate::cells::activations(s.cell, &xg[r.clone()], &hg[r]));
+            }
+            Ok(crate::stability::Trace { dh, dc, gates })
+        })
+    }
+}

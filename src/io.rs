@@ -207,6 +207,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
+        // Crash-safety tests set WGPU_RNN_ABORT_AFTER_BYTES to kill the process mid-write.
+        if let Some(n) = std::env::var("WGPU_RNN_ABORT_AFTER_BYTES").ok().and_then(|v| v.parse::<usize>().ok()) {
+            f.write_all(&bytes[..n.min(bytes.len())])?;
+            f.sync_all()?;
+            std::process::abort();
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -943,7 +943,8 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
             let ck = checkpoint(&tr, step)?;
             let v = validate(&ck)?;
             curve.push((step, st.loss, v));
-            bar.println(format!("step {step}: train loss {:.4}, validation loss {v:.4} nats/char, saved {}", st.loss, a.out.display()));
+            let line = format!("step {step}: train loss {:.4}, validation loss {v:.4} nats/char, saved {}", st.loss, a.out.display());
+            bar.suspend(|| eprintln!("{line}"));
         }
     }
     bar.finish();

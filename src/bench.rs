@@ -137,27 +137,16 @@ pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: u
     })
 }
 
-/// The best standalone GEMM GFLOP/s over the supported GEMM variants for C [m, n] with
-/// inner size k (median of `runs` timings of one dispatch each, after a warm-up).
+/// The GEMM ceiling: GFLOP/s of the GEMM variant the engine picks for this adapter
+/// (`GemmVariant::best`) on C [m, n] with inner size k, median of `runs` after a warm-up.
+/// (`wgpu-rnn gemm` times every variant.)
 pub fn gemm_ceiling(gpu: &Gpu, m: usize, n: usize, k: usize, runs: usize) -> Result<(GemmVariant, f64)> {
-    let a = random(m * k, 3);
-    let b = random(n * k, 4);
-    let bias = random(n, 5);
-    let mut best = (GemmVariant::Register, 0.0);
-    for v in GemmVariant::ALL {
-        if !v.supported(gpu) {
-            continue;
-        }
-        let plan = GemmPlan::new(gpu, v, &a, &b, &bias, m, n, k)?;
-        plan.time(gpu, 1)?;
-        let mut t: Vec<f64> = (0..runs.max(1)).map(|_| plan.time(gpu, 1).map(|d| d.as_secs_f64())).collect::<Result<_>>()?;
-        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let g = plan.flops() / t[t.len() / 2] / 1e9;
-        if g > best.1 {
-            best = (v, g);
-        }
-    }
-    Ok(best)
+    let v = GemmVariant::best(gpu);
+    let plan = GemmPlan::new(gpu, v, &random(m * k, 3), &random(n * k, 4), &random(n, 5), m, n, k)?;
+    plan.time(gpu, 1)?;
+    let mut t: Vec<f64> = (0..runs.max(1)).map(|_| plan.time(gpu, 1).map(|d| d.as_secs_f64())).collect::<Result<_>>()?;
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Ok((v, plan.flops() / t[t.len() / 2] / 1e9))
 }
 
 /// Times a training call (forward + BPTT to all weight gradients, loss = sum of outputs):

@@ -19,7 +19,7 @@
 //!                wpart [S, N1*N2 + N1 rounded to 4]: per row segment, the partial weight and
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 
-use super::context::{Binding, Gpu, Kernel};
+use super::context::{Binding, Dispatch, Gpu, Kernel};
 use super::forward::{pad_rows, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
 use super::kernels::{self, hp, step_kernel, Variant, SUBGROUP_LANES};
 use super::profile::{self, Profiler};
@@ -178,20 +178,6 @@ pub struct GradOutput {
     pub variant: Variant,
 }
 
-struct Dispatch {
-    kernel: Arc<Kernel>,
-    bind: wgpu::BindGroup,
-    groups: (u32, u32, u32),
-}
-
-impl Dispatch {
-    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.kernel.pipeline);
-        pass.set_bind_group(0, &self.bind, &[]);
-        pass.dispatch_workgroups(self.groups.0, self.groups.1, self.groups.2);
-    }
-}
-
 struct TrainLayer {
     gemm: Dispatch,
     step_bg: wgpu::BindGroup,
@@ -274,20 +260,6 @@ pub(crate) struct GradPlan {
     _keep: Vec<wgpu::Buffer>,
 }
 
-fn cell_source(cell: crate::spec::CellKind, body: &str) -> String {
-    let (file, relu) = match cell {
-        crate::spec::CellKind::RnnTanh => (kernels::RNN_WGSL, false),
-        crate::spec::CellKind::RnnRelu => (kernels::RNN_WGSL, true),
-        crate::spec::CellKind::Lstm => (kernels::LSTM_WGSL, false),
-        crate::spec::CellKind::Gru => (kernels::GRU_WGSL, false),
-    };
-    format!(
-        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\n{}\n{file}\n{body}",
-        cell.gates(),
-        cell.has_cell_state(),
-        kernels::COMMON_WGSL
-    )
-}
 
 /// The per-step kernel a variant trains with (persistent variants keep no reserve space:
 /// they train with the best per-step kernel).
@@ -365,7 +337,7 @@ impl GpuModel {
         // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
         let (io_name, io) = if h % 4 == 0 { ("aligned", BACKWARD_IO_ALIGNED_WGSL) } else { ("unaligned", BACKWARD_IO_UNALIGNED_WGSL) };
         let bwd = gpu.kernel(&format!("{bwd_name}/{}/{io_name}", s.cell.name()), &BWD_BINDINGS, || {
-            cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{bwd_body}"))
+            kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{bwd_body}"))
         })?;
         let unit_chunks = h.div_ceil(BWD_UNITS);
         let bwd_groups = if sg {
@@ -406,16 +378,7 @@ impl GpuModel {
         let (step_params, align) = step_entries(
             gpu,
             "train step params",
-            (0..t).map(|st| StepParams {
-                t: t as u32,
-                b: b as u32,
-                h: h as u32,
-                hp4: (hpad / 4) as u32,
-                d: d as u32,
-                step: st as u32,
-                out_ld: (d * hpad) as u32,
-                flags: FLAG_WRITE_OUT | FLAG_TRAIN,
-            }),
+            (0..t).map(|st| StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN)),
         );
         let (bwd_params, align_b) = step_entries(
             gpu,

@@ -49,6 +49,21 @@ pub struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
+/// One recorded dispatch: a kernel, its bind group (no dynamic offsets) and workgroups.
+pub(crate) struct Dispatch {
+    pub kernel: Arc<Kernel>,
+    pub bind: wgpu::BindGroup,
+    pub groups: (u32, u32, u32),
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.kernel.pipeline);
+        pass.set_bind_group(0, &self.bind, &[]);
+        pass.dispatch_workgroups(self.groups.0, self.groups.1, self.groups.2);
+    }
+}
+
 impl Kernel {
     /// A bind group of `buffers` in binding order (uniforms bound with `uniform_size` bytes,
     /// so a dynamic offset can select one entry of a larger buffer).

@@ -39,6 +39,23 @@ pub(crate) struct StepParams {
     pub flags: u32,
 }
 
+impl StepParams {
+    /// The parameters of step `step` of a [T, B] call with hidden size H.
+    pub(crate) fn new(spec: &RnnSpec, t: usize, b: usize, step: usize, flags: u32) -> Self {
+        let hpad = hp(spec.hidden_size);
+        StepParams {
+            t: t as u32,
+            b: b as u32,
+            h: spec.hidden_size as u32,
+            hp4: (hpad / 4) as u32,
+            d: spec.directions() as u32,
+            step: step as u32,
+            out_ld: (spec.directions() * hpad) as u32,
+            flags,
+        }
+    }
+}
+
 pub(crate) const FLAG_WRITE_OUT: u32 = 1;
 pub(crate) const FLAG_TRAIN: u32 = 2;
 
@@ -448,16 +465,7 @@ impl GpuModel {
             let (params, al) = step_entries(
                 gpu,
                 "step params",
-                (0..entries).map(|step| StepParams {
-                    t: t as u32,
-                    b: b as u32,
-                    h: h as u32,
-                    hp4: (hpad / 4) as u32,
-                    d: d as u32,
-                    step: step as u32,
-                    out_ld: (d * hpad) as u32,
-                    flags,
-                }),
+                (0..entries).map(|step| StepParams::new(s, t, b, step, flags)),
             );
             align = al;
             let gp = GemmParams { m: (t * b) as u32, n: (d * g * h) as u32, kp4: (lw.kp / 4) as u32, pad: 0 };

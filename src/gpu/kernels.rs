@@ -230,6 +230,11 @@ pub const STEP_BINDINGS: [Binding; 11] = [
 
 /// The cell's constants and maths, prepended to every recurrent kernel.
 fn cell_prelude(cell: CellKind) -> String {
+    format!("{}\n{STEP_WGSL}\n", cell_source(cell, ""))
+}
+
+/// The cell's constants (G, HAS_C, RELU), common.wgsl and the cell file, then `body`.
+pub fn cell_source(cell: CellKind, body: &str) -> String {
     let (file, relu) = match cell {
         CellKind::RnnTanh => (RNN_WGSL, false),
         CellKind::RnnRelu => (RNN_WGSL, true),
@@ -237,7 +242,7 @@ fn cell_prelude(cell: CellKind) -> String {
         CellKind::Gru => (GRU_WGSL, false),
     };
     format!(
-        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\n{COMMON_WGSL}\n{file}\n{STEP_WGSL}\n",
+        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\n{COMMON_WGSL}\n{file}\n{body}",
         cell.gates(),
         cell.has_cell_state()
     )

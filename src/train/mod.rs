@@ -16,7 +16,7 @@ pub use optim::Optimizer;
 
 use crate::error::{check_finite, Error, Result};
 use crate::gpu::backward::{training_variant, GradPlan};
-use crate::gpu::context::{Binding, Gpu, Kernel};
+use crate::gpu::context::{Binding, Dispatch, Gpu, Kernel};
 use crate::gpu::forward::{pad_rows, unpad_rows, GemmParams};
 use crate::gpu::kernels::{hp, Variant};
 use crate::gpu::{GpuModel, Input};
@@ -93,20 +93,6 @@ struct ParamSlot {
     opt_params: wgpu::Buffer,
     bind: wgpu::BindGroup,
     _state: [wgpu::Buffer; 2],
-}
-
-struct Dispatch {
-    kernel: Arc<Kernel>,
-    bind: wgpu::BindGroup,
-    groups: (u32, u32, u32),
-}
-
-impl Dispatch {
-    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.kernel.pipeline);
-        pass.set_bind_group(0, &self.bind, &[]);
-        pass.dispatch_workgroups(self.groups.0, self.groups.1, self.groups.2);
-    }
 }
 
 /// Everything bound once the model's training plan exists.

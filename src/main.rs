@@ -158,7 +158,7 @@ struct StabilityArgs {
     /// Each gate block of W_hh a random orthogonal matrix.
     #[arg(long)]
     orthogonal: bool,
-    /// LSTM forget-gate bias (PyTorch's init leaves it near 0, so f ≈ 0.5).
+    /// LSTM forget-gate bias (PyTorch's init leaves it near 0, so f ≈ 0.5); other cells ignore it.
     #[arg(long)]
     forget_bias: Option<f64>,
     /// x [T, B, I] in `forward`'s format; else random U(-1, 1).

@@ -70,6 +70,10 @@ fn one_sgd_step_matches_the_cpu_chain() {
         assert!((st.loss as f64 - loss).abs() <= 1e-5 + 1e-5 * loss, "{cell}: loss {} vs {loss}", st.loss);
         let norm: f64 = g.named().iter().flat_map(|(_, _, v)| v.iter()).chain(dw_y.iter()).chain(db_y.iter()).map(|v| v * v).sum::<f64>().sqrt();
         assert!((st.grad_norm as f64 - norm).abs() <= 1e-4 * norm, "{cell}: norm {} vs {norm}", st.grad_norm);
+        let grads = tr.grads(gpu).unwrap().expect("a step was taken");
+        for ((name, _, got), (_, _, want)) in grads.named().into_iter().zip(g.named()) {
+            assert_close(compare(&format!("{cell} grad {name}"), got, want, 1e-5, 1e-3));
+        }
         let after = tr.weights(gpu).unwrap();
         for ((name, _, got), ((_, _, w0), (_, _, gr))) in after.named().into_iter().zip(w.named().into_iter().zip(g.named())) {
             let want: Vec<f64> = w0.iter().zip(gr).map(|(a, d)| a - lr as f64 * d).collect();

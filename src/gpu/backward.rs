@@ -751,11 +751,10 @@ impl GpuModel {
     fn read_grads(&self, gpu: &Gpu, plan: &GradPlan, input: &Input<'_>) -> Result<GradOutput> {
         let s = &self.spec;
         let (t, b) = (input.t, input.b);
-        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
-        let gh = g * h;
+        let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
         let n_state = s.num_layers * d * b;
         let top = plan.layers.last().unwrap();
-        let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![
+        let reads: Vec<(&wgpu::Buffer, usize)> = vec![
             (&top.out, t * b * d * hpad),
             (&plan.h_n, n_state * hpad),
             (&plan.c_n, n_state * h),
@@ -763,12 +762,6 @@ impl GpuModel {
             (&plan.dh0, n_state * hpad),
             (&plan.dc0, n_state * h),
         ];
-        for (l, tl) in plan.layers.iter().enumerate() {
-            reads.push((&tl.dw_ih, d * gh * self.layers[l].kp));
-            reads.push((&tl.dw_hh, d * gh * hpad));
-            reads.push((&tl.db_ih, d * gh));
-            reads.push((&tl.db_hh, d * gh));
-        }
         let got = gpu.read_many(&reads)?;
         let mut it = got.into_iter();
         let output = unpad_rows(&it.next().unwrap(), t * b * d, h, hpad);
@@ -777,28 +770,7 @@ impl GpuModel {
         let x = unpad_rows(&it.next().unwrap(), t * b, s.input_size, hp(s.input_size));
         let h0 = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
         let c0 = if s.cell.has_cell_state() { it.next().unwrap() } else { it.next(); vec![] };
-        let mut gw = Weights::zeros(*s);
-        for l in 0..s.num_layers {
-            let kp = self.layers[l].kp;
-            let k_in = s.layer_input_size(l);
-            let (dw_ih, dw_hh, db_ih, db_hh) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
-            for dir in 0..d {
-                let p = gw.dir_mut(l, dir);
-                for row in 0..gh {
-                    for c in 0..k_in {
-                        let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
-                        p.w_ih[row * k_in + c] = dw_ih[(dir * gh + row) * kp + cp] as f64;
-                    }
-                    for c in 0..h {
-                        p.w_hh[row * h + c] = dw_hh[(dir * gh + row) * hpad + c] as f64;
-                    }
-                    if s.bias {
-                        p.b_ih[row] = db_ih[dir * gh + row] as f64;
-                        p.b_hh[row] = db_hh[dir * gh + row] as f64;
-                    }
-                }
-            }
-        }
+        let gw = self.read_param_layout(gpu, &plan.buffers().grads)?;
         Ok(GradOutput { output, h_n, c_n, weights: gw, x, h0, c0, variant: plan.key.2 })
     }
 }

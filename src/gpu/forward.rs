@@ -649,15 +649,22 @@ impl GpuModel {
 impl GpuModel {
     /// Reads the parameters back from the GPU (after training updated them in place).
     pub fn read_weights(&self, gpu: &Gpu) -> Result<Weights> {
+        let bufs: Vec<[&wgpu::Buffer; 4]> = self.layers.iter().map(|lw| [&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh]).collect();
+        self.read_param_layout(gpu, &bufs)
+    }
+
+    /// Reads per-layer [w_ih, w_hh, b_ih, b_hh]-shaped buffers in the GPU layouts (the
+    /// weights, or their gradients) back into a `Weights` with PyTorch's layouts.
+    pub(crate) fn read_param_layout(&self, gpu: &Gpu, bufs: &[[&wgpu::Buffer; 4]]) -> Result<Weights> {
         let s = &self.spec;
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
         let gh = g * h;
         let mut reads = vec![];
-        for lw in &self.layers {
-            reads.push((&lw.w_ih, d * gh * lw.kp));
-            reads.push((&lw.w_hh, d * gh * hpad));
-            reads.push((&lw.b_ih, d * gh));
-            reads.push((&lw.b_hh, d * gh));
+        for (lw, b) in self.layers.iter().zip(bufs) {
+            reads.push((b[0], d * gh * lw.kp));
+            reads.push((b[1], d * gh * hpad));
+            reads.push((b[2], d * gh));
+            reads.push((b[3], d * gh));
         }
         let mut it = gpu.read_many(&reads)?.into_iter();
         let mut w = Weights::zeros(*s);
@@ -670,14 +677,17 @@ impl GpuModel {
                 for row in 0..gh {
                     let r = dir * gh + row;
                     for c in 0..k_in {
+                        // Layer l > 0 reads out[.., dir'*Hp + j]: see `new`.
                         let cp = if l == 0 { c } else { (c / h) * hpad + c % h };
                         p.w_ih[row * k_in + c] = w_ih[r * kp + cp] as f64;
                     }
                     for c in 0..h {
                         p.w_hh[row * h + c] = w_hh[r * hpad + c] as f64;
                     }
-                    p.b_ih[row] = b_ih[r] as f64;
-                    p.b_hh[row] = b_hh[r] as f64;
+                    if s.bias {
+                        p.b_ih[row] = b_ih[r] as f64;
+                        p.b_hh[row] = b_hh[r] as f64;
+                    }
                 }
             }
         }

@@ -201,6 +201,17 @@ impl Trainer {
         self.model.read_weights(gpu)
     }
 
+    /// The gradients of the RNN's parameters from the last step (before clipping), under
+    /// the parameters' layout and PyTorch names. None before the first step.
+    pub fn grads(&self, gpu: &Gpu) -> Result<Option<Weights>> {
+        if self.steps == 0 {
+            return Ok(None);
+        }
+        let input_x = vec![0.0f32; self.t * self.b * self.spec.input_size];
+        let input = Input::new(&input_x, self.t, self.b);
+        self.model.with_grad_plan(gpu, &input, Some(self.variant), |plan| self.model.read_param_layout(gpu, &plan.buffers().grads)).map(Some)
+    }
+
     /// The head's parameters: W_y [O, D*H] and b_y [O].
     pub fn head(&self, gpu: &Gpu) -> Result<(Vec<f32>, Vec<f32>)> {
         let (o, d, h, hpad) = (self.config.loss.outputs(), self.spec.directions(), self.spec.hidden_size, hp(self.spec.hidden_size));

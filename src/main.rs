@@ -356,6 +356,9 @@ struct BenchArgs {
     /// Print the GPU time per kernel family (timestamp queries) instead of timing calls.
     #[arg(long)]
     profile: bool,
+    /// Also time one forward pass of the f64 CPU reference on each workload.
+    #[arg(long)]
+    cpu_reference: bool,
 }
 
 fn main() {
@@ -546,22 +549,23 @@ impl XShape for TensorFile {
 fn validate_cmd(a: ValidateArgs) -> Result<()> {
     let gpu = Gpu::new()?;
     println!("adapter: {}", gpu.describe());
-    let cases = validate::matrix(a.quick, a.full);
+    // Forward over the inference matrix, backward over the training matrix.
+    let mut jobs: Vec<(&str, validate::Case)> = validate::matrix(a.quick, a.full).into_iter().map(|c| ("fwd", c)).collect();
+    if !a.no_backward {
+        jobs.extend(validate::grad_matrix(a.quick).into_iter().map(|c| ("bwd", c)));
+    }
     let (mut pass, mut fail) = (0, 0);
     println!("{:<48} {:<4} {:<19} {:>10} {:>10}  result", "case", "pass", "variant", "max abs", "max rel");
-    for (i, case) in cases.iter().enumerate() {
+    for (i, (which, case)) in jobs.iter().enumerate() {
         let p = validate::prepare(*case, 1000 + i as u64)?;
+        let supported = if *which == "fwd" { validate::variants_for(&gpu, &case.spec()) } else { validate::training_variants_for(&gpu, &case.spec()) };
         let variants = match a.variant {
-            Some(v) => vec![v],
-            None => validate::variants_for(&gpu, &case.spec()),
+            Some(v) if supported.contains(&v) => vec![v],
+            Some(_) => vec![],
+            None => supported,
         };
-        let train = validate::training_variants_for(&gpu, &case.spec());
-        let mut runs: Vec<(&str, Variant)> = variants.iter().map(|&v| ("fwd", v)).collect();
-        if !a.no_backward {
-            runs.extend(variants.iter().filter(|v| train.contains(v)).map(|&v| ("bwd", v)));
-        }
-        for (which, v) in runs {
-            let cmps = if which == "fwd" { validate::check_forward(&gpu, &p, v)? } else { validate::check_backward(&gpu, &p, v)? };
+        for v in variants {
+            let cmps = if *which == "fwd" { validate::check_forward(&gpu, &p, v)? } else { validate::check_backward(&gpu, &p, v)? };
             let ok = cmps.iter().all(|c| c.ok());
             let max_abs = cmps.iter().map(|c| c.max_abs).fold(0.0, f64::max);
             let max_rel = cmps.iter().map(|c| c.max_rel).fold(0.0, f64::max);
@@ -660,6 +664,16 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
                 );
             }
             results.push(r);
+        }
+        if a.cpu_reference {
+            let w = Weights::init(wl.spec(), 1)?;
+            let x: Vec<f64> = wgpu_rnn::stability::random_input(wl.seq, wl.batch, wl.input, 2).iter().map(|&v| v as f64).collect();
+            let start = std::time::Instant::now();
+            wgpu_rnn::reference::forward(&w, &wgpu_rnn::reference::SeqBatch { t: wl.seq, b: wl.batch, x: &x, h0: None, c0: None, lengths: None })?;
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            if !a.json {
+                println!("{:<10} {:<5} {:<10} {:>9.2}  (f64 CPU reference, one run, {:.2} GFLOP/s)", wl.name, "fwd", "cpu-ref", ms, wl.forward_flops() / ms / 1e6);
+            }
         }
     }
     if a.json {

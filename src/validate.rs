@@ -82,6 +82,30 @@ pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
     out
 }
 
+/// The backward matrix of the training issue: B in {1, 5, 32}, H in {7, 64, 256}, T in
+/// {1, 9, 100}, every cell, layers / directions / lengths rotating (`quick`: the forward
+/// quick matrix).
+pub fn grad_matrix(quick: bool) -> Vec<Case> {
+    if quick {
+        return matrix(true, false);
+    }
+    let cells = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+    let mut out = Vec::new();
+    let mut idx = 0usize;
+    for &cell in &cells {
+        for b in [1, 5, 32] {
+            for hidden in [7, 64, 256] {
+                for t in [1, 9, 100] {
+                    let (layers, bidirectional, lengths) = (1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && idx % 3 != 0);
+                    out.push(Case { cell, input: 11, hidden, layers, bidirectional, t, b, lengths });
+                    idx += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Inputs and reference results of one case (seeded).
 pub struct Prepared {
     pub case: Case,

@@ -11,9 +11,14 @@ use wgpu_rnn::{CellKind, RnnSpec, Weights};
 
 /// CPU twin of one step: loss, and the gradients of the RNN parameters and the head.
 fn cpu_step(w: &Weights, w_y: &[f32], b_y: &[f32], x: &[f64], t: usize, b: usize, classes: &[u32], o: usize) -> (f64, Weights, Vec<f64>, Vec<f64>) {
+    cpu_step_from(w, w_y, b_y, x, t, b, classes, o, None, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cpu_step_from(w: &Weights, w_y: &[f32], b_y: &[f32], x: &[f64], t: usize, b: usize, classes: &[u32], o: usize, h0: Option<&[f64]>, c0: Option<&[f64]>) -> (f64, Weights, Vec<f64>, Vec<f64>) {
     let s = w.spec;
     let k = s.output_size();
-    let f = reference::forward(w, &SeqBatch { t, b, x, h0: None, c0: None, lengths: None }).unwrap();
+    let f = reference::forward(w, &SeqBatch { t, b, x, h0, c0, lengths: None }).unwrap();
     let r = t * b;
     let mut loss = 0.0;
     let mut dlog = vec![0.0; r * o];
@@ -187,4 +192,59 @@ fn two_layer_lstm_learns_the_adding_problem() {
     }
     eprintln!("adding problem: loss {f:.4} -> {l:.4}, last-step MSE {err:.4}");
     assert!(err < 0.05, "last-step MSE {err} (mean predictor: 0.167)");
+}
+
+/// SGD with momentum (two steps), Adagrad and elementwise clipping follow torch.optim's
+/// rules; truncated BPTT starts step 2 from step 1's final state.
+#[test]
+fn momentum_adagrad_clip_value_and_carried_state() {
+    let gpu = gpu();
+    let (w, x, classes, t, b, o) = setup(CellKind::Lstm, 1, false);
+    let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let updated = |opt: Optimizer, clip_value: Option<f32>, f: &dyn Fn(f64, f64) -> f64| {
+        let mut cfg = TrainConfig::new(opt, Loss::CrossEntropy { classes: o });
+        cfg.clip_value = clip_value;
+        let mut tr = Trainer::new(gpu, &w, cfg, t, b).unwrap();
+        let (w_y, b_y) = tr.head(gpu).unwrap();
+        let (_, g, _, _) = cpu_step(&w, &w_y, &b_y, &xd, t, b, &classes, o);
+        tr.step(gpu, &x, Targets::Classes(&classes)).unwrap();
+        let after = tr.weights(gpu).unwrap();
+        for ((name, _, got), ((_, _, w0), (_, _, gr))) in after.named().into_iter().zip(w.named().into_iter().zip(g.named())) {
+            let want: Vec<f64> = w0.iter().zip(gr).map(|(&a, &d)| f(a, d)).collect();
+            assert_close(compare(&format!("{opt:?} {name}"), got, &want, 2e-5, 1e-4));
+        }
+        tr
+    };
+    let (lr, c) = (0.3f64, 0.002f64);
+    updated(Optimizer::Adagrad { lr: lr as f32, eps: 1e-10 }, None, &|a, g| a - lr * g / ((g * g).sqrt() + 1e-10));
+    updated(Optimizer::Sgd { lr: lr as f32, momentum: 0.0 }, Some(c as f32), &|a, g| a - lr * g.clamp(-c, c));
+    // Momentum: the second update is lr·(m·g1 + g2), g2 taken at the updated weights.
+    let m = 0.9;
+    let mut tr = updated(Optimizer::Sgd { lr: lr as f32, momentum: m as f32 }, None, &|a, g| a - lr * g);
+    let w1 = tr.weights(gpu).unwrap();
+    let (w_y1, b_y1) = tr.head(gpu).unwrap();
+    let (_, g2, _, _) = cpu_step(&w1, &w_y1, &b_y1, &xd, t, b, &classes, o);
+    let (w_y0, b_y0) = Trainer::new(gpu, &w, TrainConfig::new(Optimizer::adam(0.1), Loss::CrossEntropy { classes: o }), t, b).unwrap().head(gpu).unwrap();
+    let (_, g1, _, _) = cpu_step(&w, &w_y0, &b_y0, &xd, t, b, &classes, o);
+    tr.step(gpu, &x, Targets::Classes(&classes)).unwrap();
+    let w2 = tr.weights(gpu).unwrap();
+    for ((name, _, got), ((_, _, a), ((_, _, d1), (_, _, d2)))) in w2.named().into_iter().zip(w1.named().into_iter().zip(g1.named().into_iter().zip(g2.named()))) {
+        let want: Vec<f64> = a.iter().zip(d1.iter().zip(d2)).map(|(&a, (&d1, &d2))| a - lr * (m * d1 + d2)).collect();
+        assert_close(compare(&format!("momentum step 2 {name}"), got, &want, 2e-5, 1e-4));
+    }
+
+    // Truncated BPTT: with carry_state, step 2's loss is that of a forward from step 1's h_n.
+    let mut cfg = TrainConfig::new(Optimizer::Sgd { lr: 0.1, momentum: 0.0 }, Loss::CrossEntropy { classes: o });
+    cfg.carry_state = true;
+    let mut tr = Trainer::new(gpu, &w, cfg, t, b).unwrap();
+    tr.step(gpu, &x, Targets::Classes(&classes)).unwrap();
+    let first = reference::forward(&w, &SeqBatch { t, b, x: &xd, h0: None, c0: None, lengths: None }).unwrap();
+    let (w1, (w_y1, b_y1)) = (tr.weights(gpu).unwrap(), tr.head(gpu).unwrap());
+    let x2: Vec<f32> = x.iter().map(|v| -v).collect();
+    let x2d: Vec<f64> = x2.iter().map(|&v| v as f64).collect();
+    let (want, _, _, _) = cpu_step_from(&w1, &w_y1, &b_y1, &x2d, t, b, &classes, o, Some(&first.h_n), Some(&first.c_n));
+    let (fresh, _, _, _) = cpu_step(&w1, &w_y1, &b_y1, &x2d, t, b, &classes, o);
+    let got = tr.step(gpu, &x2, Targets::Classes(&classes)).unwrap().loss as f64;
+    assert!((got - want).abs() <= 1e-5 * want, "carried-state loss {got} vs {want} (from zeros: {fresh})");
+    assert!((fresh - want).abs() > 1e-4, "the test needs the carried state to matter");
 }

@@ -16,6 +16,7 @@ pub mod plot;
 pub mod reference;
 pub mod spec;
 pub mod stability;
+pub mod trace;
 pub mod train;
 pub mod tune;
 pub mod validate;

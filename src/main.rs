@@ -40,6 +40,31 @@ enum Cmd {
     Train(TrainArgs),
     /// Generate text from a char-model checkpoint (the text alone goes to stdout).
     Sample(SampleArgs),
+    /// Draw the hidden state (units x characters) of a model reading a text.
+    Trace(TraceArgs),
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    #[arg(long, default_value = "abracadabra")]
+    text: String,
+    /// A char-model checkpoint; else a seeded model over the vocabulary "abrcd ".
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, default_value = "rnn")]
+    cell: String,
+    #[arg(long, default_value = "tanh")]
+    nonlinearity: String,
+    #[arg(long, default_value_t = 16)]
+    hidden: usize,
+    #[arg(long, default_value_t = 3)]
+    seed: u64,
+    /// The heatmap (SVG; LSTM adds c_t below h_t).
+    #[arg(long, default_value = "trace.svg")]
+    out: PathBuf,
+    /// Print the numbers as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -381,6 +406,28 @@ fn run() -> Result<()> {
         Cmd::Stability(a) => stability_cmd(a),
         Cmd::Tune(a) => tune_cmd(a),
         Cmd::Train(a) => train_cmd(a),
+        Cmd::Trace(a) => {
+            use wgpu_rnn::trace;
+            let (w, vocab) = match &a.checkpoint {
+                Some(p) => trace::from_checkpoint(p)?,
+                None => {
+                    let vocab = wgpu_rnn::charlm::Vocab::from_text(trace::DEFAULT_VOCAB)?;
+                    (trace::seeded(&vocab, CellKind::parse(&a.cell, &a.nonlinearity)?, a.hidden, a.seed)?, vocab)
+                }
+            };
+            let gpu = Gpu::new()?;
+            let tr = trace::run(&gpu, &w, &vocab, &a.text)?;
+            let title = match &a.checkpoint {
+                Some(p) => format!("{} reading {:?}", p.display(), a.text),
+                None => format!("{} H={} seed {} reading {:?}", w.spec.cell, w.spec.hidden_size, a.seed, a.text),
+            };
+            trace::draw_svg(&tr, &a.out, &title)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&tr)?);
+            }
+            eprintln!("wrote {}", a.out.display());
+            Ok(())
+        }
         Cmd::Sample(a) => {
             let gpu = Gpu::new()?;
             let ck = wgpu_rnn::charlm::Checkpoint::load(&a.checkpoint)?;

@@ -1,8 +1,10 @@
 // Persistent recurrent kernel for small problems: one workgroup owns direction wg.y and
 // the batch slice of BS rows starting at BS*wg.x, and loops over all T steps inside the
 // kernel, keeping h in workgroup memory (ping-pong halves, barrier between steps); one
-// dispatch replaces T. Each invocation computes units (b, j) = li, li+WGP, .. of the slice
-// per step. Uses the bindings of step.wgsl; the host prepends BS, WGP and HS4 = BS*Hp/4.
+// dispatch replaces many: it runs steps p.step .. min(p.step + CHUNK, T), reading h from
+// h_state half (first & 1) and leaving it in half (end & 1), as per-step kernels would.
+// Each invocation computes units (b, j) = li, li+WGP, .. of the slice per step. Uses the
+// bindings of step.wgsl; the host prepends BS, WGP, HS4 = BS*Hp/4, HS2 and CHUNK.
 
 var<workgroup> hs: array<vec4<f32>, HS2>;   // [2, BS, Hp]; HS2 = 2*HS4
 
@@ -11,16 +13,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let dir = wg.y;
     let b0 = wg.x * BS;
     let nb = min(BS, p.B - b0);
-    let slice = (dir * p.B + b0) * p.Hp4;   // this slice's rows in h_state half 0
+    let first = p.step;
+    let end = min(first + CHUNK, p.T);
+    let half = (first & 1u) * HS4;
+    let slice = (((first & 1u) * p.D + dir) * p.B + b0) * p.Hp4;   // this slice's rows in h_state
 
     // Both halves: rows past the batch and pad columns must read as 0, not stale memory.
     for (var i = li; i < HS2; i += WGP) {
         let bl = (i % HS4) / p.Hp4;
-        hs[i] = select(vec4<f32>(0.0), h_state[slice + i % HS4], i < HS4 && bl < nb);
+        var v = vec4<f32>(0.0);
+        if (i >= half && i < half + HS4 && bl < nb) {
+            v = h_state[slice + i % HS4];
+        }
+        hs[i] = v;
     }
     workgroupBarrier();
 
-    for (var s = 0u; s < p.T; s++) {
+    for (var s = first; s < end; s++) {
         let cur = (s & 1u) * HS4;
         let nxt = HS4 - cur;
         let t = time_of(p, dir, s);
@@ -63,9 +72,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
 
-    // Final state to h_state half (T & 1), where the per-step kernels leave it.
-    let last = (p.T & 1u) * HS4;
-    let dst = (((p.T & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
+    // The state to h_state half (end & 1), where the per-step kernels leave it.
+    let last = (end & 1u) * HS4;
+    let dst = (((end & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
     for (var i = li; i < nb * p.Hp4; i += WGP) {
         h_state[dst + i] = hs[last + i];
     }

@@ -4,8 +4,10 @@
 // unit j: its G rows of W_hh live in private memory for the whole sequence, its c in private
 // memory, and h in workgroup memory (ping-pong halves, barrier between steps). Each step
 // every lane loads one vec4 chunk of h and the subgroup broadcasts it, so the inner loop
-// reads no storage at all. Uses the bindings of step.wgsl; the host prepends BS, WGP
-// (H rounded up to 8), HP4 (Hp/4 rounded up to 8), HS4 = BS*HP4 and HS2 = 2*HS4.
+// reads no storage at all. One dispatch runs steps p.step .. min(p.step + CHUNK, T),
+// reading h from h_state half (first & 1), c from c_state, and leaving them where per-step
+// kernels would. Uses the bindings of step.wgsl; the host prepends BS, WGP (H rounded up
+// to 32), HP4 (Hp/4 rounded up to 8), HS4 = BS*HP4, HS2 = 2*HS4 and CHUNK.
 
 var<workgroup> hs: array<vec4<f32>, HS2>;   // [2, BS, HP4*4]
 
@@ -35,19 +37,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
     }
     let bh = hh_bias(dir, jw);
+    let first = p.step;
+    let end = min(first + CHUNK, p.T);
+    let half = (first & 1u) * HS4;
     // Both halves: rows past the batch and pad chunks must read as 0.
     for (var i = li; i < HS2; i += WGP) {
         let r = (i % HS4) / HP4;
         let k = i % HP4;
         var v = vec4<f32>(0.0);
-        if (i < HS4 && r < nb && k < p.Hp4) {
-            v = h_state[(dir * p.B + b0 + r) * p.Hp4 + k];
+        if (i >= half && i < half + HS4 && r < nb && k < p.Hp4) {
+            v = h_state[(((first & 1u) * p.D + dir) * p.B + b0 + r) * p.Hp4 + k];
         }
         hs[i] = v;
     }
     workgroupBarrier();
 
-    for (var s = 0u; s < p.T; s++) {
+    for (var s = first; s < end; s++) {
         let cur = (s & 1u) * HS4;
         let nxt = HS4 - cur;
         let t = time_of(p, dir, s);
@@ -90,9 +95,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
 
-    // Final states where the per-step kernels leave them: h in half (T & 1), c in c_state.
-    let last = (p.T & 1u) * HS4;
-    let dst = (((p.T & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
+    // States where the per-step kernels leave them: h in half (end & 1), c in c_state.
+    let last = (end & 1u) * HS4;
+    let dst = (((end & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
     for (var i = li; i < nb * p.Hp4; i += WGP) {
         h_state[dst + i] = hs[last + (i / p.Hp4) * HP4 + i % p.Hp4];
     }

@@ -80,6 +80,15 @@ pub(crate) fn step_entries<P: bytemuck::Pod>(gpu: &Gpu, label: &str, entries: im
     (gpu.uniform_init(label, &bytes), align)
 }
 
+/// Steps per dispatch of a persistent kernel whose workgroups own `rows` batch rows of H
+/// units. One dispatch per chunk instead of one for all T: on lavapipe a single dispatch
+/// whose workgroups each run for about a second returned wrong results (measured: H = 256,
+/// 16 rows x 60 steps passed, x 80 failed; 8 x 100 passed, 12 x 100 failed), so a chunk is
+/// kept to about 2^21 multiply-adds per workgroup, far below that.
+pub(crate) fn persistent_chunk(rows: usize, h: usize) -> usize {
+    ((1usize << 21) / (rows * h * h).max(1)).clamp(4, 1024)
+}
+
 /// Copies `rows` rows of `cols` values into rows of `cols_p` (zero padded).
 pub fn pad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f32> {
     let mut out = vec![0.0; rows * cols_p];
@@ -205,7 +214,8 @@ struct Plan {
     recurrent: Arc<Kernel>,
     /// workgroups of the recurrent dispatch
     rec_groups: (u32, u32, u32),
-    persistent: bool,
+    /// dispatches of the recurrent kernel per layer (T, or the persistent chunks)
+    rec_dispatches: usize,
     /// stride of per-step uniform entries
     align: u64,
 }
@@ -296,14 +306,9 @@ impl GpuModel {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.recurrent.pipeline);
                 let (gx, gy, gz) = plan.rec_groups;
-                if plan.persistent {
-                    pass.set_bind_group(0, &lb.step_bg, &[0]);
+                for i in 0..plan.rec_dispatches {
+                    pass.set_bind_group(0, &lb.step_bg, &[(i as u64 * plan.align) as u32]);
                     pass.dispatch_workgroups(gx, gy, gz);
-                } else {
-                    for step in 0..t {
-                        pass.set_bind_group(0, &lb.step_bg, &[(step as u64 * plan.align) as u32]);
-                        pass.dispatch_workgroups(gx, gy, gz);
-                    }
                 }
             }
             let last = (t % 2) as u64 * state_bytes;
@@ -438,11 +443,14 @@ impl GpuModel {
         let gemm_variant = key.variant.gemm(gpu);
         let gemm = gemm_variant.kernel(gpu)?;
         let persistent = matches!(key.variant, Variant::Persistent | Variant::PersistentSubgroup);
+        let mut chunk = t;
         let (recurrent, rec_groups) = if key.variant == Variant::Persistent {
             let shape = PersistentShape::new(gpu, s, b)?;
+            chunk = persistent_chunk(shape.rows, h);
             (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1))
         } else if key.variant == Variant::PersistentSubgroup {
             let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;
+            chunk = persistent_chunk(rows, h);
             (k, (b.div_ceil(rows) as u32, d as u32, 1))
         } else {
             let k = step_kernel(gpu, key.variant, s.cell)?;
@@ -455,7 +463,9 @@ impl GpuModel {
         gpu.check_groups("recurrent step (x)", rec_groups.0)?;
         gpu.check_groups("recurrent step (y)", rec_groups.1)?;
 
-        let entries = if persistent { 1 } else { t };
+        // Per-step kernels: one entry per step. Persistent kernels: one per chunk of steps,
+        // `step` being the chunk's first step.
+        let entries: Vec<usize> = if persistent { (0..t).step_by(chunk).collect() } else { (0..t).collect() };
         let mut align = 0;
         let mut keep = Vec::new();
         let mut binds = Vec::new();
@@ -465,7 +475,7 @@ impl GpuModel {
             let (params, al) = step_entries(
                 gpu,
                 "step params",
-                (0..entries).map(|step| StepParams::new(s, t, b, step, flags)),
+                entries.iter().map(|&step| StepParams::new(s, t, b, step, flags)),
             );
             align = al;
             let gp = GemmParams { m: (t * b) as u32, n: (d * g * h) as u32, kp4: (lw.kp / 4) as u32, pad: 0 };
@@ -503,7 +513,7 @@ impl GpuModel {
             gemm,
             recurrent,
             rec_groups,
-            persistent,
+            rec_dispatches: entries.len(),
             align,
         })
     }

@@ -286,13 +286,14 @@ impl PersistentShape {
 /// The persistent kernel for a cell and launch shape.
 pub fn persistent_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, shape: PersistentShape) -> Result<Arc<Kernel>> {
     let hs4 = shape.rows * hp(hidden) / 4;
-    let key = format!("persistent/{}/rows{}/wg{}/hs{}", cell.name(), shape.rows, shape.threads, hs4);
+    let key = format!("persistent/{}/rows{}/wg{}/hs{}/h{hidden}", cell.name(), shape.rows, shape.threads, hs4);
     gpu.kernel(&key, &STEP_BINDINGS, || {
         format!(
-            "const BS: u32 = {}u;\nconst WGP: u32 = {}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\n{}\n{PERSISTENT_WGSL}",
+            "const BS: u32 = {}u;\nconst WGP: u32 = {}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{PERSISTENT_WGSL}",
             shape.rows,
             shape.threads,
             2 * hs4,
+            super::forward::persistent_chunk(shape.rows, hidden),
             cell_prelude(cell)
         )
     })
@@ -308,11 +309,12 @@ pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: u
     let hp4 = (hp(hidden) / 4).div_ceil(8).next_power_of_two() * 8;
     let threads = hidden.div_ceil(32) * 32;
     let hs4 = rows * hp4;
-    let key = format!("persistent_subgroup/{}/rows{rows}/hp4_{hp4}/wg{threads}", cell.name());
+    let key = format!("persistent_subgroup/{}/rows{rows}/hp4_{hp4}/wg{threads}/chunk{}", cell.name(), super::forward::persistent_chunk(rows, hidden));
     let k = gpu.kernel(&key, &STEP_BINDINGS, || {
         format!(
-            "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\n{}\n{PERSISTENT_SUBGROUP_WGSL}",
+            "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{PERSISTENT_SUBGROUP_WGSL}",
             2 * hs4,
+            super::forward::persistent_chunk(rows, hidden),
             cell_prelude(cell)
         )
     })?;

@@ -1,5 +1,6 @@
 //! Criterion benches, one group per kernel family and cell: `gemm` (input projection, every
-//! GEMM variant), `lstm`, `gru`, `rnn` (whole forward pass, every variant). Each iteration
+//! GEMM variant), `lstm`, `gru`, `rnn` (whole forward pass, every variant), `backward`
+//! (forward + BPTT to all weight gradients, every training variant). Each iteration
 //! is waited for on the device (`iter_custom`). With `CI` set the sizes are tiny: CI only
 //! proves the benches run.
 
@@ -71,6 +72,35 @@ fn cell_group(c: &mut Criterion, cell: CellKind) {
     g.finish();
 }
 
+/// Forward + BPTT to all weight gradients (loss = sum of outputs), every training variant.
+fn backward(c: &mut Criterion) {
+    use wgpu_rnn::gpu::backward::GradInput;
+    let gpu = gpu();
+    let shapes: &[(usize, usize, usize, usize)] = if ci() { &[(2, 8, 17, 5)] } else { &[(1, 64, 128, 200), (64, 256, 256, 100)] };
+    let mut g = c.benchmark_group("backward");
+    for &(b, i, h, t) in shapes {
+        let spec = RnnSpec::new(CellKind::Lstm, i, h);
+        let model = GpuModel::new(gpu, &Weights::init(spec, 1).unwrap()).unwrap();
+        let x = vec![0.1f32; t * b * i];
+        let dy = vec![1.0f32; t * b * h];
+        let grad = GradInput { d_output: &dy, d_h_n: None, d_c_n: None };
+        g.throughput(Throughput::Elements((b * t) as u64));
+        for v in [Variant::Tiled, Variant::Register, Variant::Subgroup].into_iter().filter(|v| v.unsupported(gpu, &spec).is_none()) {
+            model.forward_backward_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
+            g.bench_function(BenchmarkId::new(v.name(), format!("lstm_B{b}_I{i}_H{h}_T{t}")), |bch| {
+                bch.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        model.forward_backward_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
+                    }
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn lstm(c: &mut Criterion) {
     cell_group(c, CellKind::Lstm)
 }
@@ -84,6 +114,6 @@ fn rnn(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(if ci() { 1 } else { 5 }));
-    targets = gemm, lstm, gru, rnn
+    targets = gemm, lstm, gru, rnn, backward
 }
 criterion_main!(benches);

@@ -1,27 +1,9 @@
 // Input projection C = A·Bᵀ + bias, register-blocked without subgroups: one invocation
 // computes an RM x 4 block of C (rows m0..m0+RM, columns n0..n0+4), loading vec4 chunks
-// of K (rows of A and B are padded to Kp, a multiple of 4, with zeros).
-//
-//   a    [M, Kp]  (X of one layer: M = T*B)
-//   bw   [N, Kp]  (W_ih of both directions: N = D*G*H)
-//   bias [N]      (b_ih)
-//   c    [M, N]   (xg)
+// of K. Buffers in gemm_common.wgsl.
 
 const WG: u32 = 64u;
 const RM: u32 = 8u;
-
-struct GemmParams {
-    M: u32,
-    N: u32,
-    Kp4: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: GemmParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bw: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -3,23 +3,10 @@
 // 8 rows. Per vec4 chunk of K each lane loads one row of A and its 4 rows of B; the A
 // chunks reach the other lanes by subgroupBroadcast, so 5 loads feed 128 FMAs. (16 rows
 // per block spill the 64 accumulators on lavapipe and run 2.4x slower: measured.)
-// Buffers as in gemm_reg.wgsl.
+// Buffers in gemm_common.wgsl.
 
 const SG: u32 = 8u;
 const RM: u32 = 8u;
-
-struct GemmParams {
-    M: u32,
-    N: u32,
-    Kp4: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: GemmParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bw: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 @compute @workgroup_size(SG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {

@@ -1,24 +1,11 @@
 // Input projection C = A·Bᵀ + bias with workgroup-shared tiles (the classic layout for
 // discrete GPUs): a 16 x 16 workgroup computes a 64 x 64 block of C, each invocation a
 // 4 x 4 sub-block; per round the workgroup stages 64 rows x 4 vec4 (16 floats of K) of
-// A and of B in workgroup memory. Buffers as in gemm_reg.wgsl.
+// A and of B in workgroup memory. Buffers in gemm_common.wgsl.
 
 const TS: u32 = 16u;     // invocations per side
 const BM: u32 = 64u;     // rows (and columns) per workgroup
 const KC4: u32 = 4u;     // vec4 chunks of K per round
-
-struct GemmParams {
-    M: u32,
-    N: u32,
-    Kp4: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: GemmParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bw: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 var<workgroup> ta: array<vec4<f32>, 256>;   // [BM, KC4]
 var<workgroup> tb: array<vec4<f32>, 256>;   // [BM, KC4]

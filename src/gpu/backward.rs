@@ -710,19 +710,23 @@ impl GpuModel {
     /// L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n with respect to every parameter,
     /// x, h0 and c0, plus the forward results.
     pub fn forward_backward(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<GradOutput> {
-        self.check_input_pub(input)?;
-        self.check_grad_input(input, grad)?;
-        self.with_grad_plan(gpu, input, variant, |plan| {
-            self.upload_train(gpu, plan, input, grad)?;
-            let mut enc = gpu.device.create_command_encoder(&Default::default());
-            self.encode_train(plan, &mut enc, None);
-            gpu.queue.submit([enc.finish()]);
-            self.read_grads(gpu, plan, input)
-        })
+        self.run_train(gpu, input, grad, variant, |plan| self.read_grads(gpu, plan, input))
     }
 
     /// One training call (upload, forward, backward) waited for, nothing read back.
     pub fn forward_backward_no_readback(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Variant> {
+        self.run_train(gpu, input, grad, variant, |plan| gpu.wait().map(|_| plan.key.2))
+    }
+
+    /// Checks, uploads, records forward + backward in one encoder, submits, then `finish`.
+    fn run_train<T>(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+        finish: impl FnOnce(&GradPlan) -> Result<T>,
+    ) -> Result<T> {
         self.check_input_pub(input)?;
         self.check_grad_input(input, grad)?;
         self.with_grad_plan(gpu, input, variant, |plan| {
@@ -730,8 +734,7 @@ impl GpuModel {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             self.encode_train(plan, &mut enc, None);
             gpu.queue.submit([enc.finish()]);
-            gpu.wait()?;
-            Ok(plan.key.2)
+            finish(plan)
         })
     }
 

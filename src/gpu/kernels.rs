@@ -18,6 +18,7 @@ pub const STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_subgroup.w
 pub const STEP_TILED_WGSL: &str = include_str!("../../shaders/step_tiled.wgsl");
 pub const PERSISTENT_WGSL: &str = include_str!("../../shaders/persistent.wgsl");
 pub const PERSISTENT_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_subgroup.wgsl");
+pub const GEMM_COMMON_WGSL: &str = include_str!("../../shaders/gemm_common.wgsl");
 pub const GEMM_REG_WGSL: &str = include_str!("../../shaders/gemm_reg.wgsl");
 pub const GEMM_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_subgroup.wgsl");
 pub const GEMM_TILED_WGSL: &str = include_str!("../../shaders/gemm_tiled.wgsl");
@@ -207,7 +208,7 @@ impl GemmVariant {
             GemmVariant::Register => GEMM_REG_WGSL,
             GemmVariant::Subgroup => GEMM_SUBGROUP_WGSL,
         };
-        gpu.kernel(&format!("gemm_{}", self.name()), &GEMM_BINDINGS, || src.to_string())
+        gpu.kernel(&format!("gemm_{}", self.name()), &GEMM_BINDINGS, || format!("{GEMM_COMMON_WGSL}\n{src}"))
     }
 }
 

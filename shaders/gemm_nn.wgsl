@@ -4,29 +4,10 @@
 // vec4s for 16*RM FMAs. The reduction runs over both directions' gate rows: column
 // dir*GHp + n of A pairs with row dir*GH + n of B.
 //
-//   a  [M, D*GHp]    dGx (vec4 rows; columns GH..GHp of each direction are 0)
-//   bw [D*GH, N]     W_ih of the layer, the model's buffer read in place (N = Kp)
-//   c  [M, N]        dL/dx
-// N is a multiple of 4 (Kp); N4 = N/4.
+// Buffers and parameters in gemm_nn_common.wgsl.
 
 const WG: u32 = 64u;   // invocations per workgroup (along column chunks)
 const RM: u32 = 8u;    // rows per invocation: 32 accumulators, the most that stay in registers
-
-struct NnParams {
-    M: u32,
-    N4: u32,
-    D: u32,
-    GH: u32,
-    GHp4: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: NnParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bw: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -4,25 +4,9 @@
 // its 4 W_ih row chunks W_ih[n..n+4, 4nq..4nq+4] and one row's dGx chunk, which the
 // subgroup broadcasts: 5 loads feed 128 FMAs. The reduction runs over both directions'
 // gate rows: column dir*GHp + n of A pairs with row dir*GH + n of B.
-// Buffers and parameters as in gemm_nn.wgsl.
+// Buffers and parameters in gemm_nn_common.wgsl.
 
 const SG: u32 = 8u;    // lanes = rows of C per workgroup
-
-struct NnParams {
-    M: u32,
-    N4: u32,
-    D: u32,
-    GH: u32,
-    GHp4: u32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: NnParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bw: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 
 @compute @workgroup_size(SG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {

@@ -35,6 +35,7 @@ pub const BACKWARD_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/backwa
 pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
 pub const WEIGHT_GRAD_SUBGROUP_WGSL: &str = include_str!("../../shaders/weight_grad_subgroup.wgsl");
 pub const WEIGHT_GRAD_REDUCE_WGSL: &str = include_str!("../../shaders/weight_grad_reduce.wgsl");
+pub const GEMM_NN_COMMON_WGSL: &str = include_str!("../../shaders/gemm_nn_common.wgsl");
 pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
 pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
 pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
@@ -351,9 +352,9 @@ impl GpuModel {
             gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
         };
         let nn = if sg {
-            gpu.kernel("gemm_nn_subgroup", &NN_BINDINGS, || GEMM_NN_SUBGROUP_WGSL.to_string())?
+            gpu.kernel("gemm_nn_subgroup", &NN_BINDINGS, || format!("{GEMM_NN_COMMON_WGSL}\n{GEMM_NN_SUBGROUP_WGSL}"))?
         } else {
-            gpu.kernel("gemm_nn", &NN_BINDINGS, || GEMM_NN_WGSL.to_string())?
+            gpu.kernel("gemm_nn", &NN_BINDINGS, || format!("{GEMM_NN_COMMON_WGSL}\n{GEMM_NN_WGSL}"))?
         };
         let colsum = gpu.kernel("colsum", &COLSUM_BINDINGS, || COLSUM_WGSL.to_string())?;
         let reduce = gpu.kernel("weight_grad_reduce", &REDUCE_BINDINGS, || WEIGHT_GRAD_REDUCE_WGSL.to_string())?;

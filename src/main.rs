@@ -70,10 +70,11 @@ struct TraceArgs {
 #[derive(Args)]
 struct TrainArgs {
     /// The corpus (UTF-8 text); its last --val-fraction is held out for validation.
+    /// Default: the shipped data/shakespeare.txt (Macbeth and Hamlet), built into the binary.
     #[arg(long)]
-    text: PathBuf,
+    text: Option<PathBuf>,
     /// Checkpoint, written atomically at every evaluation, at the end and on Ctrl-C.
-    #[arg(long)]
+    #[arg(long, default_value = "charlm.safetensors")]
     out: PathBuf,
     #[arg(long, default_value = "lstm")]
     cell: String,
@@ -912,7 +913,10 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     use std::sync::Arc;
     use wgpu_rnn::charlm::{self, Batcher, Checkpoint, Vocab};
     use wgpu_rnn::train::{Loss, Optimizer, Targets, TrainConfig, Trainer};
-    let text = std::fs::read_to_string(&a.text).with_context(|| format!("reading {}", a.text.display()))?;
+    let (text, corpus) = match &a.text {
+        Some(p) => (std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?, p.display().to_string()),
+        None => (charlm::SHAKESPEARE.to_string(), "the shipped data/shakespeare.txt".to_string()),
+    };
     if !(0.0..0.9).contains(&a.val_fraction) {
         bail!("--val-fraction {} must be in [0, 0.9)", a.val_fraction);
     }
@@ -951,7 +955,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     }
     eprintln!(
-        "{spec}, vocabulary {} chars, {} training / {} validation chars, {} on {}",
+        "{spec} on {corpus}: vocabulary {} chars, {} training / {} validation chars, {} on {}",
         vocab.len(),
         train_ids.len(),
         val_ids.len(),
@@ -969,7 +973,7 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
             return Ok(f64::NAN);
         }
         let model = GpuModel::new(&gpu, &ck.weights)?;
-        Ok(charlm::evaluate(&gpu, ck, &model, val_ids, 256)?)
+        Ok(charlm::evaluate(&gpu, ck, &model, val_ids, a.batch, 256)?)
     };
     let bar = indicatif::ProgressBar::new(a.steps);
     bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}").unwrap());

@@ -51,3 +51,48 @@ fn learns_abracadabra_and_samples_it_back() {
     assert_eq!(a, charlm::sample(gpu, &ck, "abra", 30, 0.8, 7).unwrap());
     assert!(a.starts_with("abra") && a.chars().count() == 34);
 }
+
+/// Validation loss: the GPU evaluation (several streams, state carried across chunks) equals
+/// the f64 reference run over the same segments, and one stream equals the plain definition.
+#[test]
+fn evaluate_matches_the_reference_over_segments() {
+    use rand::{Rng, SeedableRng};
+    use wgpu_rnn::gpu::GpuModel;
+    use wgpu_rnn::reference::{self, SeqBatch};
+    let gpu = common::gpu();
+    let text = "the quick brown fox jumps over the lazy dog; ".repeat(3);
+    let vocab = Vocab::from_text(&text).unwrap();
+    let ids = vocab.encode(&text).unwrap();
+    let (v, h) = (vocab.len(), 19);
+    let weights = Weights::init(RnnSpec::new(CellKind::Gru, v, h).layers(2), 5).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let head_weight: Vec<f32> = (0..v * h).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let head_bias: Vec<f32> = (0..v).map(|_| rng.random_range(-0.5..0.5)).collect();
+    let ck = Checkpoint { weights, head_weight, head_bias, vocab, step: 0 };
+    let model = GpuModel::new(gpu, &ck.weights).unwrap();
+    // The reference: stream b reads ids[b*seg .. (b+1)*seg] from a zero state.
+    let ids_ref = &ids;
+    let want = |streams: usize| -> f64 {
+        let ids = ids_ref;
+        let seg = (ids.len() - 1) / streams;
+        let x: Vec<f64> = (0..seg).flat_map(|s| (0..streams).map(move |b| ids[b * seg + s])).flat_map(|c| (0..v).map(move |k| (k == c as usize) as u8 as f64)).collect();
+        let f = reference::forward(&ck.weights, &SeqBatch { t: seg, b: streams, x: &x, h0: None, c0: None, lengths: None }).unwrap();
+        let mut total = 0.0;
+        for s in 0..seg {
+            for b in 0..streams {
+                let hv = &f.output[(s * streams + b) * h..(s * streams + b + 1) * h];
+                let logits: Vec<f64> = (0..v).map(|c| ck.head_bias[c] as f64 + (0..h).map(|k| ck.head_weight[c * h + k] as f64 * hv[k]).sum::<f64>()).collect();
+                let z: f64 = logits.iter().map(|l| l.exp()).sum();
+                total += z.ln() - logits[ids[b * seg + s + 1] as usize];
+            }
+        }
+        total / (seg * streams) as f64
+    };
+    for (streams, chunk) in [(1, 50), (4, 7), (5, 1000)] {
+        let got = charlm::evaluate(gpu, &ck, &model, &ids, streams, chunk).unwrap();
+        let expected = want(streams);
+        eprintln!("streams {streams} chunk {chunk}: gpu {got:.6} reference {expected:.6}");
+        assert!((got - expected).abs() <= 1e-4 * expected.abs(), "streams {streams}, chunk {chunk}: {got} vs {expected}");
+    }
+    assert!(charlm::evaluate(gpu, &ck, &model, &ids[..3], 4, 8).is_err(), "too short for 4 streams");
+}

@@ -59,9 +59,16 @@ struct TraceArgs {
     hidden: usize,
     #[arg(long, default_value_t = 3)]
     seed: u64,
-    /// The heatmap (SVG; LSTM adds c_t below h_t).
+    /// The heatmap as SVG, and as PNG beside it (same name, .png); LSTM adds c_t below h_t.
+    /// A name ending in .png swaps the roles.
     #[arg(long, default_value = "trace.svg")]
     out: PathBuf,
+    /// Which layer to show, 0-based (default: the last).
+    #[arg(long)]
+    layer: Option<usize>,
+    /// Also show the gates (LSTM i, f, g, o; GRU r, z, n).
+    #[arg(long)]
+    gates: bool,
     /// Print the numbers as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -417,16 +424,22 @@ fn run() -> Result<()> {
                 }
             };
             let gpu = Gpu::new()?;
-            let tr = trace::run(&gpu, &w, &vocab, &a.text)?;
+            let tr = trace::run(&gpu, &w, &vocab, &a.text, trace::TraceOptions { layer: a.layer, gates: a.gates })?;
             let title = match &a.checkpoint {
                 Some(p) => format!("{} reading {:?}", p.display(), a.text),
                 None => format!("{} H={} seed {} reading {:?}", w.spec.cell, w.spec.hidden_size, a.seed, a.text),
             };
-            trace::draw_svg(&tr, &a.out, &title)?;
+            let (svg, png) = if a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+                (a.out.with_extension("svg"), a.out.clone())
+            } else {
+                (a.out.clone(), a.out.with_extension("png"))
+            };
+            trace::draw_svg(&tr, &svg, &title)?;
+            trace::draw_png(&tr, &png, &title)?;
             if a.json {
                 println!("{}", serde_json::to_string(&tr)?);
             }
-            eprintln!("wrote {}", a.out.display());
+            eprintln!("wrote {} and {}", svg.display(), png.display());
             Ok(())
         }
         Cmd::Sample(a) => {

@@ -4,7 +4,7 @@
 
 use crate::charlm::{Checkpoint, Vocab};
 use crate::error::{Error, Result};
-use crate::gpu::{ForwardOptions, Gpu, GpuModel, Input};
+use crate::gpu::{Gpu, GpuModel, Input};
 use crate::spec::{CellKind, RnnSpec};
 use crate::weights::Weights;
 use plotters::prelude::*;
@@ -13,17 +13,39 @@ use std::path::Path;
 /// The vocabulary of the classic demo when no checkpoint is given.
 pub const DEFAULT_VOCAB: &str = "abrcd ";
 
+/// What a trace records besides h_t.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceOptions {
+    /// The layer to show (0 = the first; default the last when None).
+    pub layer: Option<usize>,
+    /// Also record the activated gates (LSTM i, f, g, o; GRU r, z, n).
+    pub gates: bool,
+}
+
+/// One gate's activations over the text: [T][H].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GateTrace {
+    pub name: String,
+    /// "sigmoid" (0..1) or "tanh" (-1..1)
+    pub activation: String,
+    pub values: Vec<Vec<f32>>,
+}
+
 /// Hidden states of one run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Trace {
     pub text: String,
     pub cell: String,
     pub hidden_size: usize,
-    /// h_t of the last layer: [T][H]
+    pub layer: usize,
+    /// h_t of the layer: [T][H]
     pub h: Vec<Vec<f32>>,
-    /// LSTM: c_t of the last layer: [T][H]
+    /// LSTM: c_t of the layer: [T][H]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub c: Option<Vec<Vec<f32>>>,
+    /// With `TraceOptions::gates`: the activated gates in PyTorch's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<GateTrace>,
 }
 
 /// A seeded model over `vocab` for the demo (one layer, PyTorch's init).
@@ -31,8 +53,18 @@ pub fn seeded(vocab: &Vocab, cell: CellKind, hidden: usize, seed: u64) -> Result
     Weights::init(RnnSpec::new(cell, vocab.len(), hidden), seed)
 }
 
-/// Runs `weights` over `text` (one stream) on the GPU.
-pub fn run(gpu: &Gpu, weights: &Weights, vocab: &Vocab, text: &str) -> Result<Trace> {
+/// Gate names and activations in PyTorch's order.
+fn gate_names(cell: CellKind) -> Option<&'static [(&'static str, &'static str)]> {
+    match cell {
+        CellKind::Lstm => Some(&[("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"), ("o", "sigmoid")]),
+        CellKind::Gru => Some(&[("r", "sigmoid"), ("z", "sigmoid"), ("n", "tanh")]),
+        _ => None,
+    }
+}
+
+/// Runs `weights` over `text` (one stream) on the GPU: one forward pass that keeps the
+/// per-step states (h_t, c_t and the gates come from the same pass).
+pub fn run(gpu: &Gpu, weights: &Weights, vocab: &Vocab, text: &str, opts: TraceOptions) -> Result<Trace> {
     let ids = vocab.encode(text)?;
     if ids.is_empty() {
         return Err(Error::Config("trace needs a non-empty --text".into()));
@@ -41,25 +73,39 @@ pub fn run(gpu: &Gpu, weights: &Weights, vocab: &Vocab, text: &str) -> Result<Tr
     if s.bidirectional {
         return Err(Error::Config("trace shows a unidirectional model".into()));
     }
+    let layer = opts.layer.unwrap_or(s.num_layers - 1);
+    if layer >= s.num_layers {
+        return Err(Error::Config(format!("--layer {layer}: the model has {} layers (0..{})", s.num_layers, s.num_layers - 1)));
+    }
+    let names = match (opts.gates, gate_names(s.cell)) {
+        (false, _) => &[][..],
+        (true, Some(n)) => n,
+        (true, None) => return Err(Error::Config(format!("--gates: a {} cell has no gates (its only activation is h_t)", s.cell))),
+    };
     let model = GpuModel::new(gpu, weights)?;
     let x = vocab.one_hot(&ids);
-    let h_all = model.forward(gpu, &Input::new(&x, ids.len(), 1), ForwardOptions::default())?.output;
+    let st = model.forward_states(gpu, &Input::new(&x, ids.len(), 1), layer, 0)?;
     let hs = s.hidden_size;
-    let h: Vec<Vec<f32>> = h_all.chunks(hs).map(|c| c.to_vec()).collect();
-    // c_t is not an output of the forward pass: step a stream one character at a time.
-    let c = if s.cell.has_cell_state() {
-        let mut stream = model.stream(1)?;
-        let top = (s.num_layers - 1) * hs;
-        let mut c = vec![];
-        for &i in &ids {
-            let out = stream.step_full(gpu, &vocab.one_hot(&[i]))?;
-            c.push(out.c_n[top..top + hs].to_vec());
-        }
-        Some(c)
-    } else {
-        None
-    };
-    Ok(Trace { text: text.into(), cell: s.cell.name().into(), hidden_size: hs, h, c })
+    let rows = |v: &[f32]| -> Vec<Vec<f32>> { v.chunks(hs).map(|c| c.to_vec()).collect() };
+    let g = s.gates() * hs;
+    let gates = names
+        .iter()
+        .enumerate()
+        .map(|(k, (name, act))| GateTrace {
+            name: name.to_string(),
+            activation: act.to_string(),
+            values: st.gates.chunks(g).map(|row| row[k * hs..(k + 1) * hs].to_vec()).collect(),
+        })
+        .collect();
+    Ok(Trace {
+        text: text.into(),
+        cell: s.cell.name().into(),
+        hidden_size: hs,
+        layer,
+        h: rows(&st.h),
+        c: s.cell.has_cell_state().then(|| rows(&st.c)),
+        gates,
+    })
 }
 
 /// Loads a char-model checkpoint for a trace.
@@ -79,54 +125,111 @@ fn diverging(v: f32, scale: f32) -> RGBColor {
     }
 }
 
-/// Draws the heatmap (h, and c below it for LSTM) as SVG, atomically.
-pub fn draw_svg(trace: &Trace, path: &Path, title: &str) -> Result<()> {
+fn sequential(v: f32) -> RGBColor {
+    // White (0) - dark green (1), for sigmoid gates.
+    let a = v.clamp(0.0, 1.0);
+    RGBColor((255.0 - 235.0 * a) as u8, (255.0 - 135.0 * a) as u8, (255.0 - 200.0 * a) as u8)
+}
+
+/// One heatmap of the picture: units x steps.
+struct Panel<'a> {
+    label: String,
+    rows: &'a [Vec<f32>],
+    /// sigmoid gates use a 0..1 sequential scale, everything else the diverging one
+    unit_range: bool,
+}
+
+fn panels(trace: &Trace) -> Vec<Panel<'_>> {
+    let scaled = |name: &str, rows: &'_ [Vec<f32>]| {
+        let m = rows.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+        format!("{name} (|max| {m:.2})")
+    };
+    let mut p = vec![Panel { label: scaled("h_t", &trace.h), rows: &trace.h, unit_range: false }];
+    if let Some(c) = &trace.c {
+        p.push(Panel { label: scaled("c_t", c), rows: c, unit_range: false });
+    }
+    for g in &trace.gates {
+        let sig = g.activation == "sigmoid";
+        let label = if sig { format!("gate {} (sigmoid, white 0 .. green 1)", g.name) } else { scaled(&format!("gate {} (tanh)", g.name), &g.values) };
+        p.push(Panel { label, rows: &g.values, unit_range: sig });
+    }
+    p
+}
+
+const CELL: u32 = 22;
+const LEFT: u32 = 60;
+const TOP: u32 = 50;
+
+fn size(trace: &Trace) -> (u32, u32) {
+    let panel_h = trace.hidden_size as u32 * CELL + 40;
+    (LEFT + trace.h.len() as u32 * CELL + 120, TOP + panels(trace).len() as u32 * panel_h + 20)
+}
+
+/// Draws the picture on any plotters backend (SVG and PNG share this).
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, trace: &Trace, title: &str) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let t = trace.h.len();
     let hs = trace.hidden_size;
-    let panels: Vec<(&str, &Vec<Vec<f32>>)> = std::iter::once(("h_t", &trace.h)).chain(trace.c.as_ref().map(|c| ("c_t", c))).collect();
-    let cell = 22u32;
-    let left = 60u32;
-    let top = 50u32;
-    let panel_h = hs as u32 * cell + 40;
-    let width = left + t as u32 * cell + 120;
-    let height = top + panels.len() as u32 * panel_h + 20;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
-        let err = |e: &dyn std::fmt::Display| Error::Config(format!("trace plot {}: {e}", path.display()));
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        root.draw(&Text::new(title.to_string(), (left as i32, 12), ("sans-serif", 18))).map_err(|e| err(&e))?;
-        for (pi, (name, rows)) in panels.iter().enumerate() {
-            let y0 = (top + pi as u32 * panel_h) as i32;
-            let scale = rows.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-            root.draw(&Text::new(format!("{name} (|max| {scale:.2})"), (4, y0 - 18), ("sans-serif", 14))).map_err(|e| err(&e))?;
-            for (step, col) in rows.iter().enumerate() {
-                for (u, &v) in col.iter().enumerate() {
-                    let x = (left + step as u32 * cell) as i32;
-                    let y = y0 + (u as u32 * cell) as i32;
-                    root.draw(&Rectangle::new([(x, y), (x + cell as i32 - 1, y + cell as i32 - 1)], diverging(v, scale).filled()))
-                        .map_err(|e| err(&e))?;
-                }
-                if pi == panels.len() - 1 || pi == 0 {
-                    let ch = trace.text.chars().nth(step).map(|c| if c == ' ' { '␣' } else { c }).unwrap_or('?');
-                    let y = y0 + (hs as u32 * cell) as i32 + 4;
-                    root.draw(&Text::new(ch.to_string(), ((left + step as u32 * cell + 6) as i32, y), ("monospace", 16))).map_err(|e| err(&e))?;
-                }
+    let panels = panels(trace);
+    let panel_h = hs as u32 * CELL + 40;
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(title.to_string(), (LEFT as i32, 12), ("sans-serif", 18)))?;
+    for (pi, p) in panels.iter().enumerate() {
+        let y0 = (TOP + pi as u32 * panel_h) as i32;
+        let scale = p.rows.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        root.draw(&Text::new(p.label.clone(), (4, y0 - 18), ("sans-serif", 14)))?;
+        for (step, col) in p.rows.iter().enumerate() {
+            for (u, &v) in col.iter().enumerate() {
+                let x = (LEFT + step as u32 * CELL) as i32;
+                let y = y0 + (u as u32 * CELL) as i32;
+                let colour = if p.unit_range { sequential(v) } else { diverging(v, scale) };
+                root.draw(&Rectangle::new([(x, y), (x + CELL as i32 - 1, y + CELL as i32 - 1)], colour.filled()))?;
             }
-            for u in (0..hs).step_by(4.max(hs / 8)) {
-                root.draw(&Text::new(format!("{u}"), (left as i32 - 30, y0 + (u as u32 * cell) as i32 + 4), ("sans-serif", 12))).map_err(|e| err(&e))?;
-            }
+            // The character under every panel: each column is the state after reading it.
+            let ch = trace.text.chars().nth(step).map(|c| if c == ' ' { '_' } else { c }).unwrap_or('?');
+            let y = y0 + (hs as u32 * CELL) as i32 + 4;
+            root.draw(&Text::new(ch.to_string(), ((LEFT + step as u32 * CELL + 6) as i32, y), ("monospace", 16)))?;
         }
-        // Colour key.
-        let kx = (left + t as u32 * cell + 30) as i32;
-        for i in 0..=20 {
-            let v = 1.0 - i as f32 / 10.0;
-            root.draw(&Rectangle::new([(kx, top as i32 + i * 8), (kx + 16, top as i32 + i * 8 + 8)], diverging(v, 1.0).filled())).map_err(|e| err(&e))?;
+        for u in (0..hs).step_by(4.max(hs / 8)) {
+            root.draw(&Text::new(format!("{u}"), (LEFT as i32 - 30, y0 + (u as u32 * CELL) as i32 + 4), ("sans-serif", 12)))?;
         }
-        root.draw(&Text::new("+max", (kx + 20, top as i32), ("sans-serif", 12))).map_err(|e| err(&e))?;
-        root.draw(&Text::new("0", (kx + 20, top as i32 + 80), ("sans-serif", 12))).map_err(|e| err(&e))?;
-        root.draw(&Text::new("-max", (kx + 20, top as i32 + 160), ("sans-serif", 12))).map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
     }
+    // Colour key of the diverging scale.
+    let kx = (LEFT + t as u32 * CELL + 30) as i32;
+    for i in 0..=20 {
+        let v = 1.0 - i as f32 / 10.0;
+        root.draw(&Rectangle::new([(kx, TOP as i32 + i * 8), (kx + 16, TOP as i32 + i * 8 + 8)], diverging(v, 1.0).filled()))?;
+    }
+    root.draw(&Text::new("+max", (kx + 20, TOP as i32), ("sans-serif", 12)))?;
+    root.draw(&Text::new("0", (kx + 20, TOP as i32 + 80), ("sans-serif", 12)))?;
+    root.draw(&Text::new("-max", (kx + 20, TOP as i32 + 160), ("sans-serif", 12)))?;
+    root.present()
+}
+
+fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Config(format!("trace plot {}: {e}", path.display()))
+}
+
+/// Draws the heatmap (h; c_t and the gates below it when recorded) as SVG, atomically.
+pub fn draw_svg(trace: &Trace, path: &Path, title: &str) -> Result<()> {
+    let mut svg = String::new();
+    draw(SVGBackend::with_string(&mut svg, size(trace)).into_drawing_area(), trace, title).map_err(|e| plot_error(path, e))?;
     crate::io::write_atomic(path, svg.as_bytes())
+}
+
+/// The same picture as PNG, atomically. Text uses fonts built into the binary (Hack for
+/// the characters, Ubuntu Light for labels), so no system fonts are needed.
+pub fn draw_png(trace: &Trace, path: &Path, title: &str) -> Result<()> {
+    static FONTS: std::sync::Once = std::sync::Once::new();
+    FONTS.call_once(|| {
+        // Both are valid TrueType files shipped by epaint_default_fonts.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
+        let _ = plotters::style::register_font("monospace", FontStyle::Normal, epaint_default_fonts::HACK_REGULAR);
+    });
+    let (w, h) = size(trace);
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    draw(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(), trace, title).map_err(|e| plot_error(path, e))?;
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_error(path, "buffer size"))?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageOutputFormat::Png).map_err(|e| plot_error(path, e))?;
+    crate::io::write_atomic(path, png.get_ref())
 }

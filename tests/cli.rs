@@ -191,6 +191,33 @@ fn train_sample_resume_and_a_killed_checkpoint_write() {
     let st = train(&["--steps", "60", "--resume"], None);
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     assert_eq!(wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap().step, 180);
+    // The trace of the trained LSTM: SVG and PNG, and JSON with h, c and the four gates.
+    let svg = tmp("abra_trace.svg");
+    let st = bin().args(["trace", "--checkpoint", &ck, "--text", "abracadabra", "--gates", "--json", "--out", &svg]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["h"].as_array().unwrap().len(), 11);
+    assert_eq!(v["c"][10].as_array().unwrap().len(), 24);
+    let gates: Vec<&str> = v["gates"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(gates, ["i", "f", "g", "o"]);
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    assert!(std::fs::read(svg.replace(".svg", ".png")).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn train_defaults_to_the_shipped_corpus() {
+    let ck = tmp("shipped_ck.safetensors");
+    let st = bin()
+        .args(["train", "--out", &ck, "--hidden", "8", "--layers", "1", "--seq", "16", "--batch", "4", "--steps", "2", "--val-chars", "2000"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{log}");
+    assert!(log.contains("on the shipped data/shakespeare.txt") && log.contains("step 2: train loss"), "{log}");
+    let saved = wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap();
+    // Every character of Macbeth and Hamlet, newline included.
+    assert_eq!(saved.vocab.len(), 65);
+    assert!(saved.vocab.chars.contains(&'M') && saved.vocab.chars.contains(&'\n'));
 }
 
 #[test]

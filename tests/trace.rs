@@ -1,37 +1,74 @@
-//! The hidden-state trace shows exactly the forward outputs (and c_t for LSTM).
+//! The hidden-state trace shows exactly the forward outputs (and c_t and the gates).
 
 mod common;
 use wgpu_rnn::charlm::Vocab;
 use wgpu_rnn::check::compare;
 use wgpu_rnn::reference::{self, SeqBatch};
-use wgpu_rnn::{trace, CellKind};
+use wgpu_rnn::trace::{self, TraceOptions};
+use wgpu_rnn::{CellKind, RnnSpec, Weights};
 
 #[test]
 fn trace_values_are_the_forward_outputs() {
     let gpu = common::gpu();
     let vocab = Vocab::from_text(trace::DEFAULT_VOCAB).unwrap();
-    for cell in [CellKind::RnnTanh, CellKind::Lstm] {
-        let w = trace::seeded(&vocab, cell, 16, 3).unwrap();
-        let text = "abracadabra";
-        let tr = trace::run(gpu, &w, &vocab, text).unwrap();
-        let ids = vocab.encode(text).unwrap();
-        let x: Vec<f64> = vocab.one_hot(&ids).iter().map(|&v| v as f64).collect();
-        // The reference, one step at a time, gives h_t and c_t of every prefix.
+    let text = "abracadabra";
+    let ids = vocab.encode(text).unwrap();
+    let x: Vec<f64> = vocab.one_hot(&ids).iter().map(|&v| v as f64).collect();
+    let v = vocab.len();
+    // Seeded one-layer demos, and a 2-layer model traced at its first layer.
+    let models = [
+        (trace::seeded(&vocab, CellKind::RnnTanh, 16, 3).unwrap(), None),
+        (trace::seeded(&vocab, CellKind::Lstm, 16, 3).unwrap(), None),
+        (Weights::init(RnnSpec::new(CellKind::Lstm, v, 13).layers(2), 4).unwrap(), Some(0)),
+        (Weights::init(RnnSpec::new(CellKind::Gru, v, 9).layers(2), 5).unwrap(), None),
+    ];
+    for (w, layer) in models {
+        let cell = w.spec.cell;
+        let gates = cell != CellKind::RnnTanh;
+        let tr = trace::run(gpu, &w, &vocab, text, TraceOptions { layer, gates }).unwrap();
+        let l = layer.unwrap_or(w.spec.num_layers - 1);
+        assert_eq!(tr.layer, l);
+        // The reference over every prefix gives h_t and c_t of layer l at each step.
         let full = reference::forward(&w, &SeqBatch { t: ids.len(), b: 1, x: &x, h0: None, c0: None, lengths: None }).unwrap();
-        let h: Vec<f32> = tr.h.concat();
-        assert_close_all(compare(&format!("{cell} trace h"), &h, &full.output, 1e-5, 1e-4));
-        if let Some(c) = &tr.c {
-            for (step, ct) in c.iter().enumerate() {
-                let v = vocab.len();
-                let prefix = reference::forward(&w, &SeqBatch { t: step + 1, b: 1, x: &x[..(step + 1) * v], h0: None, c0: None, lengths: None }).unwrap();
-                assert_close_all(compare(&format!("{cell} trace c step {step}"), ct, &prefix.c_n, 1e-5, 1e-4));
+        let h = w.spec.hidden_size;
+        for step in 0..ids.len() {
+            let prefix = reference::forward(&w, &SeqBatch { t: step + 1, b: 1, x: &x[..(step + 1) * v], h0: None, c0: None, lengths: None }).unwrap();
+            let want_h = &prefix.h_n[l * h..(l + 1) * h];
+            assert_close_all(compare(&format!("{cell} layer {l} trace h step {step}"), &tr.h[step], want_h, 1e-5, 1e-4));
+            if let Some(c) = &tr.c {
+                assert_close_all(compare(&format!("{cell} layer {l} trace c step {step}"), &c[step], &prefix.c_n[l * h..(l + 1) * h], 1e-5, 1e-4));
+            }
+            if gates {
+                let want = full.gates(l, 0, step, 0).unwrap();
+                let got: Vec<f32> = tr.gates.iter().flat_map(|g| g.values[step].clone()).collect();
+                assert_close_all(compare(&format!("{cell} layer {l} gates step {step}"), &got, &want, 1e-5, 1e-4));
             }
         }
-        let path = std::env::temp_dir().join(format!("trace-{}-{}.svg", std::process::id(), cell.name()));
-        trace::draw_svg(&tr, &path, "test").unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
-        assert!(svg.matches("<rect").count() >= 11 * 16 && svg.contains(">\nb\n</text>"), "heatmap cells and character labels");
+        if l == w.spec.num_layers - 1 {
+            // The last layer's h_t is the model's output.
+            assert_close_all(compare(&format!("{cell} trace = output"), &tr.h.concat(), &full.output, 1e-5, 1e-4));
+        }
+        assert_eq!(tr.gates.len(), if gates { w.spec.gates() } else { 0 });
+        let dir = std::env::temp_dir().join(format!("trace-{}-{}", std::process::id(), cell.name()));
+        std::fs::create_dir_all(&dir).unwrap();
+        trace::draw_svg(&tr, &dir.join("t.svg"), "test").unwrap();
+        let svg = std::fs::read_to_string(dir.join("t.svg")).unwrap();
+        let panels = 1 + tr.c.is_some() as usize + tr.gates.len();
+        assert!(svg.matches("<rect").count() >= panels * 11 * h && svg.contains(">\nb\n</text>"), "heatmap cells and character labels");
+        trace::draw_png(&tr, &dir.join("t.png"), "test").unwrap();
+        let png = std::fs::read(dir.join("t.png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // IHDR: width and height follow the layout of the SVG.
+        let dim = |o: usize| u32::from_be_bytes(png[o..o + 4].try_into().unwrap());
+        assert!(svg.contains(&format!("width=\"{}\" height=\"{}\"", dim(16), dim(20))), "PNG {}x{} is the SVG's size", dim(16), dim(20));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
+    // A plain RNN has no gates to show, and the layer must exist.
+    let w = trace::seeded(&vocab, CellKind::RnnTanh, 4, 1).unwrap();
+    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: None, gates: true }).unwrap_err().to_string();
+    assert!(err.contains("no gates"), "{err}");
+    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: Some(1), gates: false }).unwrap_err().to_string();
+    assert!(err.contains("--layer 1"), "{err}");
 }
 
 fn assert_close_all(c: wgpu_rnn::check::Comparison) {

@@ -817,3 +817,76 @@ impl GpuModel {
         })
     }
 }
+
+/// Per-step states of one layer and direction from a forward pass that keeps the reserve
+/// space: what `trace` draws. Rows are [T, B]; steps beyond a row's length are not
+/// meaningful.
+#[derive(Clone, Debug)]
+pub struct StepStates {
+    /// h_t: [T, B, H]
+    pub h: Vec<f32>,
+    /// c_t (LSTM; empty otherwise): [T, B, H]
+    pub c: Vec<f32>,
+    /// activated gates: [T, B, G*H] (LSTM i, f, g, o; GRU r, z, n; RNN the new h)
+    pub gates: Vec<f32>,
+}
+
+impl GpuModel {
+    /// Runs the training forward (no backward) and reads back h_t, c_t and the activated
+    /// gates of every step of `layer`, direction `dir`.
+    pub fn forward_states(&self, gpu: &Gpu, input: &Input<'_>, layer: usize, dir: usize) -> Result<StepStates> {
+        let s = self.spec;
+        if layer >= s.num_layers || dir >= s.directions() {
+            return Err(Error::Config(format!("layer {layer} direction {dir}: the model has {} layers and {} directions", s.num_layers, s.directions())));
+        }
+        self.check_input_pub(input)?;
+        let (t, b) = (input.t, input.b);
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        let zeros = vec![0.0f32; t * b * d * h];
+        let grad = GradInput { d_output: &zeros, d_h_n: None, d_c_n: None };
+        self.with_grad_plan(gpu, input, None, |plan| {
+            self.upload_train(gpu, plan, input, &grad)?;
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            self.encode_forward_train(plan, &mut enc, None);
+            gpu.queue.submit([enc.finish()]);
+            let tl = &plan.layers[layer];
+            // _keep starts with xg, hg, hprev, cprev.
+            let k = &tl._keep;
+            let n_state = s.num_layers * d * b;
+            let got = gpu.read_many(&[(&tl.out, t * b * d * hpad), (&k[0], t * b * d * g * h), (&k[1], t * b * d * g * h), (&k[3], t * b * d * h), (&plan.c_n, n_state * h)])?;
+            // Row r's slice of `width` values for this direction.
+            let pick = |v: &[f32], width: usize, keep: usize| -> Vec<f32> { (0..t * b).flat_map(|r| v[(r * d + dir) * width..(r * d + dir) * width + keep].to_vec()).collect() };
+            let hs = pick(&got[0], hpad, h);
+            let (xg, hg) = (pick(&got[1], g * h, g * h), pick(&got[2], g * h, g * h));
+            let mut gates = Vec::with_capacity(t * b * g * h);
+            for r in 0..t * b {
+                let span = r * g * h..(r + 1) * g * h;
+                let as64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+                gates.extend(crate::cells::activations(s.cell, &as64(&xg[span.clone()]), &as64(&hg[span])).into_iter().map(|x| x as f32));
+            }
+            // c_t is the c_{t-1} the next step kept; the last step's is c_n (the reverse
+            // direction runs backwards in time: its next step is t-1, its last is step 0).
+            let len = |row: usize| input.lengths.map_or(t, |l| l[row] as usize);
+            let c = if s.cell.has_cell_state() {
+                let cprev = pick(&got[3], h, h);
+                let c_n = &got[4][((layer * d + dir) * b) * h..((layer * d + dir) * b + b) * h];
+                let mut c = vec![0.0f32; t * b * h];
+                for st in 0..t {
+                    let next = if dir == 0 { st + 1 } else { st.wrapping_sub(1) };
+                    for row in 0..b {
+                        let dst = (st * b + row) * h..(st * b + row + 1) * h;
+                        if next < len(row) {
+                            c[dst].copy_from_slice(&cprev[(next * b + row) * h..(next * b + row + 1) * h]);
+                        } else {
+                            c[dst].copy_from_slice(&c_n[row * h..(row + 1) * h]);
+                        }
+                    }
+                }
+                c
+            } else {
+                vec![]
+            };
+            Ok(StepStates { h: hs, c, gates })
+        })
+    }
+}

@@ -7,6 +7,7 @@ pub mod gemm;
 pub mod kernels;
 pub mod profile;
 
+pub use backward::StepStates;
 pub use context::{Caps, Gpu};
 pub use forward::{ForwardOptions, GpuModel, Input, Output, Stream};
 pub use kernels::{GemmVariant, Variant};

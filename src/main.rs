@@ -95,7 +95,9 @@ struct TrainArgs {
     seq: usize,
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    #[arg(long, default_value_t = 1000)]
+    /// Updates to run (600: about 18 minutes on 2 CPU cores under lavapipe, where validation
+    /// loss fell from 4.17 (uniform over 65 characters) to 1.83 nats/char).
+    #[arg(long, default_value_t = 600)]
     steps: u64,
     #[arg(long, default_value_t = 2e-3)]
     lr: f32,

@@ -86,12 +86,12 @@ fn backward(c: &mut Criterion) {
         let grad = GradInput { d_output: &dy, d_h_n: None, d_c_n: None };
         g.throughput(Throughput::Elements((b * t) as u64));
         for v in [Variant::Tiled, Variant::Register, Variant::Subgroup].into_iter().filter(|v| v.unsupported(gpu, &spec).is_none()) {
-            model.forward_backward_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
+            model.weight_grads_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
             g.bench_function(BenchmarkId::new(v.name(), format!("lstm_B{b}_I{i}_H{h}_T{t}")), |bch| {
                 bch.iter_custom(|iters| {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        model.forward_backward_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
+                        model.weight_grads_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
                     }
                     start.elapsed()
                 })

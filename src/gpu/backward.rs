@@ -183,8 +183,11 @@ struct TrainLayer {
     gemm: Dispatch,
     step_bg: wgpu::BindGroup,
     bwd_bg: wgpu::BindGroup,
-    /// weight gradients and dL/dx, in order
+    /// weight gradients, in order
     grads: Vec<Dispatch>,
+    /// dL/d(layer input) = dGx · W_ih: feeds the layer below; for layer 0 only when the
+    /// caller wants dL/dx
+    dx_gemm: Dispatch,
     out: wgpu::Buffer,
     dw_ih: wgpu::Buffer,
     dw_hh: wgpu::Buffer,
@@ -518,14 +521,14 @@ impl GpuModel {
                 ((kp / 4).div_ceil(BWD_WG), r.div_ceil(NN_ROWS))
             };
             gpu.check_groups("dx GEMM", gx.max(gy) as u32)?;
-            grads.push(Dispatch { bind: nn.bind(gpu, &[&dxp, &dgx, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) });
+            let dx_gemm = Dispatch { bind: nn.bind(gpu, &[&dxp, &dgx, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) };
             params.push(dxp);
             // Bound to the user's dout; layers below the top are rebound once all exist.
             let [dh_tr, dc_tr] = &traces[l];
             let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &lw.w_hh, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc, dh_tr, dc_tr], 32);
             let mut keep = vec![xg, hg, hprev, cprev];
             keep.extend(params);
-            layers.push(TrainLayer { gemm: gemm_d, step_bg, bwd_bg, grads, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
+            layers.push(TrainLayer { gemm: gemm_d, step_bg, bwd_bg, grads, dx_gemm, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
         }
         // Layer l < L-1 receives dL/d out_l from layer l+1's dx.
         for l in 0..s.num_layers.saturating_sub(1) {
@@ -563,9 +566,9 @@ impl GpuModel {
         })
     }
 
-    fn encode_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
+    fn encode_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>, input_grad: bool) {
         self.encode_forward_train(plan, enc, prof.as_deref_mut());
-        self.encode_backward(plan, enc, prof);
+        self.encode_backward(plan, enc, prof, input_grad);
     }
 
     /// Records the training forward (reserve space kept) of every layer.
@@ -605,7 +608,9 @@ impl GpuModel {
 
     /// Records backpropagation through time of every layer, from `dout`, `d_h_n` and `d_c_n`
     /// in the plan, to the gradient buffers, `dx` of layer 0, `dh0` and `dc0`.
-    pub(crate) fn encode_backward(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
+    /// Records BPTT of every layer; `input_grad` adds dL/dx of the network input (layer 0's
+    /// dx GEMM, a third of the weight-gradient family's FLOPs), which training never needs.
+    pub(crate) fn encode_backward(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>, input_grad: bool) {
         let s = &self.spec;
         let (t, b, d) = (plan.key.0, plan.key.1, s.directions());
         let hpad = hp(s.hidden_size);
@@ -636,6 +641,9 @@ impl GpuModel {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("weight grads"), timestamp_writes: tw });
                 for dsp in &tl.grads {
                     dsp.record(&mut pass);
+                }
+                if l > 0 || input_grad {
+                    tl.dx_gemm.record(&mut pass);
                 }
             }
         }
@@ -711,12 +719,24 @@ impl GpuModel {
     /// L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n with respect to every parameter,
     /// x, h0 and c0, plus the forward results.
     pub fn forward_backward(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<GradOutput> {
-        self.run_train(gpu, input, grad, variant, |plan| self.read_grads(gpu, plan, input))
+        self.run_train(gpu, input, grad, variant, true, |plan| self.read_grads(gpu, plan, input, true))
     }
 
     /// One training call (upload, forward, backward) waited for, nothing read back.
     pub fn forward_backward_no_readback(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Variant> {
-        self.run_train(gpu, input, grad, variant, |plan| gpu.wait().map(|_| plan.key.2))
+        self.run_train(gpu, input, grad, variant, true, |plan| gpu.wait().map(|_| plan.key.2))
+    }
+
+    /// `forward_backward` without dL/dx of the network input (`GradOutput::x` is empty):
+    /// what training needs (every parameter, h0 and c0), one GEMM less — PyTorch's backward
+    /// when x does not require grad.
+    pub fn weight_grads(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<GradOutput> {
+        self.run_train(gpu, input, grad, variant, false, |plan| self.read_grads(gpu, plan, input, false))
+    }
+
+    /// `weight_grads` waited for, nothing read back.
+    pub fn weight_grads_no_readback(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Variant> {
+        self.run_train(gpu, input, grad, variant, false, |plan| gpu.wait().map(|_| plan.key.2))
     }
 
     /// Checks, uploads, records forward + backward in one encoder, submits, then `finish`.
@@ -726,6 +746,7 @@ impl GpuModel {
         input: &Input<'_>,
         grad: &GradInput<'_>,
         variant: Option<Variant>,
+        input_grad: bool,
         finish: impl FnOnce(&GradPlan) -> Result<T>,
     ) -> Result<T> {
         self.check_input_pub(input)?;
@@ -733,26 +754,27 @@ impl GpuModel {
         self.with_grad_plan(gpu, input, variant, |plan| {
             self.upload_train(gpu, plan, input, grad)?;
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            self.encode_train(plan, &mut enc, None);
+            self.encode_train(plan, &mut enc, None, input_grad);
             gpu.queue.submit([enc.finish()]);
             finish(plan)
         })
     }
 
-    /// GPU time per kernel family of one training call, in ms.
-    pub fn profile_train(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Vec<(&'static str, f64)>> {
-        self.forward_backward_no_readback(gpu, input, grad, variant)?;
+    /// GPU time per kernel family of one training call (dL/dx of the network input
+    /// included when `input_grad`), in ms.
+    pub fn profile_train(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>, input_grad: bool) -> Result<Vec<(&'static str, f64)>> {
+        self.run_train(gpu, input, grad, variant, input_grad, |_| gpu.wait())?;
         self.with_grad_plan(gpu, input, variant, |plan| {
             let mut prof = Profiler::new(gpu, 4 * self.spec.num_layers as u32)?;
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            self.encode_train(plan, &mut enc, Some(&mut prof));
+            self.encode_train(plan, &mut enc, Some(&mut prof), input_grad);
             prof.resolve(&mut enc);
             gpu.queue.submit([enc.finish()]);
             prof.read(gpu)
         })
     }
 
-    fn read_grads(&self, gpu: &Gpu, plan: &GradPlan, input: &Input<'_>) -> Result<GradOutput> {
+    fn read_grads(&self, gpu: &Gpu, plan: &GradPlan, input: &Input<'_>, input_grad: bool) -> Result<GradOutput> {
         let s = &self.spec;
         let (t, b) = (input.t, input.b);
         let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
@@ -762,7 +784,7 @@ impl GpuModel {
             (&top.out, t * b * d * hpad),
             (&plan.h_n, n_state * hpad),
             (&plan.c_n, n_state * h),
-            (&plan.layers[0].dx, t * b * self.layers[0].kp),
+            (&plan.layers[0].dx, if input_grad { t * b * self.layers[0].kp } else { 0 }),
             (&plan.dh0, n_state * hpad),
             (&plan.dc0, n_state * h),
         ];
@@ -771,7 +793,7 @@ impl GpuModel {
         let output = unpad_rows(&it.next().unwrap(), t * b * d, h, hpad);
         let h_n = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
         let c_n = if s.cell.has_cell_state() { it.next().unwrap() } else { it.next(); vec![] };
-        let x = unpad_rows(&it.next().unwrap(), t * b, s.input_size, hp(s.input_size));
+        let x = if input_grad { unpad_rows(&it.next().unwrap(), t * b, s.input_size, hp(s.input_size)) } else { it.next(); vec![] };
         let h0 = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
         let c0 = if s.cell.has_cell_state() { it.next().unwrap() } else { it.next(); vec![] };
         let gw = self.read_param_layout(gpu, &plan.buffers().grads)?;
@@ -794,7 +816,7 @@ impl GpuModel {
         self.with_grad_plan_opts(gpu, input, None, true, |plan| {
             self.upload_train(gpu, plan, input, &grad)?;
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            self.encode_train(plan, &mut enc, None);
+            self.encode_train(plan, &mut enc, None, true);
             gpu.queue.submit([enc.finish()]);
             let top = s.num_layers - 1;
             let [dh_tr, dc_tr] = &plan.traces[top];

@@ -288,7 +288,7 @@ impl Trainer {
                     dsp.record(&mut pass);
                 }
             }
-            model.encode_backward(plan, &mut enc, None);
+            model.encode_backward(plan, &mut enc, None, false);
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("clip+optim"), timestamp_writes: None });
                 for dsp in &bound.norm {

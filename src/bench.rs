@@ -137,10 +137,16 @@ pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: u
     })
 }
 
+/// Rows the ceiling GEMM runs at most. GFLOP/s does not depend on M once every core has
+/// many workgroups: on lavapipe C[12800, 2048] (K 512) ran at 12.6 GFLOP/s and C[3200, 2048]
+/// at 11.4 (measured), while the full lstm-b256 shape costs 13 s of `bench` per ceiling.
+pub const CEILING_MAX_ROWS: usize = 4096;
+
 /// The GEMM ceiling: GFLOP/s of the GEMM variant the engine picks for this adapter
-/// (`GemmVariant::best`) on C [m, n] with inner size k, median of `runs` after a warm-up.
-/// (`wgpu-rnn gemm` times every variant.)
+/// (`GemmVariant::best`) on C [m, n] with inner size k (m capped at `CEILING_MAX_ROWS`),
+/// median of `runs` after a warm-up. (`wgpu-rnn gemm` times every variant.)
 pub fn gemm_ceiling(gpu: &Gpu, m: usize, n: usize, k: usize, runs: usize) -> Result<(GemmVariant, f64)> {
+    let m = m.min(CEILING_MAX_ROWS);
     let v = GemmVariant::best(gpu);
     let plan = GemmPlan::new(gpu, v, &random(m * k, 3), &random(n * k, 4), &random(n, 5), m, n, k)?;
     plan.time(gpu, 1)?;

@@ -607,9 +607,9 @@ impl GpuModel {
     }
 
     /// Records backpropagation through time of every layer, from `dout`, `d_h_n` and `d_c_n`
-    /// in the plan, to the gradient buffers, `dx` of layer 0, `dh0` and `dc0`.
-    /// Records BPTT of every layer; `input_grad` adds dL/dx of the network input (layer 0's
-    /// dx GEMM, a third of the weight-gradient family's FLOPs), which training never needs.
+    /// in the plan, to the gradient buffers, `dh0` and `dc0`, and with `input_grad` also to
+    /// `dx` of layer 0 (dL/dx of the network input: one GEMM, a third of the
+    /// weight-gradient family's FLOPs, that training never needs).
     pub(crate) fn encode_backward(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>, input_grad: bool) {
         let s = &self.spec;
         let (t, b, d) = (plan.key.0, plan.key.1, s.directions());

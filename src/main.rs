@@ -69,6 +69,9 @@ struct TraceArgs {
     /// Also show the gates (LSTM i, f, g, o; GRU r, z, n).
     #[arg(long)]
     gates: bool,
+    /// Units drawn (the first N; default all up to 64). --json always has every unit.
+    #[arg(long)]
+    units: Option<usize>,
     /// Print the numbers as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -427,17 +430,25 @@ fn run() -> Result<()> {
             };
             let gpu = Gpu::new()?;
             let tr = trace::run(&gpu, &w, &vocab, &a.text, trace::TraceOptions { layer: a.layer, gates: a.gates })?;
-            let title = match &a.checkpoint {
+            let shown = a.units.unwrap_or(64).clamp(1, w.spec.hidden_size);
+            let mut title = match &a.checkpoint {
                 Some(p) => format!("{} reading {:?}", p.display(), a.text),
                 None => format!("{} H={} seed {} reading {:?}", w.spec.cell, w.spec.hidden_size, a.seed, a.text),
             };
+            if w.spec.num_layers > 1 {
+                title += &format!(", layer {}", tr.layer);
+            }
+            if shown < w.spec.hidden_size {
+                title += &format!(", units 0..{} of {}", shown - 1, w.spec.hidden_size);
+            }
+            let drawn = tr.first_units(shown);
             let (svg, png) = if a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
                 (a.out.with_extension("svg"), a.out.clone())
             } else {
                 (a.out.clone(), a.out.with_extension("png"))
             };
-            trace::draw_svg(&tr, &svg, &title)?;
-            trace::draw_png(&tr, &png, &title)?;
+            trace::draw_svg(&drawn, &svg, &title)?;
+            trace::draw_png(&drawn, &png, &title)?;
             if a.json {
                 println!("{}", serde_json::to_string(&tr)?);
             }

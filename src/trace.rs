@@ -108,6 +108,23 @@ pub fn run(gpu: &Gpu, weights: &Weights, vocab: &Vocab, text: &str, opts: TraceO
     })
 }
 
+impl Trace {
+    /// The same trace restricted to units 0..n (for drawing a wide model legibly).
+    pub fn first_units(&self, n: usize) -> Trace {
+        let n = n.clamp(1, self.hidden_size);
+        let cut = |rows: &[Vec<f32>]| -> Vec<Vec<f32>> { rows.iter().map(|r| r[..n].to_vec()).collect() };
+        Trace {
+            text: self.text.clone(),
+            cell: self.cell.clone(),
+            hidden_size: n,
+            layer: self.layer,
+            h: cut(&self.h),
+            c: self.c.as_deref().map(cut),
+            gates: self.gates.iter().map(|g| GateTrace { name: g.name.clone(), activation: g.activation.clone(), values: cut(&g.values) }).collect(),
+        }
+    }
+}
+
 /// Loads a char-model checkpoint for a trace.
 pub fn from_checkpoint(path: &Path) -> Result<(Weights, Vocab)> {
     let ck = Checkpoint::load(path)?;
@@ -160,9 +177,11 @@ const CELL: u32 = 22;
 const LEFT: u32 = 60;
 const TOP: u32 = 50;
 
-fn size(trace: &Trace) -> (u32, u32) {
+fn size(trace: &Trace, title: &str) -> (u32, u32) {
     let panel_h = trace.hidden_size as u32 * CELL + 40;
-    (LEFT + trace.h.len() as u32 * CELL + 120, TOP + panels(trace).len() as u32 * panel_h + 20)
+    // Wide enough for the title too (about 9 px per character at 18 px).
+    let width = (LEFT + trace.h.len() as u32 * CELL + 120).max(LEFT + 9 * title.chars().count() as u32);
+    (width, TOP + panels(trace).len() as u32 * panel_h + 20)
 }
 
 /// Draws the picture on any plotters backend (SVG and PNG share this).
@@ -212,7 +231,7 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
 /// Draws the heatmap (h; c_t and the gates below it when recorded) as SVG, atomically.
 pub fn draw_svg(trace: &Trace, path: &Path, title: &str) -> Result<()> {
     let mut svg = String::new();
-    draw(SVGBackend::with_string(&mut svg, size(trace)).into_drawing_area(), trace, title).map_err(|e| plot_error(path, e))?;
+    draw(SVGBackend::with_string(&mut svg, size(trace, title)).into_drawing_area(), trace, title).map_err(|e| plot_error(path, e))?;
     crate::io::write_atomic(path, svg.as_bytes())
 }
 
@@ -225,7 +244,7 @@ pub fn draw_png(trace: &Trace, path: &Path, title: &str) -> Result<()> {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
         let _ = plotters::style::register_font("monospace", FontStyle::Normal, epaint_default_fonts::HACK_REGULAR);
     });
-    let (w, h) = size(trace);
+    let (w, h) = size(trace, title);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     draw(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(), trace, title).map_err(|e| plot_error(path, e))?;
     let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_error(path, "buffer size"))?;

@@ -49,6 +49,11 @@ fn trace_values_are_the_forward_outputs() {
             assert_close_all(compare(&format!("{cell} trace = output"), &tr.h.concat(), &full.output, 1e-5, 1e-4));
         }
         assert_eq!(tr.gates.len(), if gates { w.spec.gates() } else { 0 });
+        // Drawing a subset of units keeps their values exactly.
+        let cut = tr.first_units(5);
+        assert_eq!(cut.hidden_size, 5);
+        assert!(cut.h.iter().zip(&tr.h).all(|(a, b)| a[..] == b[..5]));
+        assert!(cut.gates.iter().zip(&tr.gates).all(|(a, b)| a.values.iter().zip(&b.values).all(|(x, y)| x[..] == y[..5])));
         let dir = std::env::temp_dir().join(format!("trace-{}-{}", std::process::id(), cell.name()));
         std::fs::create_dir_all(&dir).unwrap();
         trace::draw_svg(&tr, &dir.join("t.svg"), "test").unwrap();

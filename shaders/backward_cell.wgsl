@@ -17,7 +17,9 @@
 //                             (vec4 rows over units; read in place, never copied)
 //   dout        [T*B, D*Hp]   dL/d output of this layer (vec4 rows)
 //   dgx, dgh    [T*B, D*GHp]  gate gradients (dgh read as vec4 rows by the next step;
-//                             columns GH..GHp are never written and stay 0)
+//                             columns GH..GHp are never written and stay 0). With SAME_DG
+//                             (every cell but GRU) dgx equals dgh: only dgh is written, and
+//                             the host binds a stand-in for dgx.
 //   dh_carry    [D, B, Hp] (vec4 rows; padding units stay 0);   dc [D, B, H]
 // xg, hg, cprev, dgx and dc are bound by the io file: as vec4 arrays when H % 4 == 0 (every
 // 4-unit group is then 16-byte aligned), else as f32 arrays read unit by unit.
@@ -94,7 +96,9 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
         }
         if (s < p.T) {
             for (var g = 0u; g < G; g++) {
-                st_dgx(grow + g * p.H, vec4<f32>(0.0), n);
+                if (!SAME_DG) {
+                    st_dgx(grow + g * p.H, vec4<f32>(0.0), n);
+                }
                 st_dgh(grow + g * p.H, vec4<f32>(0.0), n);
             }
         }
@@ -137,7 +141,9 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     let dxt = transpose(dxm);
     let dht = transpose(dhm);
     for (var g = 0u; g < G; g++) {
-        st_dgx(grow + g * p.H, dxt[g], n);
+        if (!SAME_DG) {
+            st_dgx(grow + g * p.H, dxt[g], n);
+        }
         st_dgh(grow + g * p.H, dht[g], n);
     }
     dh_carry[si] = select(vec4<f32>(0.0), dh_direct, live);

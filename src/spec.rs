@@ -56,6 +56,11 @@ impl CellKind {
     pub fn has_cell_state(self) -> bool {
         self == CellKind::Lstm
     }
+    /// Whether dL/d(W_ih·x + b_ih) equals dL/d(W_hh·h + b_hh) gate by gate: true except for
+    /// GRU, whose n gate scales the recurrent part by r. Backward then keeps one buffer.
+    pub fn same_gate_grads(self) -> bool {
+        self != CellKind::Gru
+    }
 }
 
 impl fmt::Display for CellKind {

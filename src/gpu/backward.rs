@@ -14,7 +14,8 @@
 //!                dx_l [R, Kp_l] (dL/d input of layer l = dL/d out_{l-1})
 //!   read in place: the model's w_ih_l [D*G*H, Kp_l] and w_hh_l [D, G*H, Hp] (an optimizer may
 //!                update them between calls: backward never keeps a copy)
-//!   shared:      dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0); dout [R, D*Hp] (user's dL/d output)
+//!   shared:      dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0; dgx only for
+//!                GRU: for the other cells dGx = dGh and dgh serves both); dout [R, D*Hp] (user's dL/d output)
 //!                dh_carry [D, B, Hp]; dc [D, B, H]; d_h_n, dh0 [L*D, B, Hp]; d_c_n, dc0 [L*D, B, H]
 //!                wpart [S, N1*N2 + N1 rounded to 4]: per row segment, the partial weight and
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
@@ -324,8 +325,12 @@ impl GpuModel {
         let dc = gpu.storage("dc", (d * b * h) as u64 * f);
         let dh0 = gpu.storage("dh0", (n_state * hpad) as u64 * f);
         let dc0 = gpu.storage("dc0", (n_state * h) as u64 * f);
-        let dgx = gpu.storage("dgx", (r * d * ghp) as u64 * f);
+        // dGx = dGh for every cell but GRU: one buffer then (R*D*GHp floats saved), and a
+        // 16-byte stand-in bound where the backward step would write dGx.
+        let same_dg = s.cell.same_gate_grads();
+        let dgx = gpu.storage("dgx", if same_dg { 16 } else { (r * d * ghp) as u64 * f });
         let dgh = gpu.storage("dgh", (r * d * ghp) as u64 * f);
+        let dg_x = if same_dg { &dgh } else { &dgx };
 
         let gemm_v = variant.gemm(gpu);
         let gemm = gemm_v.kernel(gpu)?;
@@ -493,7 +498,7 @@ impl GpuModel {
                     b_off4: 0,
                     c_off: (dir * gh * kp) as u32,
                 };
-                wg(&mut params, &dgx, input, &dw_ih, &db_ih, ih)?;
+                wg(&mut params, dg_x, input, &dw_ih, &db_ih, ih)?;
                 let hh = WgradParams {
                     n2: hpad as u32,
                     ldb4: (d * hpad / 4) as u32,
@@ -506,7 +511,7 @@ impl GpuModel {
             for dir in (0..d).filter(|_| !sg) {
                 // db_ih, db_hh: column sums of dGx, dGh.
                 let c = ColsumParams { r: r as u32, n: gh as u32, lda: (d * ghp) as u32, a_off: (dir * ghp) as u32, c_off: (dir * gh) as u32, pad: [0; 3] };
-                for (a, out_b) in [(&dgx, &db_ih), (&dgh, &db_hh)] {
+                for (a, out_b) in [(dg_x, &db_ih), (&dgh, &db_hh)] {
                     let pb = gpu.uniform_init("colsum params", bytemuck::bytes_of(&c));
                     grads.push(Dispatch { kernel: colsum.clone(), bind: colsum.bind(gpu, &[&pb, a, out_b], 32), groups: (gh.div_ceil(64) as u32, 1, 1) });
                     params.push(pb);
@@ -521,7 +526,7 @@ impl GpuModel {
                 ((kp / 4).div_ceil(BWD_WG), r.div_ceil(NN_ROWS))
             };
             gpu.check_groups("dx GEMM", gx.max(gy) as u32)?;
-            let dx_gemm = Dispatch { bind: nn.bind(gpu, &[&dxp, &dgx, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) };
+            let dx_gemm = Dispatch { bind: nn.bind(gpu, &[&dxp, dg_x, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) };
             params.push(dxp);
             // Bound to the user's dout; layers below the top are rebound once all exist.
             let [dh_tr, dc_tr] = &traces[l];

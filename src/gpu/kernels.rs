@@ -234,7 +234,7 @@ fn cell_prelude(cell: CellKind) -> String {
     format!("{}\n{STEP_WGSL}\n", cell_source(cell, ""))
 }
 
-/// The cell's constants (G, HAS_C, RELU), common.wgsl and the cell file, then `body`.
+/// The cell's constants (G, HAS_C, RELU, SAME_DG), common.wgsl and the cell file, then `body`.
 pub fn cell_source(cell: CellKind, body: &str) -> String {
     let (file, relu) = match cell {
         CellKind::RnnTanh => (RNN_WGSL, false),
@@ -243,9 +243,10 @@ pub fn cell_source(cell: CellKind, body: &str) -> String {
         CellKind::Gru => (GRU_WGSL, false),
     };
     format!(
-        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\n{COMMON_WGSL}\n{file}\n{body}",
+        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\nconst SAME_DG: bool = {};\n{COMMON_WGSL}\n{file}\n{body}",
         cell.gates(),
-        cell.has_cell_state()
+        cell.has_cell_state(),
+        cell.same_gate_grads()
     )
 }
 

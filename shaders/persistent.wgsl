@@ -4,7 +4,9 @@
 // dispatch replaces many: it runs steps p.step .. min(p.step + CHUNK, T), reading h from
 // h_state half (first & 1) and leaving it in half (end & 1), as per-step kernels would.
 // Each invocation computes units (b, j) = li, li+WGP, .. of the slice per step. Uses the
-// bindings of step.wgsl; the host prepends BS, WGP, HS4 = BS*Hp/4, HS2 and CHUNK.
+// bindings of step.wgsl, and with FLAG_TRAIN writes the same reserve space as its
+// finish_unit (training's forward for small batches, where per-step dispatches cost more
+// than the work); the host prepends BS, WGP, HS4 = BS*Hp/4, HS2 and CHUNK.
 
 var<workgroup> hs: array<vec4<f32>, HS2>;   // [2, BS, Hp]; HS2 = 2*HS4
 
@@ -57,12 +59,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 if (HAS_C) {
                     c_prev = c_state[ci];
                 }
-                let hc = cell_update(x, acc + hh_bias(dir, j), h_prev, c_prev);
+                let hg = acc + hh_bias(dir, j);
+                let hc = cell_update(x, hg, h_prev, c_prev);
+                if ((p.flags & FLAG_TRAIN) != 0u) {
+                    for (var g = 0u; g < G; g++) {
+                        hg_seq[xrow + g * p.H] = hg[g];
+                    }
+                    hprev_seq[o] = h_prev;
+                    if (HAS_C) {
+                        cprev_seq[(t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
+                    }
+                }
                 if (HAS_C) {
                     c_state[ci] = hc.y;
                 }
                 h_new = hc.x;
                 y = hc.x;
+            } else if ((p.flags & FLAG_TRAIN) != 0u) {
+                hprev_seq[o] = 0.0;
             }
             hs[nxt + bl * p.Hp4 + j / 4u][j % 4u] = h_new;
             if ((p.flags & FLAG_WRITE_OUT) != 0u) {

@@ -218,7 +218,8 @@ pub fn check_backward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<C
     Ok(out)
 }
 
-/// The variants that train (persistent variants keep no reserve space).
+/// The variants that train. Both persistent variants train with the streamed persistent
+/// forward (persistent-subgroup keeps no reserve space), so only `persistent` is listed.
 pub fn training_variants_for(gpu: &Gpu, spec: &RnnSpec) -> Vec<Variant> {
-    variants_for(gpu, spec).into_iter().filter(|v| !matches!(v, Variant::Persistent | Variant::PersistentSubgroup)).collect()
+    variants_for(gpu, spec).into_iter().filter(|v| *v != Variant::PersistentSubgroup).collect()
 }

@@ -53,7 +53,9 @@ fn backward_matches_reference_for_every_cell() {
 
 #[test]
 fn backward_matches_reference_for_every_step_variant() {
-    for v in [Variant::Tiled, Variant::Register, Variant::Subgroup] {
+    // Persistent: the forward recurrence runs in the persistent kernel (reserve space
+    // written from it), backward in the per-step kernels.
+    for v in [Variant::Tiled, Variant::Register, Variant::Subgroup, Variant::Persistent] {
         if v.unsupported(gpu(), &RnnSpec::new(CellKind::Lstm, 1, 1)).is_some() {
             continue;
         }
@@ -63,6 +65,8 @@ fn backward_matches_reference_for_every_step_variant() {
         check(CellKind::RnnTanh, 7, 12, 2, true, 4, 3, false, v);
         // T*B = 1320 rows: more than one weight-gradient row segment, with a ragged tail
         check(CellKind::Lstm, 8, 16, 1, false, 40, 33, true, v);
+        // H = 64, 9 rows: the persistent forward runs in 2 chunks (56 + 4 steps)
+        check(CellKind::Gru, 6, 64, 1, false, 60, 9, true, v);
     }
 }
 

@@ -21,8 +21,8 @@
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 
 use super::context::{Binding, Dispatch, Gpu, Kernel};
-use super::forward::{pad_rows, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
-use super::kernels::{self, hp, step_kernel, Variant, SUBGROUP_LANES};
+use super::forward::{pad_rows, persistent_chunk, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
+use super::kernels::{self, hp, persistent_kernel, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
@@ -259,6 +259,8 @@ pub(crate) struct GradPlan {
     layers: Vec<TrainLayer>,
     step: Arc<Kernel>,
     step_groups: (u32, u32, u32),
+    /// steps per dispatch of the forward recurrence (1, or the persistent chunk)
+    fwd_chunk: usize,
     bwd: Arc<Kernel>,
     bwd_groups: (u32, u32, u32),
     align: u64,
@@ -266,8 +268,9 @@ pub(crate) struct GradPlan {
 }
 
 
-/// The per-step kernel a variant trains with (persistent variants keep no reserve space:
-/// they train with the best per-step kernel).
+/// The per-step kernels (backward step, weight gradients, GEMMs) a variant trains with.
+/// For the persistent variants that is the best per-step kernel; their forward recurrence
+/// runs in the streamed persistent kernel, which writes the reserve space (`grad_plan`).
 pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
     match v {
         Variant::Persistent | Variant::PersistentSubgroup => {
@@ -286,7 +289,8 @@ pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
 }
 
 impl GpuModel {
-    fn grad_plan(&self, gpu: &Gpu, t: usize, b: usize, variant: Variant, trace: bool) -> Result<GradPlan> {
+    fn grad_plan(&self, gpu: &Gpu, t: usize, b: usize, requested: Variant, trace: bool) -> Result<GradPlan> {
+        let variant = training_variant(gpu, requested);
         let s = &self.spec;
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
         let (gh, ghp) = (g * h, hp(g * h));
@@ -334,12 +338,21 @@ impl GpuModel {
 
         let gemm_v = variant.gemm(gpu);
         let gemm = gemm_v.kernel(gpu)?;
-        let step = step_kernel(gpu, variant, s.cell)?;
-        let step_groups = match variant {
-            Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(SUBGROUP_LANES as usize), d),
-            _ => (h.div_ceil(64), b.div_ceil(4), d),
+        // The forward's recurrence: where the persistent kernels were asked for (by rule for
+        // small batches), the streamed persistent kernel with the reserve-space writes, one
+        // dispatch per chunk of steps; else the per-step kernel of the training variant.
+        let persistent = matches!(requested, Variant::Persistent | Variant::PersistentSubgroup);
+        let shape = if persistent { Some(PersistentShape::new(gpu, s, b)?) } else { None };
+        let (step, step_groups, fwd_chunk) = match shape {
+            Some(shape) => (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1), persistent_chunk(shape.rows, h)),
+            None => {
+                let g = match variant {
+                    Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(SUBGROUP_LANES as usize), d),
+                    _ => (h.div_ceil(64), b.div_ceil(4), d),
+                };
+                (step_kernel(gpu, variant, s.cell)?, (g.0 as u32, g.1 as u32, g.2 as u32), 1)
+            }
         };
-        let step_groups = (step_groups.0 as u32, step_groups.1 as u32, step_groups.2 as u32);
         // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
         let sg = variant == Variant::Subgroup;
         let (bwd_name, bwd_body) = if sg { ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL) } else { ("backward_step", BACKWARD_STEP_WGSL) };
@@ -544,7 +557,8 @@ impl GpuModel {
             layers[l].bwd_bg = bg;
         }
         Ok(GradPlan {
-            key: (t, b, variant, trace),
+            key: (t, b, requested, trace),
+            fwd_chunk,
             traces,
             x,
             lengths,
@@ -599,7 +613,7 @@ impl GpuModel {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.step.pipeline);
                 let (gx, gy, gz) = plan.step_groups;
-                for st in 0..t {
+                for st in (0..t).step_by(plan.fwd_chunk) {
                     pass.set_bind_group(0, &tl.step_bg, &[(st as u64 * plan.align) as u32]);
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
@@ -707,8 +721,8 @@ impl GpuModel {
 
     /// `with_grad_plan`, optionally with a plan that records the per-step trace.
     fn with_grad_plan_opts<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, trace: bool, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
-        let v = training_variant(gpu, variant.unwrap_or_else(|| Variant::auto(gpu, &self.spec, input.b)));
-        if let Some(why) = v.unsupported(gpu, &self.spec) {
+        let v = variant.unwrap_or_else(|| Variant::auto(gpu, &self.spec, input.b));
+        if let Some(why) = training_variant(gpu, v).unsupported(gpu, &self.spec) {
             return Err(Error::Config(why));
         }
         let key = (input.t, input.b, v, trace);

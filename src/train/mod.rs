@@ -140,7 +140,10 @@ impl Trainer {
         }
         config.optimizer.validate()?;
         let model = GpuModel::new(gpu, weights)?;
-        let variant = training_variant(gpu, config.variant.unwrap_or_else(|| Variant::auto(gpu, &spec, b)));
+        let variant = config.variant.unwrap_or_else(|| Variant::auto(gpu, &spec, b));
+        if let Some(why) = training_variant(gpu, variant).unsupported(gpu, &spec) {
+            return Err(Error::Config(why));
+        }
         let (d, hpad) = (spec.directions(), hp(spec.hidden_size));
         let kp = d * hpad;
         let op = hp(o);

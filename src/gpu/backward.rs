@@ -268,6 +268,15 @@ pub(crate) struct GradPlan {
 }
 
 
+/// The variant training uses when none is asked for: the forward's pick, with persistent
+/// picks replaced by their per-step kernel. The persistent training forward (asked for
+/// with `Variant::Persistent`) measured slower than per-step kernels on lavapipe at
+/// lstm-b1 (460-490 vs 385-395 ms per call, alternating runs): one workgroup per batch
+/// slice runs on one core and streams W_hh, while per-step dispatches use both cores.
+pub fn auto_training_variant(gpu: &Gpu, spec: &crate::spec::RnnSpec, b: usize) -> Variant {
+    training_variant(gpu, Variant::auto(gpu, spec, b))
+}
+
 /// The per-step kernels (backward step, weight gradients, GEMMs) a variant trains with.
 /// For the persistent variants that is the best per-step kernel; their forward recurrence
 /// runs in the streamed persistent kernel, which writes the reserve space (`grad_plan`).
@@ -721,7 +730,7 @@ impl GpuModel {
 
     /// `with_grad_plan`, optionally with a plan that records the per-step trace.
     fn with_grad_plan_opts<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, trace: bool, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
-        let v = variant.unwrap_or_else(|| Variant::auto(gpu, &self.spec, input.b));
+        let v = variant.unwrap_or_else(|| auto_training_variant(gpu, &self.spec, input.b));
         if let Some(why) = training_variant(gpu, v).unsupported(gpu, &self.spec) {
             return Err(Error::Config(why));
         }

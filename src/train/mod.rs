@@ -15,7 +15,7 @@ pub mod optim;
 pub use optim::Optimizer;
 
 use crate::error::{check_finite, Error, Result};
-use crate::gpu::backward::{training_variant, GradPlan};
+use crate::gpu::backward::{auto_training_variant, training_variant, GradPlan};
 use crate::gpu::context::{Binding, Dispatch, Gpu, Kernel};
 use crate::gpu::forward::{pad_rows, unpad_rows, GemmParams};
 use crate::gpu::kernels::{hp, Variant};
@@ -140,7 +140,7 @@ impl Trainer {
         }
         config.optimizer.validate()?;
         let model = GpuModel::new(gpu, weights)?;
-        let variant = config.variant.unwrap_or_else(|| Variant::auto(gpu, &spec, b));
+        let variant = config.variant.unwrap_or_else(|| auto_training_variant(gpu, &spec, b));
         if let Some(why) = training_variant(gpu, variant).unsupported(gpu, &spec) {
             return Err(Error::Config(why));
         }

@@ -62,13 +62,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 let hg = acc + hh_bias(dir, j);
                 let hc = cell_update(x, hg, h_prev, c_prev);
                 if ((p.flags & FLAG_TRAIN) != 0u) {
-                    for (var g = 0u; g < G; g++) {
-                        hg_seq[xrow + g * p.H] = hg[g];
-                    }
-                    hprev_seq[o] = h_prev;
-                    if (HAS_C) {
-                        cprev_seq[(t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
-                    }
+                    keep_reserve(t, b, dir, j, hg, h_prev, c_prev);
                 }
                 if (HAS_C) {
                     c_state[ci] = hc.y;

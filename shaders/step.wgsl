@@ -46,13 +46,7 @@ fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_cur: u32, h_nx
         }
         let hc = cell_update(x, hg, h_prev, c_prev);
         if ((p.flags & FLAG_TRAIN) != 0u) {
-            for (var g = 0u; g < G; g++) {
-                hg_seq[xrow + g * p.H] = hg[g];
-            }
-            hprev_seq[o] = h_prev;
-            if (HAS_C) {
-                cprev_seq[(t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
-            }
+            keep_reserve(t, b, dir, j, hg, h_prev, c_prev);
         }
         h_state[h_nxt + b * p.Hp4 + j / 4u][j % 4u] = hc.x;
         if (HAS_C) {
@@ -69,6 +63,20 @@ fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_cur: u32, h_nx
         if ((p.flags & FLAG_TRAIN) != 0u) {
             hprev_seq[o] = 0.0;
         }
+    }
+}
+
+// The reserve space of unit j of row b at a valid step t (FLAG_TRAIN): its recurrent
+// pre-activations hg, h_{t-1} and c_{t-1}. Padded steps store h_{t-1} = 0 instead.
+fn keep_reserve(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_prev: f32, c_prev: f32) {
+    let GH = G * p.H;
+    let xrow = (t * p.B + b) * p.D * GH + dir * GH + j;
+    for (var g = 0u; g < G; g++) {
+        hg_seq[xrow + g * p.H] = hg[g];
+    }
+    hprev_seq[(t * p.B + b) * p.out_ld + dir * p.Hp4 * 4u + j] = h_prev;
+    if (HAS_C) {
+        cprev_seq[(t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
     }
 }
 

@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use std::path::Path;
 
 /// The default corpus of `wgpu-rnn train`: Macbeth and Hamlet (public domain), built by
-/// `data/make_corpus.py`; 280 KB, 66 distinct characters.
+/// `data/make_corpus.py`; 280 KB, 65 distinct characters.
 pub const SHAKESPEARE: &str = include_str!("../data/shakespeare.txt");
 
 /// The characters of a corpus, sorted; index = class.

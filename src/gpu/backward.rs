@@ -22,7 +22,7 @@
 
 use super::context::{Binding, Dispatch, Gpu, Kernel};
 use super::forward::{pad_rows, persistent_chunk, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
-use super::kernels::{self, hp, persistent_kernel, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
+use super::kernels::{self, hp, persistent_kernel, step_groups, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
@@ -68,9 +68,12 @@ const BWD_UNITS: usize = 4;
 const BWD_ROWS: usize = 8;
 /// Invocations per workgroup of the non-subgroup backward kernels.
 const BWD_WG: usize = 64;
-/// Rows of C per invocation of gemm_nn and per workgroup of weight_grad_subgroup.
+/// Rows of C per invocation of gemm_nn.
 const NN_ROWS: usize = 8;
-const WGRAD_SG_ROWS: usize = 8;
+/// Rows of C per workgroup of weight_grad_subgroup (a multiple of 4, one vec4 of A).
+/// 32 rows against 8 on lstm-b64 train (alternating runs): weight-gradient GEMMs 521-626
+/// ms vs 710-923; 16 rows 699 and 64 rows 616-625 (their accumulators spill further).
+const WGRAD_SG_ROWS: usize = 32;
 /// Row segments of weight_grad_subgroup: at least this many rows each (a multiple of the
 /// 8 rows per broadcast round), at most this many segments (partials cost memory).
 const WGRAD_SEG_MIN_ROWS: usize = 1024;
@@ -355,11 +358,8 @@ impl GpuModel {
         let (step, step_groups, fwd_chunk) = match shape {
             Some(shape) => (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1), persistent_chunk(shape.rows, h)),
             None => {
-                let g = match variant {
-                    Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(SUBGROUP_LANES as usize), d),
-                    _ => (h.div_ceil(64), b.div_ceil(4), d),
-                };
-                (step_kernel(gpu, variant, s.cell)?, (g.0 as u32, g.1 as u32, g.2 as u32), 1)
+                let g = step_groups(variant, h, b);
+                (step_kernel(gpu, variant, s.cell, b)?, (g.0 as u32, g.1 as u32, d as u32), 1)
             }
         };
         // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
@@ -367,17 +367,19 @@ impl GpuModel {
         let (bwd_name, bwd_body) = if sg { ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL) } else { ("backward_step", BACKWARD_STEP_WGSL) };
         // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
         let (io_name, io) = if h % 4 == 0 { ("aligned", BACKWARD_IO_ALIGNED_WGSL) } else { ("unaligned", BACKWARD_IO_UNALIGNED_WGSL) };
-        let bwd = gpu.kernel(&format!("{bwd_name}/{}/{io_name}", s.cell.name()), &BWD_BINDINGS, || {
-            kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{bwd_body}"))
+        let rows = kernels::step_subgroup_rows(b);
+        let bwd = gpu.kernel(&format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name()), &BWD_BINDINGS, || {
+            let body = if sg { kernels::unroll_rows(bwd_body, rows) } else { bwd_body.to_string() };
+            kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{body}"))
         })?;
         let unit_chunks = h.div_ceil(BWD_UNITS);
         let bwd_groups = if sg {
-            (unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32, b.div_ceil(SUBGROUP_LANES as usize) as u32, d as u32)
+            (unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32, b.div_ceil(rows) as u32, d as u32)
         } else {
             (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
         };
         let wgrad = if sg {
-            gpu.kernel("weight_grad_subgroup", &WGRAD_BINDINGS, || WEIGHT_GRAD_SUBGROUP_WGSL.to_string())?
+            gpu.kernel(&format!("weight_grad_subgroup/rows{WGRAD_SG_ROWS}"), &WGRAD_BINDINGS, || kernels::unroll(WEIGHT_GRAD_SUBGROUP_WGSL, WGRAD_SG_ROWS, 4))?
         } else {
             gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
         };

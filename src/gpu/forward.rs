@@ -19,7 +19,7 @@
 
 use super::context::{Gpu, Kernel};
 use super::profile::{self, Profiler};
-use super::kernels::{hp, persistent_kernel, persistent_subgroup_kernel, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
+use super::kernels::{hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape, Variant};
 use crate::error::{check_finite, Error, Result};
 use crate::reference::{check_batch, check_lengths};
 use crate::spec::RnnSpec;
@@ -453,11 +453,8 @@ impl GpuModel {
             chunk = persistent_chunk(rows, h);
             (k, (b.div_ceil(rows) as u32, d as u32, 1))
         } else {
-            let k = step_kernel(gpu, key.variant, s.cell)?;
-            let groups = match key.variant {
-                Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(SUBGROUP_LANES as usize)),
-                _ => (h.div_ceil(64), b.div_ceil(4)),
-            };
+            let k = step_kernel(gpu, key.variant, s.cell, b)?;
+            let groups = step_groups(key.variant, h, b);
             (k, (groups.0 as u32, groups.1 as u32, d as u32))
         };
         gpu.check_groups("recurrent step (x)", rec_groups.0)?;

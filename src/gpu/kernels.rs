@@ -26,6 +26,62 @@ pub const GEMM_TILED_WGSL: &str = include_str!("../../shaders/gemm_tiled.wgsl");
 /// Lanes the subgroup kernels broadcast across (their workgroup is one subgroup).
 pub const SUBGROUP_LANES: u32 = 8;
 
+/// Rows of C per workgroup of the subgroup input GEMM (see gemm_subgroup.wgsl for the
+/// measurement that chose it).
+pub const GEMM_SUBGROUP_ROWS: usize = 32;
+
+/// Expands the row-unrolled lines of a subgroup kernel for `rows` rows per workgroup, in
+/// groups of SUBGROUP_LANES rows; see `unroll`.
+pub fn unroll_rows(src: &str, rows: usize) -> String {
+    unroll(src, rows, SUBGROUP_LANES as usize)
+}
+
+/// Expands a kernel's unrolled lines and prepends `const RM: u32 = rows`. Unrolled named
+/// variables are how the subgroup kernels keep accumulators in registers on lavapipe: an
+/// array indexed by a loop counter lives in memory there.
+/// - Lines between `// $lanes {` and `// }` repeat once per lane s of a subgroup, with
+///   `$s` = s (the constant lane index subgroupBroadcast needs).
+/// - Then a line holding `$r` or `$l` repeats once per row r in 0..rows, with `$r` = r,
+///   `$g` = r / group and `$l` = r % group; a line holding only `$g` repeats once per group.
+pub fn unroll(src: &str, rows: usize, group: usize) -> String {
+    debug_assert!(rows.is_multiple_of(group) && rows > 0);
+    let mut lanes_expanded = Vec::new();
+    let mut block: Option<Vec<&str>> = None;
+    for line in src.lines() {
+        match (line.trim(), block.as_mut()) {
+            ("// $lanes {", None) => block = Some(Vec::new()),
+            ("// }", Some(body)) => {
+                for s in 0..SUBGROUP_LANES {
+                    lanes_expanded.extend(body.iter().map(|l| l.replace("$s", &s.to_string())));
+                }
+                block = None;
+            }
+            (_, Some(body)) => body.push(line),
+            (_, None) => lanes_expanded.push(line.to_string()),
+        }
+    }
+    debug_assert!(block.is_none(), "unclosed `// $lanes {{` block");
+    let mut out = format!("const RM: u32 = {rows}u;\n");
+    for line in lanes_expanded {
+        let per_row = line.contains("$r") || line.contains("$l");
+        let copies: Vec<usize> = if per_row {
+            (0..rows).collect()
+        } else if line.contains("$g") {
+            (0..rows / group).map(|g| g * group).collect()
+        } else {
+            out.push_str(&line);
+            out.push('\n');
+            continue;
+        };
+        for r in copies {
+            let l = line.replace("$r", &r.to_string()).replace("$l", &(r % group).to_string()).replace("$g", &(r / group).to_string());
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Largest H whose W_hh rows (G*H floats per invocation) persistent-subgroup keeps in
 /// private memory; lavapipe runs each SIMD group of a workgroup with barriers on its own
 /// coroutine stack, and 2 KiB per lane (H = 128, LSTM) is what was validated.
@@ -197,7 +253,7 @@ impl GemmVariant {
         let (cols, rows) = match self {
             GemmVariant::Tiled => (64, 64),
             GemmVariant::Register => (64 * 4, 8),
-            GemmVariant::Subgroup => (SUBGROUP_LANES as usize * 4, 8),
+            GemmVariant::Subgroup => (SUBGROUP_LANES as usize * 4, GEMM_SUBGROUP_ROWS),
         };
         (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32)
     }
@@ -208,6 +264,11 @@ impl GemmVariant {
             GemmVariant::Register => GEMM_REG_WGSL,
             GemmVariant::Subgroup => GEMM_SUBGROUP_WGSL,
         };
+        if self == GemmVariant::Subgroup {
+            return gpu.kernel(&format!("gemm_subgroup/rows{GEMM_SUBGROUP_ROWS}"), &GEMM_BINDINGS, || {
+                format!("{GEMM_COMMON_WGSL}\n{}", unroll_rows(src, GEMM_SUBGROUP_ROWS))
+            });
+        }
         gpu.kernel(&format!("gemm_{}", self.name()), &GEMM_BINDINGS, || format!("{GEMM_COMMON_WGSL}\n{src}"))
     }
 }
@@ -250,12 +311,38 @@ pub fn cell_source(cell: CellKind, body: &str) -> String {
     )
 }
 
-/// The per-step fused kernel of a variant for a cell.
-pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind) -> Result<Arc<Kernel>> {
+/// Batch rows per workgroup of the subgroup step kernels (forward and backward): B rounded
+/// up to whole subgroups, at most STEP_SUBGROUP_MAX_ROWS. Each W_hh load feeds every row,
+/// so more rows mean fewer loads per FMA; on lstm-b64 (alternating runs) 32 rows against 8
+/// took the recurrent step from 480-615 to 346-357 ms (16 rows: 366-394) and the backward
+/// step from 571-665 to 355-455 ms.
+pub fn step_subgroup_rows(b: usize) -> usize {
+    let lanes = SUBGROUP_LANES as usize;
+    b.div_ceil(lanes).clamp(1, STEP_SUBGROUP_MAX_ROWS / lanes) * lanes
+}
+
+/// The largest row block of the subgroup step kernels.
+pub const STEP_SUBGROUP_MAX_ROWS: usize = 32;
+
+/// Workgroups (x over hidden units, y over batch rows) of a variant's per-step kernel.
+pub fn step_groups(variant: Variant, h: usize, b: usize) -> (usize, usize) {
+    match variant {
+        Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(step_subgroup_rows(b))),
+        _ => (h.div_ceil(64), b.div_ceil(4)),
+    }
+}
+
+/// The per-step fused kernel of a variant for a cell and batch size.
+pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Result<Arc<Kernel>> {
     let body = match variant {
         Variant::Tiled => STEP_TILED_WGSL,
         Variant::Register => STEP_REG_WGSL,
-        Variant::Subgroup => STEP_SUBGROUP_WGSL,
+        Variant::Subgroup => {
+            let rows = step_subgroup_rows(b);
+            return gpu.kernel(&format!("step_subgroup/{}/rows{rows}", cell.name()), &STEP_BINDINGS, || {
+                format!("{}\n{}", cell_prelude(cell), unroll_rows(STEP_SUBGROUP_WGSL, rows))
+            });
+        }
         Variant::Persistent | Variant::PersistentSubgroup => {
             return Err(Error::Config("persistent variants have no per-step kernel".into()))
         }
@@ -321,4 +408,18 @@ pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: u
         )
     })?;
     Ok((k, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unroll;
+
+    #[test]
+    fn unroll_expands_rows_groups_and_lanes() {
+        let src = "let x$g = f($gu);\nacc$r += v$g[$l];\n// $lanes {\ny$s = 1;\n// }\nend";
+        let out = unroll(src, 4, 2);
+        let want = "const RM: u32 = 4u;\nlet x0 = f(0u);\nlet x1 = f(1u);\nacc0 += v0[0];\nacc1 += v0[1];\nacc2 += v1[0];\nacc3 += v1[1];\n";
+        let lanes: String = (0..8).map(|s| format!("y{s} = 1;\n")).collect();
+        assert_eq!(out, format!("{want}{lanes}end\n"));
+    }
 }

@@ -218,8 +218,8 @@ pub fn check_backward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<C
     Ok(out)
 }
 
-/// The variants that train. Both persistent variants train with the streamed persistent
-/// forward (persistent-subgroup keeps no reserve space), so only `persistent` is listed.
+/// The variants that train: every one (the persistent variants run training's forward
+/// recurrence in their persistent kernel, the rest per step).
 pub fn training_variants_for(gpu: &Gpu, spec: &RnnSpec) -> Vec<Variant> {
-    variants_for(gpu, spec).into_iter().filter(|v| *v != Variant::PersistentSubgroup).collect()
+    variants_for(gpu, spec)
 }

@@ -53,9 +53,9 @@ fn backward_matches_reference_for_every_cell() {
 
 #[test]
 fn backward_matches_reference_for_every_step_variant() {
-    // Persistent: the forward recurrence runs in the persistent kernel (reserve space
-    // written from it), backward in the per-step kernels.
-    for v in [Variant::Tiled, Variant::Register, Variant::Subgroup, Variant::Persistent] {
+    // Persistent variants: the forward recurrence runs in the persistent kernel (reserve
+    // space written from it), backward in the per-step kernels.
+    for v in Variant::ALL {
         if v.unsupported(gpu(), &RnnSpec::new(CellKind::Lstm, 1, 1)).is_some() {
             continue;
         }

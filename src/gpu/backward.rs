@@ -22,7 +22,7 @@
 
 use super::context::{Binding, Dispatch, Gpu, Kernel};
 use super::forward::{pad_rows, persistent_chunk, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
-use super::kernels::{self, hp, persistent_kernel, step_groups, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
+use super::kernels::{self, hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
@@ -271,18 +271,22 @@ pub(crate) struct GradPlan {
 }
 
 
-/// The variant training uses when none is asked for: the forward's pick, with persistent
-/// picks replaced by their per-step kernel. The persistent training forward (asked for
-/// with `Variant::Persistent`) measured slower than per-step kernels on lavapipe at
-/// lstm-b1 (460-490 vs 385-395 ms per call, alternating runs): one workgroup per batch
-/// slice runs on one core and streams W_hh, while per-step dispatches use both cores.
+/// The variant training uses when none is asked for: the forward's pick, except that a
+/// `persistent` pick trains with its per-step kernel. Measured on lavapipe at lstm-b1
+/// (alternating runs): the persistent-subgroup training forward beat per-step kernels
+/// (268-355 vs 343-673 ms per call), while the streamed `persistent` one lost to them
+/// (460-490 vs 385-395 ms): one workgroup per batch slice runs on one core, and it streams
+/// W_hh from storage every step.
 pub fn auto_training_variant(gpu: &Gpu, spec: &crate::spec::RnnSpec, b: usize) -> Variant {
-    training_variant(gpu, Variant::auto(gpu, spec, b))
+    match Variant::auto(gpu, spec, b) {
+        Variant::PersistentSubgroup => Variant::PersistentSubgroup,
+        v => training_variant(gpu, v),
+    }
 }
 
 /// The per-step kernels (backward step, weight gradients, GEMMs) a variant trains with.
 /// For the persistent variants that is the best per-step kernel; their forward recurrence
-/// runs in the streamed persistent kernel, which writes the reserve space (`grad_plan`).
+/// runs in their persistent kernel, which writes the reserve space (`grad_plan`).
 pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
     match v {
         Variant::Persistent | Variant::PersistentSubgroup => {
@@ -350,15 +354,20 @@ impl GpuModel {
 
         let gemm_v = variant.gemm(gpu);
         let gemm = gemm_v.kernel(gpu)?;
-        // The forward's recurrence: where the persistent kernels were asked for (by rule for
-        // small batches), the streamed persistent kernel with the reserve-space writes, one
-        // dispatch per chunk of steps; else the per-step kernel of the training variant.
-        let persistent = matches!(requested, Variant::Persistent | Variant::PersistentSubgroup);
-        let shape = if persistent { Some(PersistentShape::new(gpu, s, b)?) } else { None };
-        let (step, step_groups, fwd_chunk) = match shape {
-            Some(shape) => (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1), persistent_chunk(shape.rows, h)),
-            None => {
-                let g = step_groups(variant, h, b);
+        // The forward's recurrence: where a persistent variant was asked for (by rule for
+        // small batches), that persistent kernel with the reserve-space writes, one dispatch
+        // per chunk of steps; else the per-step kernel of the training variant.
+        let (step, step_groups, fwd_chunk) = match requested {
+            Variant::Persistent => {
+                let shape = PersistentShape::new(gpu, s, b)?;
+                (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1), persistent_chunk(shape.rows, h))
+            }
+            Variant::PersistentSubgroup => {
+                let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;
+                (k, (b.div_ceil(rows) as u32, d as u32, 1), persistent_chunk(rows, h))
+            }
+            _ => {
+                let g = step_groups(variant, s.cell, h, b);
                 (step_kernel(gpu, variant, s.cell, b)?, (g.0 as u32, g.1 as u32, d as u32), 1)
             }
         };
@@ -379,7 +388,7 @@ impl GpuModel {
             (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
         };
         let wgrad = if sg {
-            gpu.kernel(&format!("weight_grad_subgroup/rows{WGRAD_SG_ROWS}"), &WGRAD_BINDINGS, || kernels::unroll(WEIGHT_GRAD_SUBGROUP_WGSL, WGRAD_SG_ROWS, 4))?
+            gpu.kernel(&format!("weight_grad_subgroup/rows{WGRAD_SG_ROWS}"), &WGRAD_BINDINGS, || format!("const RM: u32 = {WGRAD_SG_ROWS}u;\n{}", kernels::unroll(WEIGHT_GRAD_SUBGROUP_WGSL, WGRAD_SG_ROWS, 4)))?
         } else {
             gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
         };

@@ -454,7 +454,7 @@ impl GpuModel {
             (k, (b.div_ceil(rows) as u32, d as u32, 1))
         } else {
             let k = step_kernel(gpu, key.variant, s.cell, b)?;
-            let groups = step_groups(key.variant, h, b);
+            let groups = step_groups(key.variant, s.cell, h, b);
             (k, (groups.0 as u32, groups.1 as u32, d as u32))
         };
         gpu.check_groups("recurrent step (x)", rec_groups.0)?;

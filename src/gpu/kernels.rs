@@ -15,6 +15,7 @@ pub const GRU_WGSL: &str = include_str!("../../shaders/gru.wgsl");
 pub const STEP_WGSL: &str = include_str!("../../shaders/step.wgsl");
 pub const STEP_REG_WGSL: &str = include_str!("../../shaders/step_reg.wgsl");
 pub const STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_subgroup.wgsl");
+pub const STEP_SUBGROUP_RNN_WGSL: &str = include_str!("../../shaders/step_subgroup_rnn.wgsl");
 pub const STEP_TILED_WGSL: &str = include_str!("../../shaders/step_tiled.wgsl");
 pub const PERSISTENT_WGSL: &str = include_str!("../../shaders/persistent.wgsl");
 pub const PERSISTENT_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_subgroup.wgsl");
@@ -33,10 +34,10 @@ pub const GEMM_SUBGROUP_ROWS: usize = 32;
 /// Expands the row-unrolled lines of a subgroup kernel for `rows` rows per workgroup, in
 /// groups of SUBGROUP_LANES rows; see `unroll`.
 pub fn unroll_rows(src: &str, rows: usize) -> String {
-    unroll(src, rows, SUBGROUP_LANES as usize)
+    format!("const RM: u32 = {rows}u;\n{}", unroll(src, rows, SUBGROUP_LANES as usize))
 }
 
-/// Expands a kernel's unrolled lines and prepends `const RM: u32 = rows`. Unrolled named
+/// Expands a kernel's unrolled lines. Unrolled named
 /// variables are how the subgroup kernels keep accumulators in registers on lavapipe: an
 /// array indexed by a loop counter lives in memory there.
 /// - Lines between `// $lanes {` and `// }` repeat once per lane s of a subgroup, with
@@ -61,7 +62,7 @@ pub fn unroll(src: &str, rows: usize, group: usize) -> String {
         }
     }
     debug_assert!(block.is_none(), "unclosed `// $lanes {{` block");
-    let mut out = format!("const RM: u32 = {rows}u;\n");
+    let mut out = String::new();
     for line in lanes_expanded {
         let per_row = line.contains("$r") || line.contains("$l");
         let copies: Vec<usize> = if per_row {
@@ -324,10 +325,20 @@ pub fn step_subgroup_rows(b: usize) -> usize {
 /// The largest row block of the subgroup step kernels.
 pub const STEP_SUBGROUP_MAX_ROWS: usize = 32;
 
+/// Hidden units per lane of the subgroup step kernel: 4 for the single-gate cells
+/// (step_subgroup_rnn.wgsl), else 1 with its G gate rows (step_subgroup.wgsl).
+fn step_subgroup_units(cell: CellKind) -> usize {
+    if cell.gates() == 1 {
+        4
+    } else {
+        1
+    }
+}
+
 /// Workgroups (x over hidden units, y over batch rows) of a variant's per-step kernel.
-pub fn step_groups(variant: Variant, h: usize, b: usize) -> (usize, usize) {
+pub fn step_groups(variant: Variant, cell: CellKind, h: usize, b: usize) -> (usize, usize) {
     match variant {
-        Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize), b.div_ceil(step_subgroup_rows(b))),
+        Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize * step_subgroup_units(cell)), b.div_ceil(step_subgroup_rows(b))),
         _ => (h.div_ceil(64), b.div_ceil(4)),
     }
 }
@@ -339,8 +350,9 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
         Variant::Register => STEP_REG_WGSL,
         Variant::Subgroup => {
             let rows = step_subgroup_rows(b);
+            let src = if step_subgroup_units(cell) == 4 { STEP_SUBGROUP_RNN_WGSL } else { STEP_SUBGROUP_WGSL };
             return gpu.kernel(&format!("step_subgroup/{}/rows{rows}", cell.name()), &STEP_BINDINGS, || {
-                format!("{}\n{}", cell_prelude(cell), unroll_rows(STEP_SUBGROUP_WGSL, rows))
+                format!("{}\n{}", cell_prelude(cell), unroll_rows(src, rows))
             });
         }
         Variant::Persistent | Variant::PersistentSubgroup => {
@@ -401,10 +413,11 @@ pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: u
     let key = format!("persistent_subgroup/{}/rows{rows}/hp4_{hp4}/wg{threads}/chunk{}", cell.name(), super::forward::persistent_chunk(rows, hidden));
     let k = gpu.kernel(&key, &STEP_BINDINGS, || {
         format!(
-            "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{PERSISTENT_SUBGROUP_WGSL}",
+            "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{}",
             2 * hs4,
             super::forward::persistent_chunk(rows, hidden),
-            cell_prelude(cell)
+            cell_prelude(cell),
+            unroll(PERSISTENT_SUBGROUP_WGSL, hp4, 8)
         )
     })?;
     Ok((k, rows))
@@ -418,7 +431,7 @@ mod tests {
     fn unroll_expands_rows_groups_and_lanes() {
         let src = "let x$g = f($gu);\nacc$r += v$g[$l];\n// $lanes {\ny$s = 1;\n// }\nend";
         let out = unroll(src, 4, 2);
-        let want = "const RM: u32 = 4u;\nlet x0 = f(0u);\nlet x1 = f(1u);\nacc0 += v0[0];\nacc1 += v0[1];\nacc2 += v1[0];\nacc3 += v1[1];\n";
+        let want = "let x0 = f(0u);\nlet x1 = f(1u);\nacc0 += v0[0];\nacc1 += v0[1];\nacc2 += v1[0];\nacc3 += v1[1];\n";
         let lanes: String = (0..8).map(|s| format!("y{s} = 1;\n")).collect();
         assert_eq!(out, format!("{want}{lanes}end\n"));
     }

@@ -22,7 +22,7 @@
 
 use super::context::{Binding, Dispatch, Gpu, Kernel};
 use super::forward::{pad_rows, persistent_chunk, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
-use super::kernels::{self, hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
+use super::kernels::{self, hp, persistent_kernel, GEMM_SUBGROUP_ROWS, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
@@ -393,7 +393,9 @@ impl GpuModel {
             gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
         };
         let nn = if sg {
-            gpu.kernel("gemm_nn_subgroup", &NN_BINDINGS, || format!("{GEMM_NN_COMMON_WGSL}\n{GEMM_NN_SUBGROUP_WGSL}"))?
+            gpu.kernel(&format!("gemm_nn_subgroup/rows{GEMM_SUBGROUP_ROWS}"), &NN_BINDINGS, || {
+                format!("{GEMM_NN_COMMON_WGSL}\n{}", kernels::unroll_rows(GEMM_NN_SUBGROUP_WGSL, GEMM_SUBGROUP_ROWS))
+            })?
         } else {
             gpu.kernel("gemm_nn", &NN_BINDINGS, || format!("{GEMM_NN_COMMON_WGSL}\n{GEMM_NN_WGSL}"))?
         };
@@ -554,7 +556,7 @@ impl GpuModel {
             let nnp = NnParams { m: r as u32, n4: (kp / 4) as u32, d: d as u32, gh: gh as u32, ghp4: (ghp / 4) as u32, pad: [0; 3] };
             let dxp = gpu.uniform_init("dx gemm params", bytemuck::bytes_of(&nnp));
             let (gx, gy) = if sg {
-                ((kp / 4).div_ceil(SUBGROUP_LANES as usize), r.div_ceil(SUBGROUP_LANES as usize))
+                ((kp / 4).div_ceil(SUBGROUP_LANES as usize), r.div_ceil(GEMM_SUBGROUP_ROWS))
             } else {
                 ((kp / 4).div_ceil(BWD_WG), r.div_ceil(NN_ROWS))
             };

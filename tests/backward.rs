@@ -67,6 +67,9 @@ fn backward_matches_reference_for_every_step_variant() {
         check(CellKind::Lstm, 8, 16, 1, false, 40, 33, true, v);
         // H = 64, 9 rows: the persistent forward runs in 2 chunks (56 + 4 steps)
         check(CellKind::Gru, 6, 64, 1, false, 60, 9, true, v);
+        // H = 128, 3 rows: persistent-subgroup's forward and backward run in 2 chunks of
+        // 42 steps each way
+        check(CellKind::Lstm, 5, 128, 1, true, 50, 3, true, v);
     }
 }
 

@@ -39,6 +39,7 @@ pub const WEIGHT_GRAD_REDUCE_WGSL: &str = include_str!("../../shaders/weight_gra
 pub const GEMM_NN_COMMON_WGSL: &str = include_str!("../../shaders/gemm_nn_common.wgsl");
 pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
 pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
+pub const PERSISTENT_BACKWARD_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_backward_subgroup.wgsl");
 pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
 
 const BWD_BINDINGS: [Binding; 14] = [
@@ -266,6 +267,8 @@ pub(crate) struct GradPlan {
     fwd_chunk: usize,
     bwd: Arc<Kernel>,
     bwd_groups: (u32, u32, u32),
+    /// backward steps per dispatch (1, or the persistent chunk)
+    bwd_chunk: usize,
     align: u64,
     _keep: Vec<wgpu::Buffer>,
 }
@@ -377,15 +380,32 @@ impl GpuModel {
         // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
         let (io_name, io) = if h % 4 == 0 { ("aligned", BACKWARD_IO_ALIGNED_WGSL) } else { ("unaligned", BACKWARD_IO_UNALIGNED_WGSL) };
         let rows = kernels::step_subgroup_rows(b);
-        let bwd = gpu.kernel(&format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name()), &BWD_BINDINGS, || {
-            let body = if sg { kernels::unroll_rows(bwd_body, rows) } else { bwd_body.to_string() };
-            kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{body}"))
-        })?;
         let unit_chunks = h.div_ceil(BWD_UNITS);
-        let bwd_groups = if sg {
-            (unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32, b.div_ceil(rows) as u32, d as u32)
+        // Small batches under persistent-subgroup: the persistent BPTT kernel, one dispatch
+        // per chunk of steps; else one per-step dispatch per backward step.
+        let (bwd, bwd_groups, bwd_chunk) = if sg && requested == Variant::PersistentSubgroup {
+            let prow = b.min(kernels::PERSISTENT_SUBGROUP_ROWS);
+            let lanes = SUBGROUP_LANES as usize;
+            let wgp = (hpad / 4).div_ceil(lanes) * lanes;
+            let ghp4 = (ghp / 4).div_ceil(lanes) * lanes;
+            let chunk = persistent_chunk(prow, h);
+            let k = gpu.kernel(&format!("persistent_backward_subgroup/{}/{io_name}/rows{prow}/wg{wgp}/ghp4_{ghp4}/chunk{chunk}", s.cell.name()), &BWD_BINDINGS, || {
+                let consts = format!("const BS: u32 = {prow}u;\nconst WGP: u32 = {wgp}u;\nconst GHP4: u32 = {ghp4}u;\nconst CHUNK: u32 = {chunk}u;");
+                let body = kernels::unroll(PERSISTENT_BACKWARD_SUBGROUP_WGSL, ghp4, lanes);
+                kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{consts}\n{body}"))
+            })?;
+            (k, (b.div_ceil(prow) as u32, d as u32, 1), chunk)
         } else {
-            (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
+            let k = gpu.kernel(&format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name()), &BWD_BINDINGS, || {
+                let body = if sg { kernels::unroll_rows(bwd_body, rows) } else { bwd_body.to_string() };
+                kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{body}"))
+            })?;
+            let groups = if sg {
+                (unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32, b.div_ceil(rows) as u32, d as u32)
+            } else {
+                (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
+            };
+            (k, groups, 1)
         };
         let wgrad = if sg {
             gpu.kernel(&format!("weight_grad_subgroup/rows{WGRAD_SG_ROWS}"), &WGRAD_BINDINGS, || format!("const RM: u32 = {WGRAD_SG_ROWS}u;\n{}", kernels::unroll(WEIGHT_GRAD_SUBGROUP_WGSL, WGRAD_SG_ROWS, 4)))?
@@ -602,6 +622,7 @@ impl GpuModel {
             step_groups,
             bwd,
             bwd_groups,
+            bwd_chunk,
             align,
             _keep: vec![step_params, bwd_params, dgx, dgh, wpart],
         })
@@ -668,7 +689,7 @@ impl GpuModel {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("backward"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.bwd.pipeline);
                 let (gx, gy, gz) = plan.bwd_groups;
-                for st in 0..=t {
+                for st in (0..=t).step_by(plan.bwd_chunk) {
                     pass.set_bind_group(0, &tl.bwd_bg, &[(st as u64 * plan.align) as u32]);
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
@@ -744,7 +765,7 @@ impl GpuModel {
     /// `with_grad_plan`, optionally with a plan that records the per-step trace.
     fn with_grad_plan_opts<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, trace: bool, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
         let v = variant.unwrap_or_else(|| auto_training_variant(gpu, &self.spec, input.b));
-        if let Some(why) = training_variant(gpu, v).unsupported(gpu, &self.spec) {
+        if let Some(why) = training_variant(gpu, v).unsupported(gpu, &self.spec).or_else(|| v.unsupported(gpu, &self.spec)) {
             return Err(Error::Config(why));
         }
         let key = (input.t, input.b, v, trace);

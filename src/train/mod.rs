@@ -141,7 +141,7 @@ impl Trainer {
         config.optimizer.validate()?;
         let model = GpuModel::new(gpu, weights)?;
         let variant = config.variant.unwrap_or_else(|| auto_training_variant(gpu, &spec, b));
-        if let Some(why) = training_variant(gpu, variant).unsupported(gpu, &spec) {
+        if let Some(why) = training_variant(gpu, variant).unsupported(gpu, &spec).or_else(|| variant.unsupported(gpu, &spec)) {
             return Err(Error::Config(why));
         }
         let (d, hpad) = (spec.directions(), hp(spec.hidden_size));

@@ -37,9 +37,9 @@ pub fn unroll_rows(src: &str, rows: usize) -> String {
     format!("const RM: u32 = {rows}u;\n{}", unroll(src, rows, SUBGROUP_LANES as usize))
 }
 
-/// Expands a kernel's unrolled lines. Unrolled named
-/// variables are how the subgroup kernels keep accumulators in registers on lavapipe: an
-/// array indexed by a loop counter lives in memory there.
+/// Expands a kernel's unrolled lines. Unrolled named variables are how the subgroup kernels
+/// keep accumulators in registers on lavapipe: an array indexed by a loop counter lives in
+/// memory there.
 /// - Lines between `// $lanes {` and `// }` repeat once per lane s of a subgroup, with
 ///   `$s` = s (the constant lane index subgroupBroadcast needs).
 /// - Then a line holding `$r` or `$l` repeats once per row r in 0..rows, with `$r` = r,

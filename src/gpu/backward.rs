@@ -396,7 +396,9 @@ impl GpuModel {
             })?;
             (k, (b.div_ceil(prow) as u32, d as u32, 1), chunk)
         } else {
-            let k = gpu.kernel(&format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name()), &BWD_BINDINGS, || {
+            // Only the subgroup kernel depends on the row block; one pipeline for the others.
+            let key = if sg { format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name()) } else { format!("{bwd_name}/{}/{io_name}", s.cell.name()) };
+            let k = gpu.kernel(&key, &BWD_BINDINGS, || {
                 let body = if sg { kernels::unroll_rows(bwd_body, rows) } else { bwd_body.to_string() };
                 kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{body}"))
             })?;

@@ -417,7 +417,7 @@ pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: u
             2 * hs4,
             super::forward::persistent_chunk(rows, hidden),
             cell_prelude(cell),
-            unroll(PERSISTENT_SUBGROUP_WGSL, hp4, 8)
+            unroll(PERSISTENT_SUBGROUP_WGSL, hp4, SUBGROUP_LANES as usize)
         )
     })?;
     Ok((k, rows))

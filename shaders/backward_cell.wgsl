@@ -38,10 +38,10 @@ struct BwdParams {
 const FLAG_TRACE: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> p: BwdParams;
-@group(0) @binding(3) var<storage, read> hprev: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> w_hh: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> hprev: array<V4>;
+@group(0) @binding(5) var<storage, read> w_hh: array<V4>;
 @group(0) @binding(6) var<storage, read> lengths: array<u32>;
-@group(0) @binding(7) var<storage, read> dout: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> dout: array<V4>;
 @group(0) @binding(9) var<storage, read_write> dgh: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> dh_carry: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> dh_seq: array<vec4<f32>>;   // [T*B, D*Hp]
@@ -66,10 +66,10 @@ fn w_rows(dir: u32, n: u32, kq: u32) -> mat4x4<f32> {
     let base = dir * GH * hp4 + kq;
     let last = GH - 1u;
     return mat4x4<f32>(
-        w_hh[base + min(n, last) * hp4],
-        w_hh[base + min(n + 1u, last) * hp4],
-        w_hh[base + min(n + 2u, last) * hp4],
-        w_hh[base + min(n + 3u, last) * hp4],
+        ld4(w_hh[base + min(n, last) * hp4]),
+        ld4(w_hh[base + min(n + 1u, last) * hp4]),
+        ld4(w_hh[base + min(n + 2u, last) * hp4]),
+        ld4(w_hh[base + min(n + 3u, last) * hp4]),
     );
 }
 
@@ -105,7 +105,7 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
         return;
     }
     let row4 = ((t * p.B + b) * p.D + dir) * hp4 + k0 / 4u;       // in hprev and dout
-    dh += dout[row4];
+    dh += ld4(dout[row4]);
     let xrow = (t * p.B + b) * p.D * GH + dir * GH + k0;
     // column g: gate g of the 4 units; transposed, column u: the 4 gates of unit u
     var xm = mat4x4<f32>();
@@ -116,7 +116,7 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     }
     let xt = transpose(xm);
     let ht = transpose(hm);
-    let h_prev = hprev[row4];
+    let h_prev = ld4(hprev[row4]);
     var c_prev = vec4<f32>(0.0);
     var dcv = vec4<f32>(0.0);
     if (HAS_C) {

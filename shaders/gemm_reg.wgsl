@@ -22,9 +22,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc[r] = vec4<f32>(0.0);
     }
     for (var k = 0u; k < p.Kp4; k++) {
-        let bm = mat4x4<f32>(bw[b0 + k], bw[b1 + k], bw[b2 + k], bw[b3 + k]);
+        let bm = mat4x4<f32>(ld4(bw[b0 + k]), ld4(bw[b1 + k]), ld4(bw[b2 + k]), ld4(bw[b3 + k]));
         for (var r = 0u; r < RM; r++) {
-            acc[r] += a[min(m0 + r, p.M - 1u) * p.Kp4 + k] * bm;
+            acc[r] += ld4(a[min(m0 + r, p.M - 1u) * p.Kp4 + k]) * bm;
         }
     }
     for (var r = 0u; r < RM; r++) {

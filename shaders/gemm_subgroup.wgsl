@@ -35,8 +35,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let ra$g = min(m0 + $gu * SG + lane, p.M - 1u) * p.Kp4;
     var acc$r = vec4<f32>(0.0);
     for (var k = 0u; k < p.Kp4; k++) {
-        let bm = mat4x4<f32>(bw[b0 + k], bw[b1 + k], bw[b2 + k], bw[b3 + k]);
-        let va$g = a[ra$g + k];
+        let bm = mat4x4<f32>(ld4(bw[b0 + k]), ld4(bw[b1 + k]), ld4(bw[b2 + k]), ld4(bw[b3 + k]));
+        let va$g = ld4(a[ra$g + k]);
         acc$r += subgroupBroadcast(va$g, $lu) * bm;
     }
     store_row(m0 + $ru, n0, acc$r);

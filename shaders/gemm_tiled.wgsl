@@ -28,8 +28,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let k = k0 + sk;
         let inside = k < p.Kp4;
         let kc = min(k, p.Kp4 - 1u);
-        ta[li] = select(vec4<f32>(0.0), a[am + kc], inside);
-        tb[li] = select(vec4<f32>(0.0), bw[bn + kc], inside);
+        ta[li] = select(vec4<f32>(0.0), ld4(a[am + kc]), inside);
+        tb[li] = select(vec4<f32>(0.0), ld4(bw[bn + kc]), inside);
         workgroupBarrier();
         for (var kk = 0u; kk < KC4; kk++) {
             let bm = mat4x4<f32>(

@@ -16,9 +16,9 @@ struct HeadParams {
 }
 
 @group(0) @binding(0) var<uniform> p: HeadParams;
-@group(0) @binding(1) var<storage, read> dy: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> h: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> w_y: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> dy: array<V4>;
+@group(0) @binding(2) var<storage, read> h: array<V4>;
+@group(0) @binding(3) var<storage, read> w_y: array<V4>;
 @group(0) @binding(4) var<storage, read_write> dw_y: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> db_y: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> dh: array<vec4<f32>>;
@@ -32,8 +32,8 @@ fn weights(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var acc = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var r = 0u; r < p.R; r++) {
-        let d = dy[r * p.Op4 + ob];
-        let x = h[r * p.Kp4 + kb];
+        let d = ld4(dy[r * p.Op4 + ob]);
+        let x = ld4(h[r * p.Kp4 + kb]);
         // Row q of the block: dW_y[o0+q, k0..k0+4] += d[q] * x.
         acc += mat4x4<f32>(d.x * x, d.y * x, d.z * x, d.w * x);
     }
@@ -51,9 +51,9 @@ fn inputs(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var acc = vec4<f32>(0.0);
     for (var ob = 0u; ob < p.Op4; ob++) {
-        let d = dy[r * p.Op4 + ob];
-        acc += mat4x4<f32>(w_y[(ob * 4u) * p.Kp4 + kb], w_y[(ob * 4u + 1u) * p.Kp4 + kb],
-                           w_y[(ob * 4u + 2u) * p.Kp4 + kb], w_y[(ob * 4u + 3u) * p.Kp4 + kb]) * d;
+        let d = ld4(dy[r * p.Op4 + ob]);
+        acc += mat4x4<f32>(ld4(w_y[(ob * 4u) * p.Kp4 + kb]), ld4(w_y[(ob * 4u + 1u) * p.Kp4 + kb]),
+                           ld4(w_y[(ob * 4u + 2u) * p.Kp4 + kb]), ld4(w_y[(ob * 4u + 3u) * p.Kp4 + kb])) * d;
     }
     dh[r * p.Kp4 + kb] = acc;
 }
@@ -66,7 +66,7 @@ fn bias(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var s = vec4<f32>(0.0);
     for (var r = 0u; r < p.R; r++) {
-        s += dy[r * p.Op4 + ob];
+        s += ld4(dy[r * p.Op4 + ob]);
     }
     db_y[ob] = s;
 }

@@ -2,7 +2,7 @@
 // the batch slice of BS rows starting at BS*wg.x, and loops over all T steps inside the
 // kernel, keeping h in workgroup memory (ping-pong halves, barrier between steps); one
 // dispatch replaces many: it runs steps p.step .. min(p.step + CHUNK, T), reading h from
-// h_state half (first & 1) and leaving it in half (end & 1), as per-step kernels would.
+// h_in and leaving it in h_state, as a per-step kernel would.
 // Each invocation computes units (b, j) = li, li+WGP, .. of the slice per step. Uses the
 // bindings of step.wgsl, and with FLAG_TRAIN writes the same reserve space as its
 // finish_unit (training's forward for small batches, where per-step dispatches cost more
@@ -18,14 +18,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let first = p.step;
     let end = min(first + CHUNK, p.T);
     let half = (first & 1u) * HS4;
-    let slice = (((first & 1u) * p.D + dir) * p.B + b0) * p.Hp4;   // this slice's rows in h_state
+    let slice = (dir * p.B + b0) * p.Hp4;   // this slice's rows in h_in and h_state
 
     // Both halves: rows past the batch and pad columns must read as 0, not stale memory.
     for (var i = li; i < HS2; i += WGP) {
         let bl = (i % HS4) / p.Hp4;
         var v = vec4<f32>(0.0);
         if (i >= half && i < half + HS4 && bl < nb) {
-            v = h_state[slice + i % HS4];
+            v = ld4(h_in[slice + i % HS4]);
         }
         hs[i] = v;
     }
@@ -80,10 +80,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
 
-    // The state to h_state half (end & 1), where the per-step kernels leave it.
+    // The state to h_state, where a per-step kernel leaves it.
     let last = (end & 1u) * HS4;
-    let dst = (((end & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
     for (var i = li; i < nb * p.Hp4; i += WGP) {
-        h_state[dst + i] = hs[last + i];
+        h_state[slice + i] = hs[last + i];
     }
 }

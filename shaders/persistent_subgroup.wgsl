@@ -5,8 +5,8 @@
 // memory, and h in workgroup memory (ping-pong halves, barrier between steps). Each step
 // every lane loads one vec4 chunk of h and the subgroup broadcasts it, so the inner loop
 // reads no storage at all. One dispatch runs steps p.step .. min(p.step + CHUNK, T),
-// reading h from h_state half (first & 1), c from c_state, and leaving them where per-step
-// kernels would. Uses the bindings of step.wgsl, and with FLAG_TRAIN writes the same
+// reading h from h_in, c from c_state, and leaving them where a per-step kernel would (h
+// in h_state). Uses the bindings of step.wgsl, and with FLAG_TRAIN writes the same
 // reserve space as finish_unit (training's forward for small batches). The host prepends
 // BS, WGP (H rounded up to 32), HP4 (Hp/4 rounded up to 8), HS4 = BS*HP4, HS2 = 2*HS4 and
 // CHUNK.
@@ -54,7 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let k = i % HP4;
         var v = vec4<f32>(0.0);
         if (i >= half && i < half + HS4 && r < nb && k < p.Hp4) {
-            v = h_state[(((first & 1u) * p.D + dir) * p.B + b0 + r) * p.Hp4 + k];
+            v = ld4(h_in[((dir * p.B) + b0 + r) * p.Hp4 + k]);
         }
         hs[i] = v;
     }
@@ -100,9 +100,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
 
-    // States where the per-step kernels leave them: h in half (end & 1), c in c_state.
+    // States where a per-step kernel leaves them: h in h_state, c in c_state.
     let last = (end & 1u) * HS4;
-    let dst = (((end & 1u) * p.D + dir) * p.B + b0) * p.Hp4;
+    let dst = (dir * p.B + b0) * p.Hp4;
     for (var i = li; i < nb * p.Hp4; i += WGP) {
         h_state[dst + i] = hs[last + (i / p.Hp4) * HP4 + i % p.Hp4];
     }

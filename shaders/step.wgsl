@@ -6,7 +6,9 @@
 //   w_hh    [D, GH, Hp]      vec4 rows
 //   b_hh    [D, GH]
 //   lengths [B]              valid steps per row
-//   h_state [2, D, B, Hp]    ping-pong by step parity
+//   h_in    [D, B, Hp]       h_{t-1}, the state the previous dispatch left (V4 rows)
+//   h_state [D, B, Hp]       h_t. Two buffers the host swaps between dispatches: a
+//                            binding only read can be read as V4 (u64 pairs on lavapipe)
 //   c_state [D, B, H]        (LSTM) updated in place by the owning invocation
 //   out     [T, B, D*Hp]
 // and, when training (FLAG_TRAIN), the reserve space backward reads:
@@ -16,7 +18,7 @@
 
 @group(0) @binding(0) var<uniform> p: StepParams;
 @group(0) @binding(1) var<storage, read> xg: array<f32>;
-@group(0) @binding(2) var<storage, read> w_hh: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w_hh: array<V4>;
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;
 @group(0) @binding(5) var<storage, read_write> h_state: array<vec4<f32>>;
@@ -25,13 +27,15 @@
 @group(0) @binding(8) var<storage, read_write> hg_seq: array<f32>;
 @group(0) @binding(9) var<storage, read_write> hprev_seq: array<f32>;
 @group(0) @binding(10) var<storage, read_write> cprev_seq: array<f32>;
+@group(0) @binding(11) var<storage, read> h_in: array<V4>;
 
 // Applies the cell to unit j of row b and writes h_t, c_t and the output (0 past the
-// row's length, where the state is carried unchanged).
-fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_cur: u32, h_nxt: u32) {
+// row's length, where the state is carried unchanged). hb: direction dir's rows in h_in
+// and h_state.
+fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, hb: u32) {
     let GH = G * p.H;
     let hp = p.Hp4 * 4u;
-    let h_prev = h_state[h_cur + b * p.Hp4 + j / 4u][j % 4u];
+    let h_prev = ld4(h_in[hb + b * p.Hp4 + j / 4u])[j % 4u];
     let ci = (dir * p.B + b) * p.H + j;
     let o = (t * p.B + b) * p.out_ld + dir * hp + j;
     if (t < lengths[b]) {
@@ -48,7 +52,7 @@ fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_cur: u32, h_nx
         if ((p.flags & FLAG_TRAIN) != 0u) {
             keep_reserve(t, b, dir, j, hg, h_prev, c_prev);
         }
-        h_state[h_nxt + b * p.Hp4 + j / 4u][j % 4u] = hc.x;
+        h_state[hb + b * p.Hp4 + j / 4u][j % 4u] = hc.x;
         if (HAS_C) {
             c_state[ci] = hc.y;
         }
@@ -56,7 +60,7 @@ fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_cur: u32, h_nx
             out[o] = hc.x;
         }
     } else {
-        h_state[h_nxt + b * p.Hp4 + j / 4u][j % 4u] = h_prev;
+        h_state[hb + b * p.Hp4 + j / 4u][j % 4u] = h_prev;
         if ((p.flags & FLAG_WRITE_OUT) != 0u) {
             out[o] = 0.0;
         }
@@ -94,13 +98,13 @@ fn hh_bias(dir: u32, j: u32) -> vec4<f32> {
 fn w_cols(dir: u32, j: u32, k: u32) -> mat4x4<f32> {
     let w0 = (dir * G * p.H + j) * p.Hp4;
     let ws = p.H * p.Hp4;
-    var m = mat4x4<f32>(w_hh[w0 + k], vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var m = mat4x4<f32>(ld4(w_hh[w0 + k]), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     if (G > 1u) {
-        m[1] = w_hh[w0 + ws + k];
-        m[2] = w_hh[w0 + 2u * ws + k];
+        m[1] = ld4(w_hh[w0 + ws + k]);
+        m[2] = ld4(w_hh[w0 + 2u * ws + k]);
     }
     if (G > 3u) {
-        m[3] = w_hh[w0 + 3u * ws + k];
+        m[3] = ld4(w_hh[w0 + 3u * ws + k]);
     }
     return m;
 }

@@ -14,9 +14,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (j >= p.H || b0 >= p.B) {
         return;
     }
-    let cur = p.step & 1u;
-    let h_cur = (cur * p.D + dir) * p.B * p.Hp4;
-    let h_nxt = ((1u - cur) * p.D + dir) * p.B * p.Hp4;
+    let hb = dir * p.B * p.Hp4;
 
     var acc: array<vec4<f32>, RB>;
     for (var r = 0u; r < RB; r++) {
@@ -26,14 +24,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let wm = w_cols(dir, j, k);
         for (var r = 0u; r < RB; r++) {
             let b = min(b0 + r, p.B - 1u);
-            acc[r] += h_state[h_cur + b * p.Hp4 + k] * wm;
+            acc[r] += ld4(h_in[hb + b * p.Hp4 + k]) * wm;
         }
     }
     let t = time_of(p, dir, p.step);
     let bh = hh_bias(dir, j);
     for (var r = 0u; r < RB; r++) {
         if (b0 + r < p.B) {
-            finish_unit(t, b0 + r, dir, j, acc[r] + bh, h_cur, h_nxt);
+            finish_unit(t, b0 + r, dir, j, acc[r] + bh, hb);
         }
     }
 }

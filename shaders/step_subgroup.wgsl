@@ -18,15 +18,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let jw = min(j, p.H - 1u);
     let b0 = wg.y * RM;
     let dir = wg.z;
-    let cur = p.step & 1u;
-    let h_cur = (cur * p.D + dir) * p.B * p.Hp4;
-    let h_nxt = ((1u - cur) * p.D + dir) * p.B * p.Hp4;
-    let row$g = h_cur + min(b0 + $gu * SG + lane, p.B - 1u) * p.Hp4;
+    let hb = dir * p.B * p.Hp4;
+    let row$g = hb + min(b0 + $gu * SG + lane, p.B - 1u) * p.Hp4;
 
     var a$r = vec4<f32>(0.0);
     for (var k = 0u; k < p.Hp4; k++) {
         let wm = w_cols(dir, jw, k);
-        let h$g = h_state[row$g + k];
+        let h$g = ld4(h_in[row$g + k]);
         a$r += subgroupBroadcast(h$g, $lu) * wm;
     }
     if (j >= p.H) {
@@ -34,5 +32,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     }
     let t = time_of(p, dir, p.step);
     let bh = hh_bias(dir, j);
-    if (b0 + $ru < p.B) { finish_unit(t, b0 + $ru, dir, j, a$r + bh, h_cur, h_nxt); }
+    if (b0 + $ru < p.B) { finish_unit(t, b0 + $ru, dir, j, a$r + bh, hb); }
 }

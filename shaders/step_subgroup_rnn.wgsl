@@ -12,10 +12,10 @@ const SG: u32 = 8u;
 const UL: u32 = 4u;    // units per lane
 
 // The epilogue of the UL units j0.. of row b (units past H do nothing).
-fn finish_units(t: u32, b: u32, dir: u32, j0: u32, pre: vec4<f32>, h_cur: u32, h_nxt: u32) {
+fn finish_units(t: u32, b: u32, dir: u32, j0: u32, pre: vec4<f32>, hb: u32) {
     for (var u = 0u; u < UL; u++) {
         if (j0 + u < p.H) {
-            finish_unit(t, b, dir, j0 + u, vec4<f32>(pre[u] + b_hh[dir * p.H + j0 + u], 0.0, 0.0, 0.0), h_cur, h_nxt);
+            finish_unit(t, b, dir, j0 + u, vec4<f32>(pre[u] + b_hh[dir * p.H + j0 + u], 0.0, 0.0, 0.0), hb);
         }
     }
 }
@@ -25,25 +25,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let j0 = (wg.x * SG + lane) * UL;
     let b0 = wg.y * RM;
     let dir = wg.z;
-    let cur = p.step & 1u;
-    let h_cur = (cur * p.D + dir) * p.B * p.Hp4;
-    let h_nxt = ((1u - cur) * p.D + dir) * p.B * p.Hp4;
+    let hb = dir * p.B * p.Hp4;
     // W_hh[dir] rows of the lane's units (clamped: lanes past H load valid rows, store nothing)
     let w0 = (dir * p.H + min(j0, p.H - 1u)) * p.Hp4;
     let w1 = (dir * p.H + min(j0 + 1u, p.H - 1u)) * p.Hp4;
     let w2 = (dir * p.H + min(j0 + 2u, p.H - 1u)) * p.Hp4;
     let w3 = (dir * p.H + min(j0 + 3u, p.H - 1u)) * p.Hp4;
-    let row$g = h_cur + min(b0 + $gu * SG + lane, p.B - 1u) * p.Hp4;
+    let row$g = hb + min(b0 + $gu * SG + lane, p.B - 1u) * p.Hp4;
 
     var a$r = vec4<f32>(0.0);
     for (var k = 0u; k < p.Hp4; k++) {
-        let wm = mat4x4<f32>(w_hh[w0 + k], w_hh[w1 + k], w_hh[w2 + k], w_hh[w3 + k]);
-        let h$g = h_state[row$g + k];
+        let wm = mat4x4<f32>(ld4(w_hh[w0 + k]), ld4(w_hh[w1 + k]), ld4(w_hh[w2 + k]), ld4(w_hh[w3 + k]));
+        let h$g = ld4(h_in[row$g + k]);
         a$r += subgroupBroadcast(h$g, $lu) * wm;
     }
     if (j0 >= p.H) {
         return;
     }
     let t = time_of(p, dir, p.step);
-    if (b0 + $ru < p.B) { finish_units(t, b0 + $ru, dir, j0, a$r, h_cur, h_nxt); }
+    if (b0 + $ru < p.B) { finish_units(t, b0 + $ru, dir, j0, a$r, hb); }
 }

@@ -16,9 +16,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     let jw = min(j, p.H - 1u);
     let b0 = gid.y * RB;
     let dir = gid.z;
-    let cur = p.step & 1u;
-    let h_cur = (cur * p.D + dir) * p.B * p.Hp4;
-    let h_nxt = ((1u - cur) * p.D + dir) * p.B * p.Hp4;
+    let hb = dir * p.B * p.Hp4;
 
     var acc: array<vec4<f32>, RB>;
     for (var r = 0u; r < RB; r++) {
@@ -29,7 +27,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
         let r = li / KC;
         let k = k0 + li % KC;
         let b = min(b0 + r, p.B - 1u);
-        h_tile[li] = select(vec4<f32>(0.0), h_state[h_cur + b * p.Hp4 + min(k, p.Hp4 - 1u)], k < p.Hp4);
+        h_tile[li] = select(vec4<f32>(0.0), ld4(h_in[hb + b * p.Hp4 + min(k, p.Hp4 - 1u)]), k < p.Hp4);
         workgroupBarrier();
         let kn = min(KC, p.Hp4 - k0);
         for (var kk = 0u; kk < kn; kk++) {
@@ -47,7 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     let bh = hh_bias(dir, j);
     for (var r = 0u; r < RB; r++) {
         if (b0 + r < p.B) {
-            finish_unit(t, b0 + r, dir, j, acc[r] + bh, h_cur, h_nxt);
+            finish_unit(t, b0 + r, dir, j, acc[r] + bh, hb);
         }
     }
 }

@@ -21,8 +21,8 @@ struct WgradParams {
 }
 
 @group(0) @binding(0) var<uniform> p: WgradParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bm: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<V4>;
+@group(0) @binding(2) var<storage, read> bm: array<V4>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 @compute @workgroup_size(WG)
@@ -38,9 +38,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc0 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     var acc1 = acc0;
     for (var r = 0u; r < p.R; r++) {
-        let av = a[r * p.lda4 + p.a_off4 + ib];
-        let b0 = bm[r * p.ldb4 + p.b_off4 + j0 / 4u];
-        let b1 = bm[r * p.ldb4 + p.b_off4 + j1 / 4u];
+        let av = ld4(a[r * p.lda4 + p.a_off4 + ib]);
+        let b0 = ld4(bm[r * p.ldb4 + p.b_off4 + j0 / 4u]);
+        let b1 = ld4(bm[r * p.ldb4 + p.b_off4 + j1 / 4u]);
         // Outer products: column q of acc holds C[i0..i0+4, j+q].
         acc0 += mat4x4<f32>(av * b0.x, av * b0.y, av * b0.z, av * b0.w);
         acc1 += mat4x4<f32>(av * b1.x, av * b1.y, av * b1.z, av * b1.w);

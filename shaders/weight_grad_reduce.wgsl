@@ -19,7 +19,7 @@ struct ReduceParams {
 }
 
 @group(0) @binding(0) var<uniform> p: ReduceParams;
-@group(0) @binding(1) var<storage, read> part: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> part: array<V4>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<storage, read_write> db: array<f32>;
 
@@ -29,9 +29,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (q >= p.part_ld4) {
         return;
     }
-    var v = part[q];
+    var v = ld4(part[q]);
     for (var z = 1u; z < p.S; z++) {
-        v += part[z * p.part_ld4 + q];
+        v += ld4(part[z * p.part_ld4 + q]);
     }
     for (var e = 0u; e < 4u; e++) {
         let i = q * 4u + e;

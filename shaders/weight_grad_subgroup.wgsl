@@ -15,7 +15,8 @@
 // broadcasts); lane 0 of column block 0 stores them.
 //
 // RM and the `$` lines come from the host (kernels::unroll with groups of 4 rows = one
-// vec4 column chunk of A: `$g` = chunk, `$l` = component; `$s` = broadcast lane).
+// vec4 column chunk of A: `$g` = chunk, `$l` = component; `$s` = broadcast lane, `$q` =
+// first lane of a quad).
 //
 //   a [R, lda] (vec4 rows; the block's columns start at a_off)   e.g. dG of one direction
 //   b [R, ldb] (vec4 rows; columns start at b_off)               e.g. X or h_prev
@@ -40,8 +41,8 @@ struct WgradParams {
 }
 
 @group(0) @binding(0) var<uniform> p: WgradParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bm: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<V4>;
+@group(0) @binding(2) var<storage, read> bm: array<V4>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 // C_z[i, j0..j0+4] (row i of the partial) where it exists.
@@ -79,13 +80,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         // rows past R contribute 0 (their B rows are clamped to a valid row); RS is a
         // multiple of SG, so only the last segment has such rows
         let live = r0 + lane < r_end;
-        let av$g = select(vec4<f32>(0.0), a[ra + ia$g], live);
+        let av$g = select(vec4<f32>(0.0), ld4(a[ra + ia$g]), live);
         sum$g += av$g;
-        // $lanes {
+        // The 8 rows in quads q = 0, 4: one mat4x4 * vec4 (16 FMAs) per accumulator and
+        // quad, not 4 FMAs per row, because the RM accumulators spill on lavapipe and each
+        // update loads and stores one (weight-gradient GEMMs at lstm-b64: 164 -> 121 ms).
+        // $quads {
         {
-            let bv = bm[min(r0 + $su, last) * p.ldb4 + jq];
-            let as$g = subgroupBroadcast(av$g, $su);
-            acc$r += bv * as$g[$l];
+            let bq = mat4x4<f32>(
+                ld4(bm[min(r0 + $qu, last) * p.ldb4 + jq]),
+                ld4(bm[min(r0 + $qu + 1u, last) * p.ldb4 + jq]),
+                ld4(bm[min(r0 + $qu + 2u, last) * p.ldb4 + jq]),
+                ld4(bm[min(r0 + $qu + 3u, last) * p.ldb4 + jq]),
+            );
+            let x0$g = subgroupBroadcast(av$g, $qu);
+            let x1$g = subgroupBroadcast(av$g, $qu + 1u);
+            let x2$g = subgroupBroadcast(av$g, $qu + 2u);
+            let x3$g = subgroupBroadcast(av$g, $qu + 3u);
+            acc$r += bq * vec4<f32>(x0$g[$l], x1$g[$l], x2$g[$l], x3$g[$l]);
         }
         // }
     }

@@ -474,7 +474,15 @@ fn info() -> Result<()> {
     println!("type:     {:?}", i.device_type);
     println!("driver:   {} ({})", i.driver, i.driver_info);
     println!("vendor:   0x{:04x}  device: 0x{:04x}", i.vendor, i.device);
-    println!("features: subgroups={} (sizes {}..{}), timestamps={}", gpu.caps.subgroups, gpu.caps.subgroup_min_size, gpu.caps.subgroup_max_size, gpu.caps.timestamps);
+    println!(
+        "features: subgroups={} (sizes {}..{}), timestamps={}, int64={}, wide_loads={}",
+        gpu.caps.subgroups,
+        gpu.caps.subgroup_min_size,
+        gpu.caps.subgroup_max_size,
+        gpu.caps.timestamps,
+        gpu.features.contains(wgpu::Features::SHADER_INT64),
+        gpu.caps.wide_loads
+    );
     println!("limits:");
     println!("  max_storage_buffer_binding_size      {}", l.max_storage_buffer_binding_size);
     println!("  max_buffer_size                      {}", l.max_buffer_size);

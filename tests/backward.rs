@@ -5,14 +5,18 @@ use common::*;
 use wgpu_rnn::check::compare;
 use wgpu_rnn::gpu::backward::GradInput;
 use wgpu_rnn::reference::{self, SeqBatch};
-use wgpu_rnn::{CellKind, GpuModel, Input, RnnSpec, Variant, Weights};
+use wgpu_rnn::{CellKind, Gpu, GpuModel, Input, RnnSpec, Variant, Weights};
 
 const ATOL: f64 = 1e-4;
 const RTOL: f64 = 1e-3;
 
 #[allow(clippy::too_many_arguments)]
 fn check(cell: CellKind, i: usize, h: usize, layers: usize, bi: bool, t: usize, b: usize, lengths: bool, variant: Variant) {
-    let gpu = gpu();
+    check_on(gpu(), cell, i, h, layers, bi, t, b, lengths, variant)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_on(gpu: &Gpu, cell: CellKind, i: usize, h: usize, layers: usize, bi: bool, t: usize, b: usize, lengths: bool, variant: Variant) {
     let spec = RnnSpec::new(cell, i, h).layers(layers).bidirectional(bi);
     let w = Weights::init(spec, 21).unwrap();
     let x = random_vec(t * b * i, 22, 1.0);
@@ -33,7 +37,7 @@ fn check(cell: CellKind, i: usize, h: usize, layers: usize, bi: bool, t: usize, 
     let input = Input { t, b, x: &xf, h0: Some(&h0f), c0: c0f.as_deref(), lengths: l64.as_deref() };
     let grad = GradInput { d_output: &dyf, d_h_n: Some(&dhnf), d_c_n: dcnf.as_deref() };
     let got = model.forward_backward(gpu, &input, &grad, Some(variant)).unwrap();
-    let label = format!("{variant} {cell} I={i} H={h} L={layers} bi={bi} T={t} B={b} len={lengths}");
+    let label = format!("{variant} wide_loads={} {cell} I={i} H={h} L={layers} bi={bi} T={t} B={b} len={lengths}", gpu.caps.wide_loads);
     assert_close(compare(&format!("{label} output"), &got.output, &fwd.output, 1e-5, 1e-4));
     for ((name, _, g), (_, _, wnt)) in got.weights.named().into_iter().zip(want.weights.named()) {
         assert_close(compare(&format!("{label} grad {name}"), g, wnt, ATOL, RTOL));
@@ -55,21 +59,22 @@ fn backward_matches_reference_for_every_cell() {
 fn backward_matches_reference_for_every_step_variant() {
     // Persistent variants: the forward recurrence runs in the persistent kernel (reserve
     // space written from it), backward in the per-step kernels.
-    for v in Variant::ALL {
-        if v.unsupported(gpu(), &RnnSpec::new(CellKind::Lstm, 1, 1)).is_some() {
+    // Every variant on each context of gpus() (vec4 and u64-pair loads).
+    for (gpu, v) in gpus().into_iter().flat_map(|g| Variant::ALL.map(|v| (g, v))) {
+        if v.unsupported(gpu, &RnnSpec::new(CellKind::Lstm, 1, 1)).is_some() {
             continue;
         }
-        check(CellKind::Lstm, 9, 33, 2, true, 6, 9, true, v);
-        check(CellKind::Gru, 16, 64, 1, false, 9, 32, false, v);
-        check(CellKind::Lstm, 12, 32, 1, true, 5, 11, true, v);
-        check(CellKind::RnnTanh, 7, 12, 2, true, 4, 3, false, v);
+        check_on(gpu, CellKind::Lstm, 9, 33, 2, true, 6, 9, true, v);
+        check_on(gpu, CellKind::Gru, 16, 64, 1, false, 9, 32, false, v);
+        check_on(gpu, CellKind::Lstm, 12, 32, 1, true, 5, 11, true, v);
+        check_on(gpu, CellKind::RnnTanh, 7, 12, 2, true, 4, 3, false, v);
         // T*B = 1320 rows: more than one weight-gradient row segment, with a ragged tail
-        check(CellKind::Lstm, 8, 16, 1, false, 40, 33, true, v);
+        check_on(gpu, CellKind::Lstm, 8, 16, 1, false, 40, 33, true, v);
         // H = 64, 9 rows: the persistent forward runs in 2 chunks (56 + 4 steps)
-        check(CellKind::Gru, 6, 64, 1, false, 60, 9, true, v);
+        check_on(gpu, CellKind::Gru, 6, 64, 1, false, 60, 9, true, v);
         // H = 128, 3 rows: persistent-subgroup's forward and backward run in 2 chunks of
         // 42 steps each way
-        check(CellKind::Lstm, 5, 128, 1, true, 50, 3, true, v);
+        check_on(gpu, CellKind::Lstm, 5, 128, 1, true, 50, 3, true, v);
     }
 }
 

@@ -11,19 +11,21 @@ use wgpu_rnn::validate::{check_forward, matrix, prepare, variants_for, FORWARD_A
 /// cell, B in {1, 3, 64}, odd H, T in {1, 7}, 1-2 layers, both directions, lengths.
 #[test]
 fn every_variant_matches_the_reference() {
-    let gpu = gpu();
     let mut failures = vec![];
     let mut checked = 0;
     let cases = matrix(true, false);
-    for (i, case) in cases.iter().enumerate() {
-        let p = prepare(*case, 100 + i as u64).unwrap();
-        let variants = variants_for(gpu, &case.spec());
-        assert!(variants.len() >= 3, "only {variants:?} run on {}", gpu.describe());
-        for v in variants {
-            for c in check_forward(gpu, &p, v).unwrap() {
-                checked += 1;
-                if !c.ok() {
-                    failures.push(format!("{} {v}: {c}", case.label()));
+    // on each context of gpus(): vec4 and u64-pair loads
+    for gpu in gpus() {
+        for (i, case) in cases.iter().enumerate() {
+            let p = prepare(*case, 100 + i as u64).unwrap();
+            let variants = variants_for(gpu, &case.spec());
+            assert!(variants.len() >= 3, "only {variants:?} run on {}", gpu.describe());
+            for v in variants {
+                for c in check_forward(gpu, &p, v).unwrap() {
+                    checked += 1;
+                    if !c.ok() {
+                        failures.push(format!("{} {v} wide_loads={}: {c}", case.label(), gpu.caps.wide_loads));
+                    }
                 }
             }
         }

@@ -186,7 +186,8 @@ pub struct GradOutput {
 
 struct TrainLayer {
     gemm: Dispatch,
-    step_bg: wgpu::BindGroup,
+    /// the forward step's bind groups, for dispatch i: step_bgs[i % 2] (see step.wgsl)
+    step_bgs: [wgpu::BindGroup; 2],
     bwd_bg: wgpu::BindGroup,
     /// weight gradients, in order
     grads: Vec<Dispatch>,
@@ -249,7 +250,8 @@ pub(crate) struct GradPlan {
     lengths: wgpu::Buffer,
     h0: wgpu::Buffer,
     c0: wgpu::Buffer,
-    h_state: wgpu::Buffer,
+    /// h in and h out of the forward's recurrent kernel, swapped every dispatch
+    h_state: [wgpu::Buffer; 2],
     c_state: wgpu::Buffer,
     h_n: wgpu::Buffer,
     c_n: wgpu::Buffer,
@@ -339,7 +341,7 @@ impl GpuModel {
         let c0 = gpu.storage("c0", (n_state * h) as u64 * f);
         let h_n = gpu.storage("h_n", (n_state * hpad) as u64 * f);
         let c_n = gpu.storage("c_n", (n_state * h) as u64 * f);
-        let h_state = gpu.storage("h_state", (2 * d * b * hpad) as u64 * f);
+        let h_state = [0, 1].map(|_| gpu.storage("h_state", (d * b * hpad) as u64 * f));
         let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
         let dout = gpu.storage("dout", (r * d * hpad) as u64 * f);
         let d_h_n = gpu.storage("d_h_n", (n_state * hpad) as u64 * f);
@@ -491,11 +493,10 @@ impl GpuModel {
             gpu.check_groups("input GEMM", gx.max(gy))?;
             let gemm_d = Dispatch { bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16), kernel: gemm.clone(), groups: (gx, gy, 1) };
             params.push(gp);
-            let step_bg = step.bind(
-                gpu,
-                &[&step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, &h_state, &c_state, &out, &hg, &hprev, &cprev],
-                32,
-            );
+            let step_bgs = [0, 1].map(|i| {
+                let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
+                step.bind(gpu, &[&step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, &out, &hg, &hprev, &cprev, h_in], 32)
+            });
 
             let mut grads = Vec::new();
             let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, db: &wgpu::Buffer, p: WgradParams| -> Result<()> {
@@ -590,7 +591,7 @@ impl GpuModel {
             let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &lw.w_hh, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc, dh_tr, dc_tr], 32);
             let mut keep = vec![xg, hg, hprev, cprev];
             keep.extend(params);
-            layers.push(TrainLayer { gemm: gemm_d, step_bg, bwd_bg, grads, dx_gemm, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
+            layers.push(TrainLayer { gemm: gemm_d, step_bgs, bwd_bg, grads, dx_gemm, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
         }
         // Layer l < L-1 receives dL/d out_l from layer l+1's dx.
         for l in 0..s.num_layers.saturating_sub(1) {
@@ -644,7 +645,7 @@ impl GpuModel {
         let c_bytes = (d * b * s.hidden_size * 4) as u64;
         let lstm = s.cell.has_cell_state();
         for (l, tl) in plan.layers.iter().enumerate() {
-            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state, 0, state_bytes);
+            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state[0], 0, state_bytes);
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
             }
@@ -658,12 +659,13 @@ impl GpuModel {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.step.pipeline);
                 let (gx, gy, gz) = plan.step_groups;
-                for st in (0..t).step_by(plan.fwd_chunk) {
-                    pass.set_bind_group(0, &tl.step_bg, &[(st as u64 * plan.align) as u32]);
+                for (i, st) in (0..t).step_by(plan.fwd_chunk).enumerate() {
+                    pass.set_bind_group(0, &tl.step_bgs[i % 2], &[(st as u64 * plan.align) as u32]);
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
             }
-            enc.copy_buffer_to_buffer(&plan.h_state, (t % 2) as u64 * state_bytes, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            let last = &plan.h_state[t.div_ceil(plan.fwd_chunk) % 2];
+            enc.copy_buffer_to_buffer(last, 0, &plan.h_n, l as u64 * state_bytes, state_bytes);
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
             }

@@ -16,7 +16,15 @@ pub struct Caps {
     pub timestamps: bool,
     /// A CPU adapter (lavapipe, WARP, SwiftShader): memory loads dominate, see LAVAPIPE.md.
     pub cpu_like: bool,
+    /// Kernels read their read-only vec4 operands as pairs of u64 (shaders/loads_wide.wgsl):
+    /// on by default on CPU adapters with `Features::SHADER_INT64`, where it halves the
+    /// per-lane load loops; `WGPU_RNN_WIDE_LOADS=0|1` overrides (1 needs SHADER_INT64).
+    /// Kernels are cached per setting, so it may be changed on a live context.
+    pub wide_loads: bool,
 }
+
+const LOADS_WIDE_WGSL: &str = include_str!("../../shaders/loads_wide.wgsl");
+const LOADS_VEC4_WGSL: &str = include_str!("../../shaders/loads_vec4.wgsl");
 
 pub struct Gpu {
     pub instance: wgpu::Instance,
@@ -119,6 +127,7 @@ impl Gpu {
         let info = adapter.get_info();
         let available = adapter.features();
         let wanted = wgpu::Features::SUBGROUP
+            | wgpu::Features::SHADER_INT64
             | wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
@@ -141,7 +150,17 @@ impl Gpu {
             subgroup_max_size: info.subgroup_max_size,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
             cpu_like: info.device_type == wgpu::DeviceType::Cpu,
+            wide_loads: false,
         };
+        let int64 = features.contains(wgpu::Features::SHADER_INT64);
+        let wide_loads = match std::env::var("WGPU_RNN_WIDE_LOADS").as_deref() {
+            Ok("0") => false,
+            Ok("1") if int64 => true,
+            Ok("1") => return Err(Error::Config(format!("WGPU_RNN_WIDE_LOADS=1 needs Features::SHADER_INT64, which {} lacks", info.name))),
+            Ok(other) => return Err(Error::Config(format!("WGPU_RNN_WIDE_LOADS must be 0 or 1, got `{other}`"))),
+            Err(_) => caps.cpu_like && int64,
+        };
+        let caps = Caps { wide_loads, ..caps };
         Ok(Gpu { instance, adapter, device, queue, info, limits, features, caps, pipelines: Mutex::new(HashMap::new()), tuned: Mutex::new(None) })
     }
 
@@ -169,16 +188,18 @@ impl Gpu {
         self.kernel_entry(key, "main", bindings, source)
     }
 
-    /// `kernel` for the entry point `entry` of a module with several.
+    /// `kernel` for the entry point `entry` of a module with several. The source gets the
+    /// loads prelude (`V4`, `ld4`) of the context's `caps.wide_loads` prepended.
     pub fn kernel_entry(&self, key: &str, entry: &str, bindings: &[Binding], source: impl FnOnce() -> String) -> Result<Arc<Kernel>> {
-        let key = &format!("{key}#{entry}");
+        let wide = self.caps.wide_loads;
+        let key = &format!("{key}#{entry}#{}", if wide { "wide" } else { "vec4" });
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {
             return Ok(p.clone());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(key),
-            source: wgpu::ShaderSource::Wgsl(source().into()),
+            source: wgpu::ShaderSource::Wgsl(format!("{}\n{}", if wide { LOADS_WIDE_WGSL } else { LOADS_VEC4_WGSL }, source()).into()),
         });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()

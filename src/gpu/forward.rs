@@ -12,7 +12,7 @@
 //!   xg       [T*B, D*G*H]       input projection of the current layer, incl. b_ih
 //!   out[2]   [T*B, D*Hp]        layer outputs, ping-pong between layers
 //!   h0, h_n  [L*D, B, Hp]       c0, c_n [L*D, B, H]
-//!   h_state  [2, D, B, Hp]      c_state [D, B, H]
+//!   h_state  2 x [D, B, Hp]     c_state [D, B, H]
 //!   lengths  [B] u32
 //!   w_ih[l]  [D*G*H, Kp_l]      Kp_0 = Ip, Kp_l = D*Hp (columns follow out's padding)
 //!   w_hh[l]  [D, G*H, Hp]       b_ih[l], b_hh[l] [D*G*H]
@@ -193,7 +193,8 @@ struct PlanKey {
 struct LayerBinds {
     gemm_bg: wgpu::BindGroup,
     gemm_groups: (u32, u32),
-    step_bg: wgpu::BindGroup,
+    /// the recurrent kernel's bind groups, for dispatch i: step_bgs[i % 2]
+    step_bgs: [wgpu::BindGroup; 2],
 }
 
 /// Buffers and bind groups for one (T, B, variant); built once, reused by every call.
@@ -203,7 +204,8 @@ struct Plan {
     outs: Vec<wgpu::Buffer>,
     h0: wgpu::Buffer,
     c0: wgpu::Buffer,
-    h_state: wgpu::Buffer,
+    /// h in and h out of the recurrent kernel, swapped every dispatch (see step.wgsl)
+    h_state: [wgpu::Buffer; 2],
     c_state: wgpu::Buffer,
     h_n: wgpu::Buffer,
     c_n: wgpu::Buffer,
@@ -286,11 +288,11 @@ impl GpuModel {
     /// benchmarks that time many calls without reading back.
     fn encode(&self, plan: &Plan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
         let s = &self.spec;
-        let (t, b, d) = (plan.key.t, plan.key.b, s.directions());
+        let (b, d) = (plan.key.b, s.directions());
         let state_bytes = (d * b * hp(s.hidden_size) * 4) as u64;
         let c_bytes = (d * b * s.hidden_size * 4) as u64;
         for (l, lb) in plan.binds.iter().enumerate() {
-            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state, 0, state_bytes);
+            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state[0], 0, state_bytes);
             if s.cell.has_cell_state() {
                 enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
             }
@@ -307,12 +309,12 @@ impl GpuModel {
                 pass.set_pipeline(&plan.recurrent.pipeline);
                 let (gx, gy, gz) = plan.rec_groups;
                 for i in 0..plan.rec_dispatches {
-                    pass.set_bind_group(0, &lb.step_bg, &[(i as u64 * plan.align) as u32]);
+                    pass.set_bind_group(0, &lb.step_bgs[i % 2], &[(i as u64 * plan.align) as u32]);
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
             }
-            let last = (t % 2) as u64 * state_bytes;
-            enc.copy_buffer_to_buffer(&plan.h_state, last, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            let last = &plan.h_state[plan.rec_dispatches % 2];
+            enc.copy_buffer_to_buffer(last, 0, &plan.h_n, l as u64 * state_bytes, state_bytes);
             if s.cell.has_cell_state() {
                 enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
             }
@@ -436,7 +438,7 @@ impl GpuModel {
         let h_n = gpu.storage("h_n", sizes[3].1);
         let c0 = gpu.storage("c0", (n_state * h) as u64 * f);
         let c_n = gpu.storage("c_n", (n_state * h) as u64 * f);
-        let h_state = gpu.storage("h_state", (2 * d * b * hpad) as u64 * f);
+        let h_state = [0, 1].map(|_| gpu.storage("h_state", (d * b * hpad) as u64 * f));
         let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
         let lengths = gpu.storage("lengths", b as u64 * 4);
 
@@ -484,14 +486,13 @@ impl GpuModel {
             gpu.check_groups("input GEMM (y)", gemm_groups.1)?;
             let gemm_bg = gemm.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16);
             // The reserve-space bindings (8..10) are unused at inference: any buffer will do.
-            let step_bg = recurrent.bind(
-                gpu,
-                &[&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, &h_state, &c_state, out, &c_state, &c_state, &c_state],
-                32,
-            );
+            let step_bgs = [0, 1].map(|i| {
+                let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
+                recurrent.bind(gpu, &[&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, out, &c_state, &c_state, &c_state, h_in], 32)
+            });
             keep.push(params);
             keep.push(gemm_params);
-            binds.push(LayerBinds { gemm_bg, gemm_groups, step_bg });
+            binds.push(LayerBinds { gemm_bg, gemm_groups, step_bgs });
         }
         keep.push(xg);
         Ok(Plan {

@@ -41,23 +41,26 @@ pub fn unroll_rows(src: &str, rows: usize) -> String {
 /// keep accumulators in registers on lavapipe: an array indexed by a loop counter lives in
 /// memory there.
 /// - Lines between `// $lanes {` and `// }` repeat once per lane s of a subgroup, with
-///   `$s` = s (the constant lane index subgroupBroadcast needs).
+///   `$s` = s (the constant lane index subgroupBroadcast needs); between `// $quads {` and
+///   `// }` once per quad of lanes, with `$q` = its first lane (0, 4, ..).
 /// - Then a line holding `$r` or `$l` repeats once per row r in 0..rows, with `$r` = r,
 ///   `$g` = r / group and `$l` = r % group; a line holding only `$g` repeats once per group.
 pub fn unroll(src: &str, rows: usize, group: usize) -> String {
     debug_assert!(rows.is_multiple_of(group) && rows > 0);
     let mut lanes_expanded = Vec::new();
-    let mut block: Option<Vec<&str>> = None;
+    // (placeholder, its step over the lanes, the block's lines)
+    let mut block: Option<(&str, u32, Vec<&str>)> = None;
     for line in src.lines() {
         match (line.trim(), block.as_mut()) {
-            ("// $lanes {", None) => block = Some(Vec::new()),
-            ("// }", Some(body)) => {
-                for s in 0..SUBGROUP_LANES {
-                    lanes_expanded.extend(body.iter().map(|l| l.replace("$s", &s.to_string())));
+            ("// $lanes {", None) => block = Some(("$s", 1, Vec::new())),
+            ("// $quads {", None) => block = Some(("$q", 4, Vec::new())),
+            ("// }", Some((mark, step, body))) => {
+                for s in (0..SUBGROUP_LANES).step_by(*step as usize) {
+                    lanes_expanded.extend(body.iter().map(|l| l.replace(*mark, &s.to_string())));
                 }
                 block = None;
             }
-            (_, Some(body)) => body.push(line),
+            (_, Some((_, _, body))) => body.push(line),
             (_, None) => lanes_expanded.push(line.to_string()),
         }
     }
@@ -277,7 +280,7 @@ impl GemmVariant {
 pub const GEMM_BINDINGS: [Binding; 5] =
     [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::Read, Binding::ReadWrite];
 
-pub const STEP_BINDINGS: [Binding; 11] = [
+pub const STEP_BINDINGS: [Binding; 12] = [
     Binding::Uniform { dynamic: true },
     Binding::Read,
     Binding::Read,
@@ -289,6 +292,7 @@ pub const STEP_BINDINGS: [Binding; 11] = [
     Binding::ReadWrite,
     Binding::ReadWrite,
     Binding::ReadWrite,
+    Binding::Read,
 ];
 
 /// The cell's constants and maths, prepended to every recurrent kernel.
@@ -429,10 +433,10 @@ mod tests {
 
     #[test]
     fn unroll_expands_rows_groups_and_lanes() {
-        let src = "let x$g = f($gu);\nacc$r += v$g[$l];\n// $lanes {\ny$s = 1;\n// }\nend";
+        let src = "let x$g = f($gu);\nacc$r += v$g[$l];\n// $lanes {\ny$s = 1;\n// }\n// $quads {\nz$q = 2;\n// }\nend";
         let out = unroll(src, 4, 2);
         let want = "let x0 = f(0u);\nlet x1 = f(1u);\nacc0 += v0[0];\nacc1 += v0[1];\nacc2 += v1[0];\nacc3 += v1[1];\n";
         let lanes: String = (0..8).map(|s| format!("y{s} = 1;\n")).collect();
-        assert_eq!(out, format!("{want}{lanes}end\n"));
+        assert_eq!(out, format!("{want}{lanes}z0 = 2;\nz4 = 2;\nend\n"));
     }
 }

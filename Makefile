@@ -5,7 +5,7 @@
 export XDG_RUNTIME_DIR ?= /tmp
 CARGO ?= cargo
 
-.PHONY: all setup build test bench validate info criterion clean
+.PHONY: all setup build test bench peers validate info criterion clean
 
 all: test
 
@@ -25,6 +25,14 @@ test: setup
 # CPU reference.
 bench: build
 	$(CARGO) run --release --quiet -- bench
+
+# Issue #5's comparison measured now on this machine: PyTorch CPU (needs `pip install
+# torch`) and burn on wgpu (a separate crate, ~10 minutes to build), then `bench` with each
+# one's median divided by this engine's.
+peers: build
+	python3 benches/peers/pytorch.py > target/peers-pytorch.txt
+	cd benches/peers/burn && $(CARGO) run --release --quiet -- --mode both > ../../../target/peers-burn.txt
+	$(CARGO) run --release --quiet -- bench --compare burn=target/peers-burn.txt --compare pytorch=target/peers-pytorch.txt
 
 validate: build
 	$(CARGO) run --release --quiet -- validate

@@ -34,6 +34,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         }
     }
     if (k0 < p.H) {
-        if (b0 + $ru < p.B) { backward_units(s, dir, b0 + $ru, k0, a$r); }
+        // The epilogue as one loop over the rows (see step_subgroup.wgsl).
+        var acc: array<vec4<f32>, RM>;
+        acc[$ru] = a$r;
+        let rows = min(RM, p.B - b0);
+        for (var r = 0u; r < rows; r++) {
+            backward_units(s, dir, b0 + r, k0, acc[r]);
+        }
     }
 }

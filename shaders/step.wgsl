@@ -35,10 +35,16 @@
 fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, hb: u32) {
     let GH = G * p.H;
     let hp = p.Hp4 * 4u;
-    let h_prev = ld4(h_in[hb + b * p.Hp4 + j / 4u])[j % 4u];
     let ci = (dir * p.B + b) * p.H + j;
     let o = (t * p.B + b) * p.out_ld + dir * hp + j;
-    if (t < lengths[b]) {
+    let valid = t < lengths[b];
+    // LSTM's update does not read h_{t-1}: at valid inference steps skip its load (lavapipe
+    // pays per load, and this epilogue runs once per row and unit).
+    var h_prev = 0.0;
+    if (!HAS_C || !valid || (p.flags & FLAG_TRAIN) != 0u) {
+        h_prev = ld4(h_in[hb + b * p.Hp4 + j / 4u])[j % 4u];
+    }
+    if (valid) {
         var x = vec4<f32>(0.0);
         let xrow = (t * p.B + b) * p.D * GH + dir * GH + j;
         for (var g = 0u; g < G; g++) {

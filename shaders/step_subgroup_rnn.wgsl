@@ -11,11 +11,51 @@
 const SG: u32 = 8u;
 const UL: u32 = 4u;    // units per lane
 
-// The epilogue of the UL units j0.. of row b (units past H do nothing).
+// The epilogue of the UL units j0.. of row b (pre = W_hh·h + b_hh): finish_unit for 4
+// units at once, so h_{t-1}, the row's length and h_t are one vec4 access each instead of
+// one per unit (on lavapipe the epilogue's loads and stores cost about what the W_hh·h
+// loop's do at rnn-b64). Units past H keep h = 0 and write nothing else.
 fn finish_units(t: u32, b: u32, dir: u32, j0: u32, pre: vec4<f32>, hb: u32) {
-    for (var u = 0u; u < UL; u++) {
-        if (j0 + u < p.H) {
-            finish_unit(t, b, dir, j0 + u, vec4<f32>(pre[u] + b_hh[dir * p.H + j0 + u], 0.0, 0.0, 0.0), hb);
+    let hp = p.Hp4 * 4u;
+    let hi = hb + b * p.Hp4 + j0 / 4u;
+    let h_prev = ld4(h_in[hi]);
+    let o = (t * p.B + b) * p.out_ld + dir * hp + j0;
+    let n = min(UL, p.H - j0);
+    let flags = p.flags;
+    if (t < lengths[b]) {
+        let xrow = (t * p.B + b) * p.D * p.H + dir * p.H + j0;
+        // loops over the constant UL (unrolled), units past H skipped
+        var h = vec4<f32>(0.0);
+        for (var u = 0u; u < UL; u++) {
+            if (u < n) {
+                h[u] = cell_update(vec4<f32>(xg[xrow + u], 0.0, 0.0, 0.0), vec4<f32>(pre[u], 0.0, 0.0, 0.0), h_prev[u], 0.0).x;
+            }
+        }
+        h_state[hi] = h;
+        for (var u = 0u; u < UL; u++) {
+            if (u >= n) {
+                break;
+            }
+            if ((flags & FLAG_WRITE_OUT) != 0u) {
+                out[o + u] = h[u];
+            }
+            if ((flags & FLAG_TRAIN) != 0u) {
+                hg_seq[xrow + u] = pre[u];
+                hprev_seq[o + u] = h_prev[u];
+            }
+        }
+    } else {
+        h_state[hi] = h_prev;
+        for (var u = 0u; u < UL; u++) {
+            if (u >= n) {
+                break;
+            }
+            if ((flags & FLAG_WRITE_OUT) != 0u) {
+                out[o + u] = 0.0;
+            }
+            if ((flags & FLAG_TRAIN) != 0u) {
+                hprev_seq[o + u] = 0.0;
+            }
         }
     }
 }
@@ -43,5 +83,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         return;
     }
     let t = time_of(p, dir, p.step);
-    if (b0 + $ru < p.B) { finish_units(t, b0 + $ru, dir, j0, a$r, hb); }
+    // b_hh of the lane's units (clamped: units past H are not stored)
+    var bh = vec4<f32>(0.0);
+    for (var u = 0u; u < UL; u++) {
+        bh[u] = b_hh[dir * p.H + min(j0 + u, p.H - 1u)];
+    }
+    // The epilogue as one loop over the rows (see step_subgroup.wgsl).
+    var pre: array<vec4<f32>, RM>;
+    pre[$ru] = a$r;
+    let rows = min(RM, p.B - b0);
+    for (var r = 0u; r < rows; r++) {
+        finish_units(t, b0 + r, dir, j0, pre[r] + bh, hb);
+    }
 }

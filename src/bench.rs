@@ -77,6 +77,36 @@ pub struct CaseResult {
     pub gemm_ceiling_gflops: Option<f64>,
     pub check_ok: bool,
     pub check: String,
+    /// `--compare`: per peer, its median ms divided by this case's (> 1: this engine is faster)
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub speedup: std::collections::BTreeMap<String, f64>,
+}
+
+/// Another engine's timings for `--compare`: lines `workload mode median_ms ...` (what
+/// benches/peers/pytorch.py and the burn harness print); blank lines and `#` comments are
+/// skipped. Returns (workload, mode) -> median ms.
+pub fn parse_peer_timings(text: &str) -> Result<std::collections::BTreeMap<(String, String), f64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let ms = f.get(2).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v > 0.0);
+        match (f.len() >= 3, ms, f.get(1)) {
+            (true, Some(ms), Some(&mode)) if mode == "fwd" || mode == "train" => {
+                out.insert((f[0].to_string(), mode.to_string()), ms);
+            }
+            _ => {
+                return Err(crate::Error::Config(format!(
+                    "peer timings line {}: expected `workload fwd|train median_ms ...`, got `{line}`",
+                    i + 1
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -134,6 +164,7 @@ pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: u
         gemm_ceiling_gflops: None,
         check_ok: cmp.ok(),
         check: format!("max abs err {:.2e} vs CPU reference on {rows} rows", cmp.max_abs),
+        speedup: Default::default(),
     })
 }
 
@@ -204,6 +235,7 @@ pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usi
         gemm_ceiling_gflops: None,
         check_ok: cmp.ok(),
         check: format!("dL/dh0{} max abs err {:.2e} vs CPU reference on {rows} rows", if spec.cell.has_cell_state() { ", dL/dc0" } else { "" }, cmp.max_abs),
+        speedup: Default::default(),
     })
 }
 
@@ -231,4 +263,21 @@ pub fn profile(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>) -
     };
     let total: f64 = fam.iter().map(|f| f.1).sum();
     Ok(fam.into_iter().map(|(l, ms)| (l, ms, if total > 0.0 { ms / total } else { 0.0 })).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_peer_timings;
+
+    #[test]
+    fn peer_timings_parse_and_reject_bad_lines() {
+        let t = parse_peer_timings("# burn\nlstm-b64 fwd 1137.4 1118.9 1161.0\n\nrnn-b64 train 1157\n").unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[&("lstm-b64".to_string(), "fwd".to_string())], 1137.4);
+        assert_eq!(t[&("rnn-b64".to_string(), "train".to_string())], 1157.0);
+        for bad in ["lstm-b64 fwd", "lstm-b64 back 3.0", "lstm-b64 fwd -1", "lstm-b64 fwd x"] {
+            let e = parse_peer_timings(bad).unwrap_err().to_string();
+            assert!(e.contains("line 1"), "{e}");
+        }
+    }
 }

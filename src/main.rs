@@ -397,6 +397,10 @@ struct BenchArgs {
     /// Also time one forward pass of the f64 CPU reference on each workload.
     #[arg(long)]
     cpu_reference: bool,
+    /// NAME=FILE (repeatable): another engine's timings, lines `workload fwd|train median_ms`
+    /// (as benches/peers/ print them); adds its median / this engine's median per case.
+    #[arg(long, value_name = "NAME=FILE")]
+    compare: Vec<String>,
 }
 
 fn main() {
@@ -707,6 +711,12 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let mut peers = vec![];
+    for c in &a.compare {
+        let (name, file) = c.split_once('=').with_context(|| format!("--compare {c}: expected NAME=FILE"))?;
+        let text = std::fs::read_to_string(file).with_context(|| format!("--compare {c}: reading {file}"))?;
+        peers.push((name.to_string(), bench::parse_peer_timings(&text).with_context(|| format!("--compare {c}"))?));
+    }
     if !a.json {
         println!("adapter: {}", gpu.describe());
         println!(
@@ -729,9 +739,16 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             };
             r.gemm_ceiling_gflops = ceiling;
             all_ok &= r.check_ok;
+            let mode_name = format!("{mode:?}").to_lowercase();
+            for (name, t) in &peers {
+                if let Some(ms) = t.get(&(wl.name.clone(), mode_name.clone())) {
+                    r.speedup.insert(name.clone(), ms / r.median_ms);
+                }
+            }
+            let vs: String = r.speedup.iter().map(|(n, x)| format!(", {x:.2}x {n}")).collect();
             if !a.json {
                 println!(
-                    "{:<10} {:<5} {:<10} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9}  {} ({})",
+                    "{:<10} {:<5} {:<10} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9}  {} ({}){vs}",
                     wl.name,
                     format!("{:?}", mode).to_lowercase(),
                     r.variant,

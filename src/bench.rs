@@ -248,19 +248,29 @@ fn first_rows<T: Copy + Into<f64>>(v: &[T], t: usize, b: usize, w: usize, rows: 
     out
 }
 
-/// GPU time per kernel family of one call of a workload (forward, or training once it
-/// exists), as (family, ms, share of the total).
-pub fn profile(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>) -> Result<Vec<(&'static str, f64, f64)>> {
+/// GPU time per kernel family of a call of a workload (forward or training), the median of
+/// `runs` profiled calls after a warm-up, as (family, ms, share of the total).
+pub fn profile(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>, runs: usize) -> Result<Vec<(&'static str, f64, f64)>> {
     let w = Weights::init(wl.spec(), 1)?;
     let model = GpuModel::new(gpu, &w)?;
     let x = random(wl.seq * wl.batch * wl.input, 2);
     let input = Input::new(&x, wl.seq, wl.batch);
     let opts = ForwardOptions { variant, return_sequence: true };
     let ones = vec![1.0f32; wl.seq * wl.batch * wl.hidden];
-    let fam = match mode {
-        Mode::Fwd => model.profile_forward(gpu, &input, opts)?,
-        Mode::Train => model.profile_train(gpu, &input, &GradInput { d_output: &ones, d_h_n: None, d_c_n: None }, variant, false)?,
-    };
+    // One profiled call is noisy (the first after the warm-up ran up to 1.5x slower here):
+    // the median over `runs` calls, per family.
+    let mut calls = vec![];
+    for _ in 0..runs.max(1) {
+        calls.push(match mode {
+            Mode::Fwd => model.profile_forward(gpu, &input, opts)?,
+            Mode::Train => model.profile_train(gpu, &input, &GradInput { d_output: &ones, d_h_n: None, d_c_n: None }, variant, false)?,
+        });
+    }
+    let fam: Vec<(&'static str, f64)> = calls[0]
+        .iter()
+        .enumerate()
+        .map(|(i, &(label, _))| (label, summarize(calls.iter().map(|c| c[i].1).collect()).0))
+        .collect();
     let total: f64 = fam.iter().map(|f| f.1).sum();
     Ok(fam.into_iter().map(|(l, ms)| (l, ms, if total > 0.0 { ms / total } else { 0.0 })).collect())
 }

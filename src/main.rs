@@ -701,7 +701,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         println!("adapter: {}", gpu.describe());
         for wl in &wls {
             for &mode in &modes {
-                let fams = bench::profile(&gpu, wl, mode, a.variant)?;
+                let fams = bench::profile(&gpu, wl, mode, a.variant, a.runs)?;
                 let total: f64 = fams.iter().map(|f| f.1).sum();
                 println!("{} {}: {:.2} ms of GPU time", wl.name, format!("{mode:?}").to_lowercase(), total);
                 for (label, ms, share) in fams {

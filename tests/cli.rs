@@ -237,3 +237,33 @@ fn stability_json_has_the_documented_fields() {
         assert!(c["label"].is_string() && c["cell"] == "rnn_relu" && c["verdict"].is_string());
     }
 }
+
+#[test]
+fn bench_compares_with_peer_timings_and_profiles() {
+    let peers = tmp("peer_timings.txt");
+    std::fs::write(&peers, "# a peer\ncustom fwd 1000.0 990 1010\ncustom train 4000.0\n").unwrap();
+    let shape = ["bench", "--cell", "lstm", "--batch", "4", "--input", "8", "--hidden", "16", "--seq", "5", "--runs", "3"];
+    let st = bin().args(shape).args(["--json", "--compare", &format!("peer={peers}")]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for (r, peer_ms) in results.iter().zip([1000.0, 4000.0]) {
+        let median = r["median_ms"].as_f64().unwrap();
+        let speedup = r["speedup"]["peer"].as_f64().unwrap();
+        assert!((speedup - peer_ms / median).abs() <= 1e-9 * speedup, "{r}");
+        assert_eq!(r["check_ok"], true, "{r}");
+    }
+    // a malformed peer file is an error naming the line
+    std::fs::write(&peers, "custom fwd fast\n").unwrap();
+    let st = bin().args(shape).args(["--compare", &format!("peer={peers}")]).output().unwrap();
+    assert!(!st.status.success());
+    assert!(String::from_utf8_lossy(&st.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&st.stderr));
+
+    let st = bin().args(shape).arg("--profile").output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let out = String::from_utf8_lossy(&st.stdout);
+    for family in ["input GEMM", "recurrent step", "backward step", "weight-gradient GEMMs"] {
+        assert!(out.contains(family), "no {family} in:\n{out}");
+    }
+}

@@ -31,13 +31,13 @@
 
 // Applies the cell to unit j of row b and writes h_t, c_t and the output (0 past the
 // row's length, where the state is carried unchanged). hb: direction dir's rows in h_in
-// and h_state.
-fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, hb: u32) {
+// and h_state; len: row b's length (lengths[b]).
+fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, hb: u32, len: u32) {
     let GH = G * p.H;
     let hp = p.Hp4 * 4u;
     let ci = (dir * p.B + b) * p.H + j;
     let o = (t * p.B + b) * p.out_ld + dir * hp + j;
-    let valid = t < lengths[b];
+    let valid = t < len;
     // LSTM's update does not read h_{t-1}: at valid inference steps skip its load (lavapipe
     // pays per load, and this epilogue runs once per row and unit).
     var h_prev = 0.0;

@@ -27,6 +27,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         let h$g = ld4(h_in[row$g + k]);
         a$r += subgroupBroadcast(h$g, $lu) * wm;
     }
+    // The rows' lengths: RM/SG loads per lane, broadcast (before any lane returns), rather
+    // than one load per row in the epilogue.
+    var lens: array<u32, RM>;
+    let len$g = lengths[min(b0 + $gu * SG + lane, p.B - 1u)];
+    lens[$ru] = subgroupBroadcast(len$g, $lu);
     if (j >= p.H) {
         return;
     }
@@ -37,6 +42,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     pre[$ru] = a$r;
     let rows = min(RM, p.B - b0);
     for (var r = 0u; r < rows; r++) {
-        finish_unit(t, b0 + r, dir, j, pre[r] + bh, hb);
+        finish_unit(t, b0 + r, dir, j, pre[r] + bh, hb, lens[r]);
     }
 }

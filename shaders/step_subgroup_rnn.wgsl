@@ -15,14 +15,14 @@ const UL: u32 = 4u;    // units per lane
 // units at once, so h_{t-1}, the row's length and h_t are one vec4 access each instead of
 // one per unit (on lavapipe the epilogue's loads and stores cost about what the W_hh·h
 // loop's do at rnn-b64). Units past H keep h = 0 and write nothing else.
-fn finish_units(t: u32, b: u32, dir: u32, j0: u32, pre: vec4<f32>, hb: u32) {
+fn finish_units(t: u32, b: u32, dir: u32, j0: u32, pre: vec4<f32>, hb: u32, len: u32) {
     let hp = p.Hp4 * 4u;
     let hi = hb + b * p.Hp4 + j0 / 4u;
     let h_prev = ld4(h_in[hi]);
     let o = (t * p.B + b) * p.out_ld + dir * hp + j0;
     let n = min(UL, p.H - j0);
     let flags = p.flags;
-    if (t < lengths[b]) {
+    if (t < len) {
         let xrow = (t * p.B + b) * p.D * p.H + dir * p.H + j0;
         // loops over the constant UL (unrolled), units past H skipped
         var h = vec4<f32>(0.0);
@@ -79,6 +79,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         let h$g = ld4(h_in[row$g + k]);
         a$r += subgroupBroadcast(h$g, $lu) * wm;
     }
+    // The rows' lengths: RM/SG loads per lane, broadcast (before any lane returns), rather
+    // than one load per row in the epilogue.
+    var lens: array<u32, RM>;
+    let len$g = lengths[min(b0 + $gu * SG + lane, p.B - 1u)];
+    lens[$ru] = subgroupBroadcast(len$g, $lu);
     if (j0 >= p.H) {
         return;
     }
@@ -93,6 +98,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     pre[$ru] = a$r;
     let rows = min(RM, p.B - b0);
     for (var r = 0u; r < rows; r++) {
-        finish_units(t, b0 + r, dir, j0, pre[r] + bh, hb);
+        finish_units(t, b0 + r, dir, j0, pre[r] + bh, hb, lens[r]);
     }
 }

@@ -45,7 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
     let bh = hh_bias(dir, j);
     for (var r = 0u; r < RB; r++) {
         if (b0 + r < p.B) {
-            finish_unit(t, b0 + r, dir, j, acc[r] + bh, hb);
+            finish_unit(t, b0 + r, dir, j, acc[r] + bh, hb, lengths[b0 + r]);
         }
     }
 }

@@ -58,6 +58,10 @@ impl Error {
 
 /// Fails on the first NaN or Inf in `data`, naming `what` and the flat index.
 pub fn check_finite(what: &str, data: &[f32]) -> Result<()> {
+    // Branch-free blocks vectorize; `position` alone (an early exit) does not.
+    if data.chunks(4096).all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())) {
+        return Ok(());
+    }
     match data.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(Error::NonFinite { what: what.into(), index, value: data[index] }),
         None => Ok(()),

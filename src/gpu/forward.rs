@@ -364,7 +364,13 @@ impl GpuModel {
     fn upload_x(&self, gpu: &Gpu, plan: &Plan, input: &Input<'_>) -> Result<()> {
         let s = &self.spec;
         let (t, b) = (input.t, input.b);
-        gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))));
+        let ip = hp(s.input_size);
+        if ip == s.input_size {
+            // no padding: straight from the caller's slice (saves a copy of x per call)
+            gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(input.x));
+        } else {
+            gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, ip)));
+        }
         let lengths: Vec<u32> = match input.lengths {
             Some(l) => check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
             None => vec![t as u32; b],

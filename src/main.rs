@@ -730,7 +730,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         let ceiling = if a.no_ceiling {
             None
         } else {
-            Some(bench::gemm_ceiling(&gpu, wl.batch * wl.seq, wl.cell.gates() * wl.hidden, wl.input + wl.hidden, 3)?.1)
+            Some(bench::gemm_ceiling(&gpu, wl.batch * wl.seq, wl.cell.gates() * wl.hidden, wl.input + wl.hidden, bench::CEILING_RUNS)?.1)
         };
         for &mode in &modes {
             let mut r = match mode {

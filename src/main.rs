@@ -501,7 +501,7 @@ fn info() -> Result<()> {
         let small = v.unsupported(&gpu, &RnnSpec::new(CellKind::Lstm, 64, 128));
         let big = v.unsupported(&gpu, &RnnSpec::new(CellKind::Lstm, 64, 512));
         let say = |r: Option<String>| r.map(|w| format!("no: {w}")).unwrap_or_else(|| "yes".into());
-        println!("  {:<10} {} / {}", v.name(), say(small), say(big));
+        println!("  {:<19} {} / {}", v.name(), say(small), say(big));
     }
     for (b, h) in [(1usize, 128usize), (64, 256), (256, 512)] {
         println!("  default for lstm B={b} H={h}: {}", Variant::auto(&gpu, &RnnSpec::new(CellKind::Lstm, 64, h), b));
@@ -705,7 +705,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
                 let total: f64 = fams.iter().map(|f| f.1).sum();
                 println!("{} {}: {:.2} ms of GPU time", wl.name, format!("{mode:?}").to_lowercase(), total);
                 for (label, ms, share) in fams {
-                    println!("  {label:<24} {ms:>10.2} ms {:>6.1}%", share * 100.0);
+                    println!("  {label:<36} {ms:>10.2} ms {:>6.1}%", share * 100.0);
                 }
             }
         }
@@ -720,7 +720,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     if !a.json {
         println!("adapter: {}", gpu.describe());
         println!(
-            "{:<10} {:<5} {:<10} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9}  check",
+            "{:<10} {:<5} {:<19} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9}  check",
             "workload", "mode", "variant", "median ms", "min ms", "max ms", "tokens/s", "GFLOP/s", "GEMM ceil"
         );
     }
@@ -748,7 +748,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             let vs: String = r.speedup.iter().map(|(n, x)| format!(", {x:.2}x {n}")).collect();
             if !a.json {
                 println!(
-                    "{:<10} {:<5} {:<10} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9}  {} ({}){vs}",
+                    "{:<10} {:<5} {:<19} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9}  {} ({}){vs}",
                     wl.name,
                     format!("{:?}", mode).to_lowercase(),
                     r.variant,
@@ -771,7 +771,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             wgpu_rnn::reference::forward(&w, &wgpu_rnn::reference::SeqBatch { t: wl.seq, b: wl.batch, x: &x, h0: None, c0: None, lengths: None })?;
             let ms = start.elapsed().as_secs_f64() * 1e3;
             if !a.json {
-                println!("{:<10} {:<5} {:<10} {:>9.2}  (f64 CPU reference, one run, {:.2} GFLOP/s)", wl.name, "fwd", "cpu-ref", ms, wl.forward_flops() / ms / 1e6);
+                println!("{:<10} {:<5} {:<19} {:>9.2}  (f64 CPU reference, one run, {:.2} GFLOP/s)", wl.name, "fwd", "cpu-ref", ms, wl.forward_flops() / ms / 1e6);
             }
         }
     }

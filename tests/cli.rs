@@ -266,4 +266,9 @@ fn bench_compares_with_peer_timings_and_profiles() {
     for family in ["input GEMM", "recurrent step", "backward step", "weight-gradient GEMMs"] {
         assert!(out.contains(family), "no {family} in:\n{out}");
     }
+    // the fused variant's forward has one family, its step with the input projection in it
+    let st = bin().args(shape).args(["--profile", "--mode", "fwd", "--variant", "fused-subgroup"]).output().unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let out = String::from_utf8_lossy(&st.stdout);
+    assert!(out.contains("fused step (input GEMM + recurrent)") && !out.contains("input GEMM  "), "{out}");
 }

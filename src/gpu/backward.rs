@@ -305,6 +305,8 @@ pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
                 Variant::Tiled
             }
         }
+        // Training needs xg apart from the recurrent product: the unfused per-step kernels.
+        Variant::FusedSubgroup => Variant::Subgroup,
         v => v,
     }
 }

@@ -56,6 +56,16 @@ impl StepParams {
     }
 }
 
+/// Per-step parameters of the fused step kernel (step_fused_subgroup.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct FusedParams {
+    pub step: StepParams,
+    /// Kp/4 of the layer's input
+    pub kp4: u32,
+    pub pad: [u32; 3],
+}
+
 pub(crate) const FLAG_WRITE_OUT: u32 = 1;
 pub(crate) const FLAG_TRAIN: u32 = 2;
 
@@ -68,9 +78,11 @@ pub(crate) struct GemmParams {
     pub pad: u32,
 }
 
-/// A uniform buffer of one 32-byte entry per step at the device's dynamic-offset alignment.
+/// A uniform buffer of one entry per step, each at a multiple of the device's dynamic-offset
+/// alignment.
 pub(crate) fn step_entries<P: bytemuck::Pod>(gpu: &Gpu, label: &str, entries: impl Iterator<Item = P>) -> (wgpu::Buffer, u64) {
-    let align = gpu.limits.min_uniform_buffer_offset_alignment.max(32) as u64;
+    let min_align = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+    let align = std::mem::size_of::<P>().div_ceil(min_align) as u64 * min_align as u64;
     let mut bytes = vec![];
     for e in entries {
         let start = bytes.len();
@@ -191,7 +203,8 @@ struct PlanKey {
 }
 
 struct LayerBinds {
-    gemm_bg: wgpu::BindGroup,
+    /// the input GEMM's bind group (None: the variant fuses it into the step)
+    gemm_bg: Option<wgpu::BindGroup>,
     gemm_groups: (u32, u32),
     /// the recurrent kernel's bind groups, for dispatch i: step_bgs[i % 2]
     step_bgs: [wgpu::BindGroup; 2],
@@ -212,7 +225,7 @@ struct Plan {
     lengths: wgpu::Buffer,
     _keep: Vec<wgpu::Buffer>,
     binds: Vec<LayerBinds>,
-    gemm: Arc<Kernel>,
+    gemm: Option<Arc<Kernel>>,
     recurrent: Arc<Kernel>,
     /// workgroups of the recurrent dispatch
     rec_groups: (u32, u32, u32),
@@ -296,15 +309,16 @@ impl GpuModel {
             if s.cell.has_cell_state() {
                 enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
             }
-            {
+            if let (Some(gemm), Some(bg)) = (&plan.gemm, &lb.gemm_bg) {
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::INPUT_GEMM));
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("input gemm"), timestamp_writes: tw });
-                pass.set_pipeline(&plan.gemm.pipeline);
-                pass.set_bind_group(0, &lb.gemm_bg, &[]);
+                pass.set_pipeline(&gemm.pipeline);
+                pass.set_bind_group(0, bg, &[]);
                 pass.dispatch_workgroups(lb.gemm_groups.0, lb.gemm_groups.1, 1);
             }
             {
-                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::RECURRENT_STEP));
+                let family = if plan.gemm.is_some() { profile::RECURRENT_STEP } else { profile::FUSED_STEP };
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(family));
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.recurrent.pipeline);
                 let (gx, gy, gz) = plan.rec_groups;
@@ -438,7 +452,9 @@ impl GpuModel {
             gpu.check_binding(what, bytes)?;
         }
         let x = gpu.storage("x", sizes[0].1);
-        let xg = gpu.storage("xg", sizes[1].1);
+        let fused = key.variant == Variant::FusedSubgroup;
+        // The fused variant has no input projection buffer.
+        let xg = gpu.storage("xg", if fused { 16 } else { sizes[1].1 });
         let outs: Vec<wgpu::Buffer> = (0..s.num_layers.min(2)).map(|_| gpu.storage("out", sizes[2].1)).collect();
         let h0 = gpu.storage("h0", sizes[3].1);
         let h_n = gpu.storage("h_n", sizes[3].1);
@@ -449,7 +465,7 @@ impl GpuModel {
         let lengths = gpu.storage("lengths", b as u64 * 4);
 
         let gemm_variant = key.variant.gemm(gpu);
-        let gemm = gemm_variant.kernel(gpu)?;
+        let gemm = if fused { None } else { Some(gemm_variant.kernel(gpu)?) };
         let persistent = matches!(key.variant, Variant::Persistent | Variant::PersistentSubgroup);
         let mut chunk = t;
         let (recurrent, rec_groups) = if key.variant == Variant::Persistent {
@@ -477,11 +493,13 @@ impl GpuModel {
         for (l, lw) in self.layers.iter().enumerate() {
             let last = l + 1 == s.num_layers;
             let flags = if !last || key.return_sequence { FLAG_WRITE_OUT } else { 0 };
-            let (params, al) = step_entries(
-                gpu,
-                "step params",
-                entries.iter().map(|&step| StepParams::new(s, t, b, step, flags)),
-            );
+            let step_params = entries.iter().map(|&step| StepParams::new(s, t, b, step, flags));
+            let (params, al) = if fused {
+                let kp4 = (lw.kp / 4) as u32;
+                step_entries(gpu, "fused step params", step_params.map(|step| FusedParams { step, kp4, pad: [0; 3] }))
+            } else {
+                step_entries(gpu, "step params", step_params)
+            };
             align = al;
             let gp = GemmParams { m: (t * b) as u32, n: (d * g * h) as u32, kp4: (lw.kp / 4) as u32, pad: 0 };
             let gemm_params = gpu.uniform_init("gemm params", bytemuck::bytes_of(&gp));
@@ -490,11 +508,17 @@ impl GpuModel {
             let gemm_groups = gemm_variant.groups(t * b, d * g * h);
             gpu.check_groups("input GEMM (x)", gemm_groups.0)?;
             gpu.check_groups("input GEMM (y)", gemm_groups.1)?;
-            let gemm_bg = gemm.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16);
-            // The reserve-space bindings (8..10) are unused at inference: any buffer will do.
+            let gemm_bg = gemm.as_ref().map(|k| k.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16));
             let step_bgs = [0, 1].map(|i| {
                 let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
-                recurrent.bind(gpu, &[&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, out, &c_state, &c_state, &c_state, h_in], 32)
+                if fused {
+                    let bufs = [&params, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in, h_out, &c_state, out];
+                    recurrent.bind(gpu, &bufs, std::mem::size_of::<FusedParams>() as u64)
+                } else {
+                    // The reserve-space bindings (8..10) are unused at inference: any buffer will do.
+                    let bufs = [&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, out, &c_state, &c_state, &c_state, h_in];
+                    recurrent.bind(gpu, &bufs, 32)
+                }
             });
             keep.push(params);
             keep.push(gemm_params);

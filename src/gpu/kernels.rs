@@ -17,6 +17,7 @@ pub const STEP_REG_WGSL: &str = include_str!("../../shaders/step_reg.wgsl");
 pub const STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_subgroup.wgsl");
 pub const STEP_SUBGROUP_RNN_WGSL: &str = include_str!("../../shaders/step_subgroup_rnn.wgsl");
 pub const STEP_TILED_WGSL: &str = include_str!("../../shaders/step_tiled.wgsl");
+pub const STEP_FUSED_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_fused_subgroup.wgsl");
 pub const PERSISTENT_WGSL: &str = include_str!("../../shaders/persistent.wgsl");
 pub const PERSISTENT_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_subgroup.wgsl");
 pub const GEMM_COMMON_WGSL: &str = include_str!("../../shaders/gemm_common.wgsl");
@@ -108,11 +109,20 @@ pub enum Variant {
     Persistent,
     /// Persistent with W_hh held in registers and h shared by subgroupBroadcast (small H).
     PersistentSubgroup,
+    /// Subgroup sharing with the input projection fused into every step (one GEMM with
+    /// K = I + H per step, no xg buffer). Inference only: training runs `Subgroup`.
+    FusedSubgroup,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] =
-        [Variant::Tiled, Variant::Register, Variant::Subgroup, Variant::Persistent, Variant::PersistentSubgroup];
+    pub const ALL: [Variant; 6] = [
+        Variant::Tiled,
+        Variant::Register,
+        Variant::Subgroup,
+        Variant::Persistent,
+        Variant::PersistentSubgroup,
+        Variant::FusedSubgroup,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -121,12 +131,19 @@ impl Variant {
             Variant::Subgroup => "subgroup",
             Variant::Persistent => "persistent",
             Variant::PersistentSubgroup => "persistent-subgroup",
+            Variant::FusedSubgroup => "fused-subgroup",
         }
     }
 
     /// Why this variant cannot run here, or None if it can.
     pub fn unsupported(self, gpu: &Gpu, spec: &RnnSpec) -> Option<String> {
         match self {
+            Variant::FusedSubgroup => Variant::Subgroup.unsupported(gpu, spec).map(|w| format!("fused-{w}")).or_else(|| {
+                let have = gpu.limits.max_storage_buffers_per_shader_stage;
+                (have < FUSED_STORAGE_BUFFERS).then(|| {
+                    format!("fused-subgroup needs {FUSED_STORAGE_BUFFERS} storage buffers per shader stage, the device has {have}")
+                })
+            }),
             Variant::Subgroup if !subgroups_ok(gpu) => Some(format!(
                 "subgroup variant needs Features::SUBGROUP with subgroups of at least {SUBGROUP_LANES} lanes (adapter: {}, sizes {}..{})",
                 if gpu.caps.subgroups { "has SUBGROUP" } else { "no SUBGROUP" },
@@ -158,7 +175,8 @@ impl Variant {
 
     /// The variant `wgpu-rnn tune` measured fastest for this adapter and shape, else a rule:
     /// persistent when one step is too little work to pay for a dispatch, then subgroup
-    /// sharing on CPU adapters, tiles elsewhere.
+    /// sharing on CPU adapters (with the input projection fused into the step from
+    /// `FUSED_MIN_BATCH` rows), tiles elsewhere.
     pub fn auto(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
         if let Some(v) = crate::tune::cached(gpu, spec, b) {
             return v;
@@ -172,7 +190,13 @@ impl Variant {
             }
         }
         if gpu.caps.cpu_like {
-            if subgroups_ok(gpu) { Variant::Subgroup } else { Variant::Register }
+            if Variant::FusedSubgroup.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH {
+                Variant::FusedSubgroup
+            } else if subgroups_ok(gpu) {
+                Variant::Subgroup
+            } else {
+                Variant::Register
+            }
         } else {
             Variant::Tiled
         }
@@ -183,7 +207,7 @@ impl Variant {
         match self {
             Variant::Tiled => GemmVariant::Tiled,
             Variant::Register => GemmVariant::Register,
-            Variant::Subgroup => GemmVariant::Subgroup,
+            Variant::Subgroup | Variant::FusedSubgroup => GemmVariant::Subgroup,
             Variant::Persistent | Variant::PersistentSubgroup => GemmVariant::best(gpu),
         }
     }
@@ -201,7 +225,10 @@ impl FromStr for Variant {
         Variant::ALL
             .into_iter()
             .find(|v| v.name() == s)
-            .ok_or_else(|| Error::Config(format!("unknown variant `{s}` (one of tiled, register, subgroup, persistent)")))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+                Error::Config(format!("unknown variant `{s}` (one of {})", names.join(", ")))
+            })
     }
 }
 
@@ -295,6 +322,32 @@ pub const STEP_BINDINGS: [Binding; 12] = [
     Binding::Read,
 ];
 
+/// The smallest batch for which `Variant::auto` fuses the input projection into the step
+/// on CPU adapters. Fused, each W_ih load feeds only the step's B rows (the separate GEMM
+/// feeds 32 rows of T·B); in exchange xg is never stored and reloaded. LSTM I = H = 256,
+/// T = 100 on lavapipe, ms per forward (subgroup / fused-subgroup): B = 1 17 / 29, B = 8
+/// 35 / 36, B = 16 53 / 43, B = 32 61 / 52, B = 64 117 / 93.
+pub const FUSED_MIN_BATCH: usize = 16;
+
+/// Storage buffers of the fused step kernel (step_fused_subgroup.wgsl).
+pub const FUSED_STORAGE_BUFFERS: u32 = 10;
+
+/// Bindings of step_fused_subgroup.wgsl: params, x_in, w_ih, b_ih, w_hh, b_hh, lengths,
+/// h_in (read), h_state, c_state, out (read-write).
+pub const FUSED_STEP_BINDINGS: [Binding; 11] = [
+    Binding::Uniform { dynamic: true },
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+];
+
 /// The cell's constants and maths, prepended to every recurrent kernel.
 fn cell_prelude(cell: CellKind) -> String {
     format!("{}\n{STEP_WGSL}\n", cell_source(cell, ""))
@@ -342,7 +395,9 @@ fn step_subgroup_units(cell: CellKind) -> usize {
 /// Workgroups (x over hidden units, y over batch rows) of a variant's per-step kernel.
 pub fn step_groups(variant: Variant, cell: CellKind, h: usize, b: usize) -> (usize, usize) {
     match variant {
-        Variant::Subgroup => (h.div_ceil(SUBGROUP_LANES as usize * step_subgroup_units(cell)), b.div_ceil(step_subgroup_rows(b))),
+        Variant::Subgroup | Variant::FusedSubgroup => {
+            (h.div_ceil(SUBGROUP_LANES as usize * step_subgroup_units(cell)), b.div_ceil(step_subgroup_rows(b)))
+        }
         _ => (h.div_ceil(64), b.div_ceil(4)),
     }
 }
@@ -357,6 +412,14 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
             let src = if step_subgroup_units(cell) == 4 { STEP_SUBGROUP_RNN_WGSL } else { STEP_SUBGROUP_WGSL };
             return gpu.kernel(&format!("step_subgroup/{}/rows{rows}", cell.name()), &STEP_BINDINGS, || {
                 format!("{}\n{}", cell_prelude(cell), unroll_rows(src, rows))
+            });
+        }
+        Variant::FusedSubgroup => {
+            let rows = step_subgroup_rows(b);
+            let units = step_subgroup_units(cell);
+            return gpu.kernel(&format!("step_fused_subgroup/{}/rows{rows}", cell.name()), &FUSED_STEP_BINDINGS, || {
+                let body = format!("const UL: u32 = {units}u;\n{}", unroll_rows(STEP_FUSED_SUBGROUP_WGSL, rows));
+                cell_source(cell, &body)
             });
         }
         Variant::Persistent | Variant::PersistentSubgroup => {

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 /// Kernel families as users see them.
 pub const INPUT_GEMM: &str = "input GEMM";
 pub const RECURRENT_STEP: &str = "recurrent step";
+/// The recurrent step with the input projection fused in (Variant::FusedSubgroup).
+pub const FUSED_STEP: &str = "fused step (input GEMM + recurrent)";
 pub const BACKWARD_STEP: &str = "backward step";
 pub const WEIGHT_GRAD: &str = "weight-gradient GEMMs";
 pub const OPTIMIZER: &str = "optimizer";

@@ -1,6 +1,7 @@
 // Inference timestep with the input projection fused in: one invocation computes, for its
-// lane's 4 columns and the RM batch rows RM*wg.y..+RM, W_ih·x_t + W_hh·h_{t-1} + b_ih + b_hh
-// as one GEMM with K = I + H, then the cell and the state update. A workgroup is one
+// lane's 4 columns and RM batch rows, W_ih·x_t + W_hh·h_{t-1} + b_ih + b_hh as one GEMM
+// with K = I + H, then the cell and the state update (`main`: one step per dispatch;
+// `main_persistent`: the same for every unit block and a chunk of steps). A workgroup is one
 // subgroup of SG = 8 lanes; per vec4 chunk of K each lane loads its 4 weight rows and RM/SG
 // rows of x_t or h_{t-1}, shared across the subgroup by subgroupBroadcast (the load pattern
 // of gemm_subgroup.wgsl). No input-projection buffer xg is written or read: on lavapipe the
@@ -20,7 +21,8 @@
 //   x_in    [T*B, Kp]     the layer's input (x, or the previous layer's out)
 //   w_ih    [D*GH, Kp]    b_ih, b_hh [D*GH]
 //   w_hh    [D, GH, Hp]   lengths [B]
-//   h_in    [D, B, Hp]    h_{t-1};  h_state [D, B, Hp] h_t (the host swaps the two)
+//   h_in    [D, B, Hp]    h_{t-1};  h_state [D, B, Hp] h_t (the host swaps the two;
+//                         main_persistent: both are one buffer [2, D, B, Hp])
 //   c_state [D, B, H]     (LSTM) updated in place by the owning invocation
 //   out     [T, B, D*Hp]
 
@@ -41,7 +43,7 @@ struct FusedParams {
 @group(0) @binding(4) var<storage, read> w_hh: array<V4>;
 @group(0) @binding(5) var<storage, read> b_hh: array<f32>;
 @group(0) @binding(6) var<storage, read> lengths: array<u32>;
-@group(0) @binding(7) var<storage, read> h_in: array<V4>;
+@group(0) @binding(7) var<storage, read_write> h_in: array<V4>;
 @group(0) @binding(8) var<storage, read_write> h_state: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> c_state: array<f32>;
 @group(0) @binding(10) var<storage, read_write> out: array<vec4<f32>>;
@@ -67,7 +69,7 @@ fn h_cols(hr: vec4<u32>, k: u32) -> mat4x4<f32> {
 
 // Cell and state update of unit j of row b (LSTM, GRU) from its 4 pre-activations a
 // (biases included). Past the row's length: output 0, state carried unchanged.
-fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, len: u32) {
+fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, len: u32, hr0: u32, hw0: u32) {
     let hi = (dir * sp.B + b) * sp.Hp4 + j / 4u;
     let o4 = ((t * sp.B + b) * sp.out_ld + dir * sp.Hp4 * 4u + j) / 4u;
     let write_out = (sp.flags & FLAG_WRITE_OUT) != 0u;
@@ -75,7 +77,7 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
     // LSTM's update does not read h_{t-1}: skip its load at valid steps.
     var h_prev = 0.0;
     if (!HAS_C || !valid) {
-        h_prev = ld4(h_in[hi])[j % 4u];
+        h_prev = ld4(h_in[hr0 + hi])[j % 4u];
     }
     if (valid) {
         var xg = a;
@@ -90,7 +92,7 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
             c_prev = c_state[ci];
         }
         let hc = cell_update(xg, hg, h_prev, c_prev);
-        h_state[hi][j % 4u] = hc.x;
+        h_state[hw0 + hi][j % 4u] = hc.x;
         if (HAS_C) {
             c_state[ci] = hc.y;
         }
@@ -98,7 +100,7 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
             out[o4][j % 4u] = hc.x;
         }
     } else {
-        h_state[hi][j % 4u] = h_prev;
+        h_state[hw0 + hi][j % 4u] = h_prev;
         if (write_out) {
             out[o4][j % 4u] = 0.0;
         }
@@ -107,7 +109,7 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
 
 // Cell and state update of the 4 units j0.. of row b (RNN): h and the output as one vec4
 // store each. Units past H (pad columns) get 0.
-fn finish_units(sp: StepParams, t: u32, b: u32, dir: u32, j0: u32, a: vec4<f32>, len: u32) {
+fn finish_units(sp: StepParams, t: u32, b: u32, dir: u32, j0: u32, a: vec4<f32>, len: u32, hr0: u32, hw0: u32) {
     let hi = (dir * sp.B + b) * sp.Hp4 + j0 / 4u;
     let o4 = ((t * sp.B + b) * sp.out_ld + dir * sp.Hp4 * 4u + j0) / 4u;
     let write_out = (sp.flags & FLAG_WRITE_OUT) != 0u;
@@ -119,26 +121,28 @@ fn finish_units(sp: StepParams, t: u32, b: u32, dir: u32, j0: u32, a: vec4<f32>,
                 h[u] = cell_update(vec4<f32>(a[u], 0.0, 0.0, 0.0), vec4<f32>(0.0), 0.0, 0.0).x;
             }
         }
-        h_state[hi] = h;
+        h_state[hw0 + hi] = h;
         if (write_out) {
             out[o4] = h;
         }
     } else {
-        h_state[hi] = ld4(h_in[hi]);
+        h_state[hw0 + hi] = ld4(h_in[hr0 + hi]);
         if (write_out) {
             out[o4] = vec4<f32>(0.0);
         }
     }
 }
 
-@compute @workgroup_size(SG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+// One step s for the lane's columns (unit block ub) and row block rb of direction dir:
+// reads h_{t-1} at h_in[hr0 + ..], writes h_t at h_state[hw0 + ..] (offsets of the state
+// halves in the persistent kernel, 0 per step). Every lane reaches the broadcasts.
+fn fused_step(ub: u32, rb: u32, dir: u32, lane: u32, s: u32, hr0: u32, hw0: u32) {
     let sp = p.s;
-    let j = (wg.x * SG + lane) * UL;
+    let j = (ub * SG + lane) * UL;
     let jw = min(j, sp.H - 1u);
-    let b0 = wg.y * RM;
-    let dir = wg.z;
-    let t = time_of(sp, dir, sp.step);
+    let b0 = rb * RM;
+    let t = time_of(sp, dir, s);
+
     // The lane's 4 columns as weight rows (clamped: lanes past H load valid rows and store
     // nothing; GRU's columns 2 and 3 are both gate n, each read from one matrix).
     var rows = vec4<u32>(0u);
@@ -152,7 +156,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let xr = rows * p.Kp4;
     let hr = rows * sp.Hp4;
     let xrow$g = (t * sp.B + min(b0 + $gu * SG + lane, sp.B - 1u)) * p.Kp4;
-    let hrow$g = (dir * sp.B + min(b0 + $gu * SG + lane, sp.B - 1u)) * sp.Hp4;
+    let hrow$g = hr0 + (dir * sp.B + min(b0 + $gu * SG + lane, sp.B - 1u)) * sp.Hp4;
 
     var a$r = vec4<f32>(0.0);
     for (var k = 0u; k < p.Kp4; k++) {
@@ -185,9 +189,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let n = min(RM, sp.B - b0);
     for (var r = 0u; r < n; r++) {
         if (UL == 4u) {
-            finish_units(sp, t, b0 + r, dir, j, pre[r] + bias, lens[r]);
+            finish_units(sp, t, b0 + r, dir, j, pre[r] + bias, lens[r], hr0, hw0);
         } else {
-            finish_unit(sp, t, b0 + r, dir, j, pre[r] + bias, lens[r]);
+            finish_unit(sp, t, b0 + r, dir, j, pre[r] + bias, lens[r], hr0, hw0);
         }
+    }
+}
+
+// One step per dispatch: workgroup (unit block, row block, direction).
+@compute @workgroup_size(SG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    fused_step(wg.x, wg.y, wg.z, lane, p.s.step, 0u, 0u);
+}
+
+// Persistent: one subgroup owns row block wg.x of direction wg.y, loops over every unit
+// block and steps p.s.step .. +CHUNK (the host sizes CHUNK under lavapipe's loop limit,
+// kernels::fused_persistent_chunk). h_in and h_state are then one buffer [2, D, B, Hp]:
+// the state before step s is in half s % 2. step_barrier (from the host) orders a step's
+// h stores before the next step's loads.
+@compute @workgroup_size(SG)
+fn main_persistent(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    let half = p.s.D * p.s.B * p.s.Hp4;
+    let end = min(p.s.step + CHUNK, p.s.T);
+    let blocks = (p.s.H + SG * UL - 1u) / (SG * UL);
+    for (var s = p.s.step; s < end; s++) {
+        for (var ub = 0u; ub < blocks; ub++) {
+            fused_step(ub, wg.x, wg.y, lane, s, (s & 1u) * half, ((s + 1u) & 1u) * half);
+        }
+        step_barrier();
     }
 }

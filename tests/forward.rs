@@ -53,6 +53,25 @@ fn larger_shapes_match_the_reference() {
     }
 }
 
+/// fused-persistent over sequences whose loops would pass lavapipe's per-invocation loop
+/// limit in one dispatch (every loop of a shader shares one counter of 65535 iterations,
+/// past which they silently stop): the host splits them into chunks of steps, and the
+/// results still match. Bidirectional with lengths puts both state halves and both
+/// directions' time orders through the chunk boundaries; B = 40 leaves a ragged block.
+#[test]
+fn fused_persistent_chunks_match_the_reference() {
+    let gpu = gpu();
+    for (cell, h, b, bidirectional) in [(CellKind::RnnTanh, 256, 16, true), (CellKind::Lstm, 128, 40, false), (CellKind::Gru, 96, 33, true)] {
+        let case = wgpu_rnn::validate::Case { cell, input: 64, hidden: h, layers: 1, bidirectional, t: 100, b, lengths: true };
+        let chunk = wgpu_rnn::gpu::kernels::fused_persistent_chunk(&case.spec(), b, 64);
+        assert!(chunk < case.t, "{}: one chunk of {chunk} steps covers T", case.label());
+        let p = prepare(case, 21).unwrap();
+        for c in check_forward(gpu, &p, Variant::FusedPersistent).unwrap() {
+            assert!(c.ok(), "{} fused-persistent: {c}", case.label());
+        }
+    }
+}
+
 #[test]
 fn gpu_matches_pytorch_golden_fixtures() {
     let gpu = gpu();

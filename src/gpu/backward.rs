@@ -306,7 +306,7 @@ pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
             }
         }
         // Training needs xg apart from the recurrent product: the unfused per-step kernels.
-        Variant::FusedSubgroup => Variant::Subgroup,
+        Variant::FusedSubgroup | Variant::FusedPersistent => Variant::Subgroup,
         v => v,
     }
 }

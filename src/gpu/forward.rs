@@ -231,6 +231,8 @@ struct Plan {
     rec_groups: (u32, u32, u32),
     /// dispatches of the recurrent kernel per layer (T, or the persistent chunks)
     rec_dispatches: usize,
+    /// where a layer's last dispatch leaves h: (index into h_state, byte offset)
+    h_last: (usize, u64),
     /// stride of per-step uniform entries
     align: u64,
 }
@@ -327,8 +329,8 @@ impl GpuModel {
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
             }
-            let last = &plan.h_state[plan.rec_dispatches % 2];
-            enc.copy_buffer_to_buffer(last, 0, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            let (last, offset) = plan.h_last;
+            enc.copy_buffer_to_buffer(&plan.h_state[last], offset, &plan.h_n, l as u64 * state_bytes, state_bytes);
             if s.cell.has_cell_state() {
                 enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
             }
@@ -452,7 +454,7 @@ impl GpuModel {
             gpu.check_binding(what, bytes)?;
         }
         let x = gpu.storage("x", sizes[0].1);
-        let fused = key.variant == Variant::FusedSubgroup;
+        let fused = matches!(key.variant, Variant::FusedSubgroup | Variant::FusedPersistent);
         // The fused variant has no input projection buffer.
         let xg = gpu.storage("xg", if fused { 16 } else { sizes[1].1 });
         let outs: Vec<wgpu::Buffer> = (0..s.num_layers.min(2)).map(|_| gpu.storage("out", sizes[2].1)).collect();
@@ -460,18 +462,26 @@ impl GpuModel {
         let h_n = gpu.storage("h_n", sizes[3].1);
         let c0 = gpu.storage("c0", (n_state * h) as u64 * f);
         let c_n = gpu.storage("c_n", (n_state * h) as u64 * f);
-        let h_state = [0, 1].map(|_| gpu.storage("h_state", (d * b * hpad) as u64 * f));
+        // fused-persistent keeps both halves of the state in one buffer (h_state[0])
+        let fused_persistent = key.variant == Variant::FusedPersistent;
+        let state_bytes = (d * b * hpad) as u64 * f;
+        let h_state = [0, 1].map(|i| gpu.storage("h_state", if fused_persistent && i == 0 { 2 * state_bytes } else { state_bytes }));
         let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
         let lengths = gpu.storage("lengths", b as u64 * 4);
 
         let gemm_variant = key.variant.gemm(gpu);
         let gemm = if fused { None } else { Some(gemm_variant.kernel(gpu)?) };
-        let persistent = matches!(key.variant, Variant::Persistent | Variant::PersistentSubgroup);
+        let persistent = matches!(key.variant, Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent);
         let mut chunk = t;
         let (recurrent, rec_groups) = if key.variant == Variant::Persistent {
             let shape = PersistentShape::new(gpu, s, b)?;
             chunk = persistent_chunk(shape.rows, h);
             (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1))
+        } else if fused_persistent {
+            let kp = self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0);
+            chunk = super::kernels::fused_persistent_chunk(s, b, kp);
+            let k = super::kernels::fused_kernel(gpu, s.cell, b, Some(chunk))?;
+            (k, (b.div_ceil(super::kernels::step_subgroup_rows(b)) as u32, d as u32, 1))
         } else if key.variant == Variant::PersistentSubgroup {
             let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;
             chunk = persistent_chunk(rows, h);
@@ -510,7 +520,7 @@ impl GpuModel {
             gpu.check_groups("input GEMM (y)", gemm_groups.1)?;
             let gemm_bg = gemm.as_ref().map(|k| k.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16));
             let step_bgs = [0, 1].map(|i| {
-                let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
+                let (h_out, h_in) = if fused_persistent { (&h_state[0], &h_state[0]) } else { (&h_state[1 - i], &h_state[i]) };
                 if fused {
                     let bufs = [&params, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in, h_out, &c_state, out];
                     recurrent.bind(gpu, &bufs, std::mem::size_of::<FusedParams>() as u64)
@@ -542,6 +552,8 @@ impl GpuModel {
             recurrent,
             rec_groups,
             rec_dispatches: entries.len(),
+            // the state before step s is in half s % 2 of fused-persistent's buffer
+            h_last: if fused_persistent { (0, (t % 2) as u64 * state_bytes) } else { (entries.len() % 2, 0) },
             align,
         })
     }

@@ -112,16 +112,21 @@ pub enum Variant {
     /// Subgroup sharing with the input projection fused into every step (one GEMM with
     /// K = I + H per step, no xg buffer). Inference only: training runs `Subgroup`.
     FusedSubgroup,
+    /// FusedSubgroup's step looped inside one workgroup (one subgroup) per batch block of
+    /// up to 32 rows and direction, over every unit block and a chunk of steps per dispatch:
+    /// saves the per-step dispatches, needs a block per CPU thread. Inference only.
+    FusedPersistent,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Tiled,
         Variant::Register,
         Variant::Subgroup,
         Variant::Persistent,
         Variant::PersistentSubgroup,
         Variant::FusedSubgroup,
+        Variant::FusedPersistent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -132,6 +137,7 @@ impl Variant {
             Variant::Persistent => "persistent",
             Variant::PersistentSubgroup => "persistent-subgroup",
             Variant::FusedSubgroup => "fused-subgroup",
+            Variant::FusedPersistent => "fused-persistent",
         }
     }
 
@@ -144,6 +150,7 @@ impl Variant {
                     format!("fused-subgroup needs {FUSED_STORAGE_BUFFERS} storage buffers per shader stage, the device has {have}")
                 })
             }),
+            Variant::FusedPersistent => Variant::FusedSubgroup.unsupported(gpu, spec).map(|w| w.replace("fused-subgroup", "fused-persistent")),
             Variant::Subgroup if !subgroups_ok(gpu) => Some(format!(
                 "subgroup variant needs Features::SUBGROUP with subgroups of at least {SUBGROUP_LANES} lanes (adapter: {}, sizes {}..{})",
                 if gpu.caps.subgroups { "has SUBGROUP" } else { "no SUBGROUP" },
@@ -176,7 +183,8 @@ impl Variant {
     /// The variant `wgpu-rnn tune` measured fastest for this adapter and shape, else a rule:
     /// persistent when one step is too little work to pay for a dispatch, then subgroup
     /// sharing on CPU adapters (with the input projection fused into the step from
-    /// `FUSED_MIN_BATCH` rows), tiles elsewhere.
+    /// `FUSED_MIN_BATCH` rows, and looped in fused-persistent once the batch blocks keep
+    /// every CPU thread busy), tiles elsewhere.
     pub fn auto(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
         if let Some(v) = crate::tune::cached(gpu, spec, b) {
             return v;
@@ -190,7 +198,12 @@ impl Variant {
             }
         }
         if gpu.caps.cpu_like {
-            if Variant::FusedSubgroup.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH {
+            let blocks = b.div_ceil(step_subgroup_rows(b)) * spec.directions();
+            let threads = cpu_threads();
+            let balanced = blocks >= threads && (blocks % threads == 0 || blocks >= 4 * threads);
+            if Variant::FusedPersistent.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH && balanced {
+                Variant::FusedPersistent
+            } else if Variant::FusedSubgroup.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH {
                 Variant::FusedSubgroup
             } else if subgroups_ok(gpu) {
                 Variant::Subgroup
@@ -207,7 +220,7 @@ impl Variant {
         match self {
             Variant::Tiled => GemmVariant::Tiled,
             Variant::Register => GemmVariant::Register,
-            Variant::Subgroup | Variant::FusedSubgroup => GemmVariant::Subgroup,
+            Variant::Subgroup | Variant::FusedSubgroup | Variant::FusedPersistent => GemmVariant::Subgroup,
             Variant::Persistent | Variant::PersistentSubgroup => GemmVariant::best(gpu),
         }
     }
@@ -322,6 +335,16 @@ pub const STEP_BINDINGS: [Binding; 12] = [
     Binding::Read,
 ];
 
+/// Threads a CPU adapter runs workgroups on: lavapipe's LP_NUM_THREADS, else the CPUs.
+/// fused-persistent runs one workgroup per batch block on one thread, so it needs at
+/// least this many blocks: measured at LSTM I = H = 256, T = 100 on 2 threads, ms per
+/// forward (fused-subgroup / fused-persistent): B = 16 39 / 55 and B = 32 52 / 99 (one
+/// block), B = 64 93-96 / 92-95 (two), and rnn-b64 29-30 / 24-25.
+pub fn cpu_threads() -> usize {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    std::env::var("LP_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(cpus).max(1)
+}
+
 /// The smallest batch for which `Variant::auto` fuses the input projection into the step
 /// on CPU adapters. Fused, each W_ih load feeds only the step's B rows (the separate GEMM
 /// feeds 32 rows of T·B); in exchange xg is never stored and reloaded. LSTM I = H = 256,
@@ -332,8 +355,9 @@ pub const FUSED_MIN_BATCH: usize = 16;
 /// Storage buffers of the fused step kernel (step_fused_subgroup.wgsl).
 pub const FUSED_STORAGE_BUFFERS: u32 = 10;
 
-/// Bindings of step_fused_subgroup.wgsl: params, x_in, w_ih, b_ih, w_hh, b_hh, lengths,
-/// h_in (read), h_state, c_state, out (read-write).
+/// Bindings of step_fused_subgroup.wgsl: params, x_in, w_ih, b_ih, w_hh, b_hh, lengths
+/// (read), h_in, h_state, c_state, out (read-write; the persistent entry point binds h_in
+/// and h_state to one buffer).
 pub const FUSED_STEP_BINDINGS: [Binding; 11] = [
     Binding::Uniform { dynamic: true },
     Binding::Read,
@@ -342,7 +366,7 @@ pub const FUSED_STEP_BINDINGS: [Binding; 11] = [
     Binding::Read,
     Binding::Read,
     Binding::Read,
-    Binding::Read,
+    Binding::ReadWrite,
     Binding::ReadWrite,
     Binding::ReadWrite,
     Binding::ReadWrite,
@@ -414,21 +438,55 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
                 format!("{}\n{}", cell_prelude(cell), unroll_rows(src, rows))
             });
         }
-        Variant::FusedSubgroup => {
-            let rows = step_subgroup_rows(b);
-            let units = step_subgroup_units(cell);
-            return gpu.kernel(&format!("step_fused_subgroup/{}/rows{rows}", cell.name()), &FUSED_STEP_BINDINGS, || {
-                let body = format!("const UL: u32 = {units}u;\n{}", unroll_rows(STEP_FUSED_SUBGROUP_WGSL, rows));
-                cell_source(cell, &body)
-            });
-        }
-        Variant::Persistent | Variant::PersistentSubgroup => {
+        Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None),
+        Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent => {
             return Err(Error::Config("persistent variants have no per-step kernel".into()))
         }
     };
     gpu.kernel(&format!("step_{}/{}", variant.name(), cell.name()), &STEP_BINDINGS, || {
         format!("{}\n{body}", cell_prelude(cell))
     })
+}
+
+/// The fused step kernel (step_fused_subgroup.wgsl) for a cell and batch size: one step
+/// per dispatch (`main`), or with `chunk` steps per dispatch its persistent entry point.
+pub fn fused_kernel(gpu: &Gpu, cell: CellKind, b: usize, chunk: Option<usize>) -> Result<Arc<Kernel>> {
+    let rows = step_subgroup_rows(b);
+    let units = step_subgroup_units(cell);
+    let entry = if chunk.is_some() { "main_persistent" } else { "main" };
+    let chunk = chunk.unwrap_or(1);
+    let key = format!("step_fused_subgroup/{}/rows{rows}/chunk{chunk}", cell.name());
+    // The persistent loop's barrier between steps (its workgroup is one subgroup). On
+    // lavapipe storageBarrier() makes the driver run the workgroup as coroutines, 1.4-1.9x
+    // slower (rnn-b64, lstm-b64 fwd), while a subgroup barrier is cheap there: the lanes
+    // are one SIMD program and see each other's stores in program order. Elsewhere the
+    // storage barrier, which the memory model requires.
+    let cheap = gpu.caps.cpu_like && gpu.features.contains(wgpu::Features::SUBGROUP_BARRIER);
+    let barrier = if cheap { "subgroupBarrier" } else { "storageBarrier" };
+    gpu.kernel_entry(&format!("{key}/{barrier}"), entry, &FUSED_STEP_BINDINGS, || {
+        let consts = format!("const UL: u32 = {units}u;\nconst CHUNK: u32 = {chunk}u;\nfn step_barrier() {{\n    {barrier}();\n}}");
+        cell_source(cell, &format!("{consts}\n{}", unroll_rows(STEP_FUSED_SUBGROUP_WGSL, rows)))
+    })
+}
+
+/// Loop iterations llvmpipe (lavapipe) allows one invocation: every loop of a shader
+/// shares one counter (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, 65535), and past it loops
+/// silently stop, so a kernel returns wrong results, fast. Measured with fused-persistent
+/// at rnn-b64: 40 steps per dispatch matched the reference, 50 did not, independent of
+/// wall time (2x slower under load still matched). A persistent kernel's chunk is sized
+/// so that it stays below this with margin.
+pub const LAVAPIPE_LOOP_LIMIT: usize = 65535;
+
+/// Steps per dispatch of fused-persistent for layers of input width up to kp: the
+/// iterations of its loops per step, counted from the source without assuming any
+/// unrolling (per unit block: both K loops, the column and bias loops, the row epilogue
+/// with RNN's unit loop), within 7/8 of LAVAPIPE_LOOP_LIMIT.
+pub fn fused_persistent_chunk(spec: &RnnSpec, b: usize, kp: usize) -> usize {
+    let units = step_subgroup_units(spec.cell);
+    let blocks = spec.hidden_size.div_ceil(SUBGROUP_LANES as usize * units);
+    let rows = step_subgroup_rows(b);
+    let per_block = kp / 4 + hp(spec.hidden_size) / 4 + 8 + rows * (1 + if units == 4 { 4 } else { 0 }) + 1;
+    (LAVAPIPE_LOOP_LIMIT * 7 / 8 / (blocks * per_block + 1)).max(1)
 }
 
 /// Launch shape of the persistent kernel: rows per workgroup and invocations.

@@ -1,12 +1,15 @@
-// Inference timestep with the input projection fused in: one invocation computes, for its
-// lane's 4 columns and RM batch rows, W_ih·x_t + W_hh·h_{t-1} + b_ih + b_hh as one GEMM
-// with K = I + H, then the cell and the state update (`main`: one step per dispatch;
-// `main_persistent`: the same for every unit block and a chunk of steps). A workgroup is one
-// subgroup of SG = 8 lanes; per vec4 chunk of K each lane loads its 4 weight rows and RM/SG
-// rows of x_t or h_{t-1}, shared across the subgroup by subgroupBroadcast (the load pattern
-// of gemm_subgroup.wgsl). No input-projection buffer xg is written or read: on lavapipe the
-// separate GEMM's stores and the step epilogue's 4 xg loads per row and unit cost about a
-// third of the step (step_subgroup.wgsl), and xg is T·B·D·G·H floats of memory.
+// Timestep with the input projection fused in: one invocation computes, for its lane's 4
+// columns and RM batch rows, W_ih·x_t + W_hh·h_{t-1} + b_ih + b_hh as one GEMM with
+// K = I + H, then the cell and the state update (`main`: one step per dispatch;
+// `main_persistent`: the same for every unit block and a chunk of steps), and for
+// training's forward the reserve space (the host prepends step_fused_reserve.wgsl, or the
+// empty step_fused_noreserve.wgsl at inference). A workgroup is one subgroup of SG = 8
+// lanes; per vec4 chunk of K each lane loads its 4 weight rows and RM/SG rows of x_t or
+// h_{t-1}, shared across the subgroup by subgroupBroadcast (the load pattern of
+// gemm_subgroup.wgsl). No separate input projection is stored and reloaded: on lavapipe
+// the separate GEMM's stores and the step epilogue's 4 xg loads per row and unit cost
+// about a third of the step (step_subgroup.wgsl), and at inference xg's T·B·D·G·H floats
+// of memory are saved.
 //
 // A lane's 4 columns (UL, set by the host, is the units per lane):
 //   LSTM (UL = 1): gates i, f, g, o of unit j = 8*wg.x + lane
@@ -74,9 +77,9 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
     let o4 = ((t * sp.B + b) * sp.out_ld + dir * sp.Hp4 * 4u + j) / 4u;
     let write_out = (sp.flags & FLAG_WRITE_OUT) != 0u;
     let valid = t < len;
-    // LSTM's update does not read h_{t-1}: skip its load at valid steps.
+    // LSTM's update does not read h_{t-1}: skip its load at valid inference steps.
     var h_prev = 0.0;
-    if (!HAS_C || !valid) {
+    if (!HAS_C || !valid || TRAIN) {
         h_prev = ld4(h_in[hr0 + hi])[j % 4u];
     }
     if (valid) {
@@ -92,6 +95,7 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
             c_prev = c_state[ci];
         }
         let hc = cell_update(xg, hg, h_prev, c_prev);
+        keep_unit(sp, t, b, dir, j, xg, hg, h_prev, c_prev);
         h_state[hw0 + hi][j % 4u] = hc.x;
         if (HAS_C) {
             c_state[ci] = hc.y;
@@ -100,6 +104,7 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
             out[o4][j % 4u] = hc.x;
         }
     } else {
+        clear_unit(sp, t, b, dir, j);
         h_state[hw0 + hi][j % 4u] = h_prev;
         if (write_out) {
             out[o4][j % 4u] = 0.0;
@@ -121,11 +126,15 @@ fn finish_units(sp: StepParams, t: u32, b: u32, dir: u32, j0: u32, a: vec4<f32>,
                 h[u] = cell_update(vec4<f32>(a[u], 0.0, 0.0, 0.0), vec4<f32>(0.0), 0.0, 0.0).x;
             }
         }
+        if (TRAIN) {
+            keep_units(sp, t, b, dir, j0, a, ld4(h_in[hr0 + hi]), n);
+        }
         h_state[hw0 + hi] = h;
         if (write_out) {
             out[o4] = h;
         }
     } else {
+        clear_units(sp, t, b, dir, j0);
         h_state[hw0 + hi] = ld4(h_in[hr0 + hi]);
         if (write_out) {
             out[o4] = vec4<f32>(0.0);

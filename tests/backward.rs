@@ -75,6 +75,14 @@ fn backward_matches_reference_for_every_step_variant() {
         // H = 128, 3 rows: persistent-subgroup's forward and backward run in 2 chunks of
         // 42 steps each way
         check_on(gpu, CellKind::Lstm, 5, 128, 1, true, 50, 3, true, v);
+        if v == Variant::FusedPersistent {
+            // training's fused-persistent forward in 5 chunks: one would pass lavapipe's
+            // loop limit (tested: chunks of 119 steps fail)
+            let spec = RnnSpec::new(CellKind::Lstm, 8, 128).bidirectional(true);
+            let chunk = wgpu_rnn::gpu::kernels::fused_persistent_chunk(&spec, 16, 8, true);
+            assert!(chunk < 120, "one chunk of {chunk} steps");
+            check_on(gpu, CellKind::Lstm, 8, 128, 1, true, 120, 16, true, v);
+        }
     }
 }
 

@@ -63,7 +63,7 @@ fn fused_persistent_chunks_match_the_reference() {
     let gpu = gpu();
     for (cell, h, b, bidirectional) in [(CellKind::RnnTanh, 256, 16, true), (CellKind::Lstm, 128, 40, false), (CellKind::Gru, 96, 33, true)] {
         let case = wgpu_rnn::validate::Case { cell, input: 64, hidden: h, layers: 1, bidirectional, t: 100, b, lengths: true };
-        let chunk = wgpu_rnn::gpu::kernels::fused_persistent_chunk(&case.spec(), b, 64);
+        let chunk = wgpu_rnn::gpu::kernels::fused_persistent_chunk(&case.spec(), b, 64, false);
         assert!(chunk < case.t, "{}: one chunk of {chunk} steps covers T", case.label());
         let p = prepare(case, 21).unwrap();
         for c in check_forward(gpu, &p, Variant::FusedPersistent).unwrap() {

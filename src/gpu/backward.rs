@@ -21,7 +21,7 @@
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 
 use super::context::{Binding, Dispatch, Gpu, Kernel};
-use super::forward::{pad_rows, persistent_chunk, step_entries, unpad_rows, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
+use super::forward::{pad_rows, persistent_chunk, step_entries, unpad_rows, FusedParams, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
 use super::kernels::{self, hp, persistent_kernel, GEMM_SUBGROUP_ROWS, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
@@ -185,7 +185,8 @@ pub struct GradOutput {
 }
 
 struct TrainLayer {
-    gemm: Dispatch,
+    /// the input GEMM (None: the fused step computes the projection itself)
+    gemm: Option<Dispatch>,
     /// the forward step's bind groups, for dispatch i: step_bgs[i % 2] (see step.wgsl)
     step_bgs: [wgpu::BindGroup; 2],
     bwd_bg: wgpu::BindGroup,
@@ -251,7 +252,10 @@ pub(crate) struct GradPlan {
     h0: wgpu::Buffer,
     c0: wgpu::Buffer,
     /// h in and h out of the forward's recurrent kernel, swapped every dispatch
+    /// (fused-persistent: both halves in h_state[0])
     h_state: [wgpu::Buffer; 2],
+    /// where a layer's forward leaves h: (index into h_state, byte offset)
+    h_last: (usize, u64),
     c_state: wgpu::Buffer,
     h_n: wgpu::Buffer,
     c_n: wgpu::Buffer,
@@ -271,7 +275,9 @@ pub(crate) struct GradPlan {
     bwd_groups: (u32, u32, u32),
     /// backward steps per dispatch (1, or the persistent chunk)
     bwd_chunk: usize,
+    /// dynamic-offset strides of the forward and backward step parameters
     align: u64,
+    align_bwd: u64,
     _keep: Vec<wgpu::Buffer>,
 }
 
@@ -281,17 +287,19 @@ pub(crate) struct GradPlan {
 /// (alternating runs): the persistent-subgroup training forward beat per-step kernels
 /// (268-355 vs 343-673 ms per call), while the streamed `persistent` one lost to them
 /// (460-490 vs 385-395 ms): one workgroup per batch slice runs on one core, and it streams
-/// W_hh from storage every step.
+/// W_hh from storage every step. The fused picks train with their fused forward (GPU time
+/// of the training forward, 2 profiled runs of 5: lstm-b64 145 and 125 ms unfused against
+/// 135 and 108 fused, rnn-b64 45 and 40 against 32 and 29).
 pub fn auto_training_variant(gpu: &Gpu, spec: &crate::spec::RnnSpec, b: usize) -> Variant {
     match Variant::auto(gpu, spec, b) {
-        Variant::PersistentSubgroup => Variant::PersistentSubgroup,
+        v @ (Variant::PersistentSubgroup | Variant::FusedSubgroup | Variant::FusedPersistent) => v,
         v => training_variant(gpu, v),
     }
 }
 
 /// The per-step kernels (backward step, weight gradients, GEMMs) a variant trains with.
-/// For the persistent variants that is the best per-step kernel; their forward recurrence
-/// runs in their persistent kernel, which writes the reserve space (`grad_plan`).
+/// For the persistent and fused variants that is the best per-step kernel; their forward
+/// recurrence runs in their own kernel, which writes the reserve space (`grad_plan`).
 pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
     match v {
         Variant::Persistent | Variant::PersistentSubgroup => {
@@ -305,7 +313,6 @@ pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
                 Variant::Tiled
             }
         }
-        // Training needs xg apart from the recurrent product: the unfused per-step kernels.
         Variant::FusedSubgroup | Variant::FusedPersistent => Variant::Subgroup,
         v => v,
     }
@@ -343,7 +350,13 @@ impl GpuModel {
         let c0 = gpu.storage("c0", (n_state * h) as u64 * f);
         let h_n = gpu.storage("h_n", (n_state * hpad) as u64 * f);
         let c_n = gpu.storage("c_n", (n_state * h) as u64 * f);
-        let h_state = [0, 1].map(|_| gpu.storage("h_state", (d * b * hpad) as u64 * f));
+        // Fused variants run training's forward in the fused step, which keeps the reserve
+        // space itself (where the device has its storage buffers; else the unfused kernels).
+        let fused = matches!(requested, Variant::FusedSubgroup | Variant::FusedPersistent)
+            && gpu.limits.max_storage_buffers_per_shader_stage >= kernels::FUSED_TRAIN_STORAGE_BUFFERS;
+        let fused_persistent = fused && requested == Variant::FusedPersistent;
+        let state_bytes = (d * b * hpad) as u64 * f;
+        let h_state = [0, 1].map(|i| gpu.storage("h_state", if fused_persistent && i == 0 { 2 * state_bytes } else { state_bytes }));
         let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
         let dout = gpu.storage("dout", (r * d * hpad) as u64 * f);
         let d_h_n = gpu.storage("d_h_n", (n_state * hpad) as u64 * f);
@@ -364,7 +377,17 @@ impl GpuModel {
         // The forward's recurrence: where a persistent variant was asked for (by rule for
         // small batches), that persistent kernel with the reserve-space writes, one dispatch
         // per chunk of steps; else the per-step kernel of the training variant.
+        let kp_max = self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0);
         let (step, step_groups, fwd_chunk) = match requested {
+            _ if fused_persistent => {
+                let chunk = kernels::fused_persistent_chunk(s, b, kp_max, true);
+                let blocks = b.div_ceil(kernels::step_subgroup_rows(b));
+                (kernels::fused_kernel(gpu, s.cell, b, Some(chunk), true)?, (blocks as u32, d as u32, 1), chunk)
+            }
+            _ if fused => {
+                let g = step_groups(variant, s.cell, h, b);
+                (kernels::fused_kernel(gpu, s.cell, b, None, true)?, (g.0 as u32, g.1 as u32, d as u32), 1)
+            }
             Variant::Persistent => {
                 let shape = PersistentShape::new(gpu, s, b)?;
                 (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1), persistent_chunk(shape.rows, h))
@@ -445,12 +468,12 @@ impl GpuModel {
             gpu.check_groups(what, n)?;
         }
 
-        let (step_params, align) = step_entries(
+        let (step_params, mut align) = step_entries(
             gpu,
             "train step params",
             (0..t).map(|st| StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN)),
         );
-        let (bwd_params, align_b) = step_entries(
+        let (bwd_params, align_bwd) = step_entries(
             gpu,
             "backward params",
             (0..=t).map(|st| BwdParams {
@@ -464,7 +487,6 @@ impl GpuModel {
                 flags: if trace { BWD_FLAG_TRACE } else { 0 },
             }),
         );
-        debug_assert_eq!(align, align_b);
 
         // dL/dh_t, dL/dc_t per step and layer when tracing; a 16-byte stand-in otherwise
         // (the kernels touch these only with BWD_FLAG_TRACE set).
@@ -493,12 +515,27 @@ impl GpuModel {
             let gp = gpu.uniform_init("gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: (d * gh) as u32, kp4: (kp / 4) as u32, pad: 0 }));
             let (gx, gy) = gemm_v.groups(r, d * gh);
             gpu.check_groups("input GEMM", gx.max(gy))?;
-            let gemm_d = Dispatch { bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16), kernel: gemm.clone(), groups: (gx, gy, 1) };
+            let gemm_d = (!fused).then(|| Dispatch { bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16), kernel: gemm.clone(), groups: (gx, gy, 1) });
             params.push(gp);
-            let step_bgs = [0, 1].map(|i| {
-                let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
-                step.bind(gpu, &[&step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, &out, &hg, &hprev, &cprev, h_in], 32)
-            });
+            let step_bgs = if fused {
+                // per layer: the step parameters carry this layer's input width
+                let kp4 = (kp / 4) as u32;
+                let entries = (0..t).map(|st| FusedParams { step: StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN), kp4, pad: [0; 3] });
+                let (fp, fused_align) = step_entries(gpu, "fused train step params", entries);
+                align = fused_align;
+                let bgs = [0, 1].map(|i| {
+                    let (h_out, h_in) = if fused_persistent { (&h_state[0], &h_state[0]) } else { (&h_state[1 - i], &h_state[i]) };
+                    let bufs = [&fp, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in, h_out, &c_state, &out, &xg, &hg, &hprev, &cprev];
+                    step.bind(gpu, &bufs, std::mem::size_of::<FusedParams>() as u64)
+                });
+                params.push(fp);
+                bgs
+            } else {
+                [0, 1].map(|i| {
+                    let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
+                    step.bind(gpu, &[&step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, &out, &hg, &hprev, &cprev, h_in], 32)
+                })
+            };
 
             let mut grads = Vec::new();
             let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, db: &wgpu::Buffer, p: WgradParams| -> Result<()> {
@@ -629,6 +666,9 @@ impl GpuModel {
             bwd_groups,
             bwd_chunk,
             align,
+            align_bwd,
+            // the state before forward step s is in half s % 2 of fused-persistent's buffer
+            h_last: if fused_persistent { (0, (t % 2) as u64 * state_bytes) } else { (t.div_ceil(fwd_chunk) % 2, 0) },
             _keep: vec![step_params, bwd_params, dgx, dgh, wpart],
         })
     }
@@ -651,13 +691,14 @@ impl GpuModel {
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
             }
-            {
+            if let Some(gemm) = &tl.gemm {
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::INPUT_GEMM));
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("input gemm"), timestamp_writes: tw });
-                tl.gemm.record(&mut pass);
+                gemm.record(&mut pass);
             }
             {
-                let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::RECURRENT_STEP));
+                let family = if tl.gemm.is_some() { profile::RECURRENT_STEP } else { profile::FUSED_STEP };
+                let tw = prof.as_deref_mut().and_then(|p| p.pass(family));
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
                 pass.set_pipeline(&plan.step.pipeline);
                 let (gx, gy, gz) = plan.step_groups;
@@ -666,8 +707,8 @@ impl GpuModel {
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
             }
-            let last = &plan.h_state[t.div_ceil(plan.fwd_chunk) % 2];
-            enc.copy_buffer_to_buffer(last, 0, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            let (last, offset) = plan.h_last;
+            enc.copy_buffer_to_buffer(&plan.h_state[last], offset, &plan.h_n, l as u64 * state_bytes, state_bytes);
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
             }
@@ -696,7 +737,7 @@ impl GpuModel {
                 pass.set_pipeline(&plan.bwd.pipeline);
                 let (gx, gy, gz) = plan.bwd_groups;
                 for st in (0..=t).step_by(plan.bwd_chunk) {
-                    pass.set_bind_group(0, &tl.bwd_bg, &[(st as u64 * plan.align) as u32]);
+                    pass.set_bind_group(0, &tl.bwd_bg, &[(st as u64 * plan.align_bwd) as u32]);
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
             }

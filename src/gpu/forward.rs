@@ -479,8 +479,8 @@ impl GpuModel {
             (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1))
         } else if fused_persistent {
             let kp = self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0);
-            chunk = super::kernels::fused_persistent_chunk(s, b, kp);
-            let k = super::kernels::fused_kernel(gpu, s.cell, b, Some(chunk))?;
+            chunk = super::kernels::fused_persistent_chunk(s, b, kp, false);
+            let k = super::kernels::fused_kernel(gpu, s.cell, b, Some(chunk), false)?;
             (k, (b.div_ceil(super::kernels::step_subgroup_rows(b)) as u32, d as u32, 1))
         } else if key.variant == Variant::PersistentSubgroup {
             let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;

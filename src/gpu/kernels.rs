@@ -18,6 +18,8 @@ pub const STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_subgroup.w
 pub const STEP_SUBGROUP_RNN_WGSL: &str = include_str!("../../shaders/step_subgroup_rnn.wgsl");
 pub const STEP_TILED_WGSL: &str = include_str!("../../shaders/step_tiled.wgsl");
 pub const STEP_FUSED_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_fused_subgroup.wgsl");
+pub const STEP_FUSED_RESERVE_WGSL: &str = include_str!("../../shaders/step_fused_reserve.wgsl");
+pub const STEP_FUSED_NORESERVE_WGSL: &str = include_str!("../../shaders/step_fused_noreserve.wgsl");
 pub const PERSISTENT_WGSL: &str = include_str!("../../shaders/persistent.wgsl");
 pub const PERSISTENT_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_subgroup.wgsl");
 pub const GEMM_COMMON_WGSL: &str = include_str!("../../shaders/gemm_common.wgsl");
@@ -110,11 +112,12 @@ pub enum Variant {
     /// Persistent with W_hh held in registers and h shared by subgroupBroadcast (small H).
     PersistentSubgroup,
     /// Subgroup sharing with the input projection fused into every step (one GEMM with
-    /// K = I + H per step, no xg buffer). Inference only: training runs `Subgroup`.
+    /// K = I + H per step; at inference no xg buffer). Training's forward runs the fused
+    /// step too, keeping the reserve space; its backward runs `Subgroup`'s kernels.
     FusedSubgroup,
     /// FusedSubgroup's step looped inside one workgroup (one subgroup) per batch block of
     /// up to 32 rows and direction, over every unit block and a chunk of steps per dispatch:
-    /// saves the per-step dispatches, needs a block per CPU thread. Inference only.
+    /// saves the per-step dispatches, needs a block per CPU thread. Trains like FusedSubgroup.
     FusedPersistent,
 }
 
@@ -372,6 +375,28 @@ pub const FUSED_STEP_BINDINGS: [Binding; 11] = [
     Binding::ReadWrite,
 ];
 
+/// Storage buffers of the fused step kernel keeping the reserve space (training).
+pub const FUSED_TRAIN_STORAGE_BUFFERS: u32 = 14;
+
+/// FUSED_STEP_BINDINGS, then the reserve space xg, hg, hprev, cprev (read-write).
+pub const FUSED_TRAIN_BINDINGS: [Binding; 15] = [
+    Binding::Uniform { dynamic: true },
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
+];
+
 /// The cell's constants and maths, prepended to every recurrent kernel.
 fn cell_prelude(cell: CellKind) -> String {
     format!("{}\n{STEP_WGSL}\n", cell_source(cell, ""))
@@ -438,7 +463,7 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
                 format!("{}\n{}", cell_prelude(cell), unroll_rows(src, rows))
             });
         }
-        Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None),
+        Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false),
         Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent => {
             return Err(Error::Config("persistent variants have no per-step kernel".into()))
         }
@@ -449,13 +474,16 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
 }
 
 /// The fused step kernel (step_fused_subgroup.wgsl) for a cell and batch size: one step
-/// per dispatch (`main`), or with `chunk` steps per dispatch its persistent entry point.
-pub fn fused_kernel(gpu: &Gpu, cell: CellKind, b: usize, chunk: Option<usize>) -> Result<Arc<Kernel>> {
+/// per dispatch (`main`), or with `chunk` steps per dispatch its persistent entry point;
+/// with `train` it keeps the reserve space (bindings FUSED_TRAIN_BINDINGS).
+pub fn fused_kernel(gpu: &Gpu, cell: CellKind, b: usize, chunk: Option<usize>, train: bool) -> Result<Arc<Kernel>> {
     let rows = step_subgroup_rows(b);
     let units = step_subgroup_units(cell);
     let entry = if chunk.is_some() { "main_persistent" } else { "main" };
     let chunk = chunk.unwrap_or(1);
-    let key = format!("step_fused_subgroup/{}/rows{rows}/chunk{chunk}", cell.name());
+    let (reserve, bindings): (&str, &[Binding]) =
+        if train { (STEP_FUSED_RESERVE_WGSL, &FUSED_TRAIN_BINDINGS) } else { (STEP_FUSED_NORESERVE_WGSL, &FUSED_STEP_BINDINGS) };
+    let key = format!("step_fused_subgroup/{}/rows{rows}/chunk{chunk}/train{train}", cell.name());
     // The persistent loop's barrier between steps (its workgroup is one subgroup). On
     // lavapipe storageBarrier() makes the driver run the workgroup as coroutines, 1.4-1.9x
     // slower (rnn-b64, lstm-b64 fwd), while a subgroup barrier is cheap there: the lanes
@@ -463,9 +491,9 @@ pub fn fused_kernel(gpu: &Gpu, cell: CellKind, b: usize, chunk: Option<usize>) -
     // storage barrier, which the memory model requires.
     let cheap = gpu.caps.cpu_like && gpu.features.contains(wgpu::Features::SUBGROUP_BARRIER);
     let barrier = if cheap { "subgroupBarrier" } else { "storageBarrier" };
-    gpu.kernel_entry(&format!("{key}/{barrier}"), entry, &FUSED_STEP_BINDINGS, || {
+    gpu.kernel_entry(&format!("{key}/{barrier}"), entry, bindings, || {
         let consts = format!("const UL: u32 = {units}u;\nconst CHUNK: u32 = {chunk}u;\nfn step_barrier() {{\n    {barrier}();\n}}");
-        cell_source(cell, &format!("{consts}\n{}", unroll_rows(STEP_FUSED_SUBGROUP_WGSL, rows)))
+        cell_source(cell, &format!("{consts}\n{reserve}\n{}", unroll_rows(STEP_FUSED_SUBGROUP_WGSL, rows)))
     })
 }
 
@@ -480,12 +508,14 @@ pub const LAVAPIPE_LOOP_LIMIT: usize = 65535;
 /// Steps per dispatch of fused-persistent for layers of input width up to kp: the
 /// iterations of its loops per step, counted from the source without assuming any
 /// unrolling (per unit block: both K loops, the column and bias loops, the row epilogue
-/// with RNN's unit loop), within 7/8 of LAVAPIPE_LOOP_LIMIT.
-pub fn fused_persistent_chunk(spec: &RnnSpec, b: usize, kp: usize) -> usize {
+/// with RNN's unit loop, and when training the reserve's gate or unit loop), within 7/8 of
+/// LAVAPIPE_LOOP_LIMIT.
+pub fn fused_persistent_chunk(spec: &RnnSpec, b: usize, kp: usize, train: bool) -> usize {
     let units = step_subgroup_units(spec.cell);
     let blocks = spec.hidden_size.div_ceil(SUBGROUP_LANES as usize * units);
     let rows = step_subgroup_rows(b);
-    let per_block = kp / 4 + hp(spec.hidden_size) / 4 + 8 + rows * (1 + if units == 4 { 4 } else { 0 }) + 1;
+    let per_row = 1 + if units == 4 { 4 } else { 0 } + if train { 4 } else { 0 };
+    let per_block = kp / 4 + hp(spec.hidden_size) / 4 + 8 + rows * per_row + 1;
     (LAVAPIPE_LOOP_LIMIT * 7 / 8 / (blocks * per_block + 1)).max(1)
 }
 

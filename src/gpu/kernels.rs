@@ -361,41 +361,25 @@ pub const FUSED_STORAGE_BUFFERS: u32 = 10;
 /// Bindings of step_fused_subgroup.wgsl: params, x_in, w_ih, b_ih, w_hh, b_hh, lengths
 /// (read), h_in, h_state, c_state, out (read-write; the persistent entry point binds h_in
 /// and h_state to one buffer).
-pub const FUSED_STEP_BINDINGS: [Binding; 11] = [
-    Binding::Uniform { dynamic: true },
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-];
+pub const FUSED_STEP_BINDINGS: [Binding; 11] = fused_bindings();
+
+/// A dynamic uniform, the fused step's 6 read-only bindings, then read-write ones.
+const fn fused_bindings<const N: usize>() -> [Binding; N] {
+    let mut b = [Binding::ReadWrite; N];
+    b[0] = Binding::Uniform { dynamic: true };
+    let mut i = 1;
+    while i <= 6 {
+        b[i] = Binding::Read;
+        i += 1;
+    }
+    b
+}
 
 /// Storage buffers of the fused step kernel keeping the reserve space (training).
 pub const FUSED_TRAIN_STORAGE_BUFFERS: u32 = 14;
 
 /// FUSED_STEP_BINDINGS, then the reserve space xg, hg, hprev, cprev (read-write).
-pub const FUSED_TRAIN_BINDINGS: [Binding; 15] = [
-    Binding::Uniform { dynamic: true },
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-];
+pub const FUSED_TRAIN_BINDINGS: [Binding; 15] = fused_bindings();
 
 /// The cell's constants and maths, prepended to every recurrent kernel.
 fn cell_prelude(cell: CellKind) -> String {

@@ -111,21 +111,29 @@ fn streaming_matches_the_whole_sequence() {
         let full = model
             .forward(gpu, &Input { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: None }, ForwardOptions::default())
             .unwrap();
-        let mut stream = model.stream(b).unwrap().with_state(h0.clone(), c0.clone());
-        let mut got = vec![];
-        let mut last = None;
-        let mut s0 = 0;
-        for k in [1, 1, 4, 4, 2] {
-            let out = stream.step_full(gpu, &x[s0 * b * 5..(s0 + k) * b * 5]).unwrap();
-            got.extend_from_slice(&out.output);
-            last = Some(out);
-            s0 += k;
+        // the rule's pick, and the fused variants (whose state between calls takes another
+        // path: fused-persistent keeps both halves of h in one buffer)
+        for variant in [None, Some(Variant::FusedSubgroup), Some(Variant::FusedPersistent)] {
+            let mut stream = model.stream(b).unwrap().with_state(h0.clone(), c0.clone());
+            if let Some(v) = variant {
+                stream = stream.with_variant(v);
+            }
+            let mut got = vec![];
+            let mut last = None;
+            let mut s0 = 0;
+            for k in [1, 1, 4, 4, 2] {
+                let out = stream.step_full(gpu, &x[s0 * b * 5..(s0 + k) * b * 5]).unwrap();
+                got.extend_from_slice(&out.output);
+                last = Some(out);
+                s0 += k;
+            }
+            assert_eq!(s0, t);
+            let label = format!("{cell} {variant:?}");
+            assert_close(compare(&format!("{label} streamed output"), &got, &full.output, 1e-6, 1e-5));
+            let last = last.unwrap();
+            assert_close(compare(&format!("{label} streamed h_n"), &last.h_n, &full.h_n, 1e-6, 1e-5));
+            assert_close(compare(&format!("{label} streamed c_n"), &last.c_n, &full.c_n, 1e-6, 1e-5));
         }
-        assert_eq!(s0, t);
-        assert_close(compare(&format!("{cell} streamed output"), &got, &full.output, 1e-6, 1e-5));
-        let last = last.unwrap();
-        assert_close(compare(&format!("{cell} streamed h_n"), &last.h_n, &full.h_n, 1e-6, 1e-5));
-        assert_close(compare(&format!("{cell} streamed c_n"), &last.c_n, &full.c_n, 1e-6, 1e-5));
     }
     let bi = GpuModel::new(gpu, &wgpu_rnn::Weights::init(wgpu_rnn::RnnSpec::new(CellKind::Gru, 2, 3).bidirectional(true), 1).unwrap()).unwrap();
     assert!(bi.stream(1).is_err());

@@ -73,8 +73,11 @@ pub struct CaseResult {
     pub max_ms: f64,
     pub tokens_per_s: f64,
     pub gflops: f64,
-    /// the best standalone GEMM on the same FLOPs ([T*B, I+H] x [G*H, I+H]ᵀ)
+    /// the best standalone GEMM on the same FLOPs ([T*B, I+H] x [G*H, I+H]ᵀ), median of
+    /// calls interleaved with this case's
     pub gemm_ceiling_gflops: Option<f64>,
+    /// gflops / gemm_ceiling_gflops (forward: the share of the GEMM ceiling reached)
+    pub ceiling_share: Option<f64>,
     pub check_ok: bool,
     pub check: String,
     /// `--compare`: per peer, its median ms divided by this case's (> 1: this engine is faster)
@@ -126,8 +129,8 @@ fn summarize(mut runs: Vec<f64>) -> (f64, f64, f64, Vec<f64>) {
 const CHECK_ROWS: usize = 2;
 
 /// Times the forward pass: one checked call (also the warm-up), then `runs` timed calls,
-/// each one submit waited for, nothing read back.
-pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize) -> Result<CaseResult> {
+/// each one submit waited for, nothing read back, each followed by a call of `ceiling`.
+pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize, ceiling: Option<&Ceiling>) -> Result<CaseResult> {
     let spec = wl.spec();
     let w = Weights::init(spec, 1)?;
     let model = GpuModel::new(gpu, &w)?;
@@ -143,12 +146,7 @@ pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: u
     let got_rows = first_rows(&got.output, wl.seq, wl.batch, wl.hidden, rows);
     let cmp = compare("output", &got_rows, &want.output, crate::validate::FORWARD_ATOL, crate::validate::FORWARD_RTOL);
 
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let start = Instant::now();
-        model.forward_no_readback(gpu, &input, opts)?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-    }
+    let (times, ceil) = timed_runs(gpu, runs, ceiling, || model.forward_no_readback(gpu, &input, opts).map(|_| ()))?;
     let (median, min, max, runs_ms) = summarize(times);
     let flops = wl.forward_flops();
     Ok(CaseResult {
@@ -161,7 +159,8 @@ pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: u
         max_ms: max,
         tokens_per_s: (wl.batch * wl.seq) as f64 / (median / 1e3),
         gflops: flops / (median / 1e3) / 1e9,
-        gemm_ceiling_gflops: None,
+        gemm_ceiling_gflops: ceil,
+        ceiling_share: ceil.map(|c| flops / (median / 1e3) / 1e9 / c),
         check_ok: cmp.ok(),
         check: format!("max abs err {:.2e} vs CPU reference on {rows} rows", cmp.max_abs),
         speedup: Default::default(),
@@ -177,25 +176,69 @@ pub const CEILING_MAX_ROWS: usize = 4096;
 /// this project's machine, skewing the ratio the table is read for.
 pub const CEILING_RUNS: usize = 7;
 
-/// The GEMM ceiling: GFLOP/s of the GEMM variant the engine picks for this adapter
+/// The GEMM ceiling: the GEMM variant the engine picks for this adapter
 /// (`GemmVariant::best`) on C [m, n] with inner size k (m capped at `CEILING_MAX_ROWS`),
-/// median of `runs` after a warm-up. (`wgpu-rnn gemm` times every variant.)
-pub fn gemm_ceiling(gpu: &Gpu, m: usize, n: usize, k: usize, runs: usize) -> Result<(GemmVariant, f64)> {
-    let m = m.min(CEILING_MAX_ROWS);
-    let v = GemmVariant::best(gpu);
-    let plan = GemmPlan::new(gpu, v, &random(m * k, 3), &random(n * k, 4), &random(n, 5), m, n, k)?;
-    plan.time(gpu, 1)?;
-    let mut t: Vec<f64> = (0..runs.max(1)).map(|_| plan.time(gpu, 1).map(|d| d.as_secs_f64())).collect::<Result<_>>()?;
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    Ok((v, plan.flops() / t[t.len() / 2] / 1e9))
+/// timed one call at a time between a case's timed calls, so that both see the same state
+/// of a noisy machine (`wgpu-rnn gemm` times every variant).
+pub struct Ceiling {
+    plan: GemmPlan,
+    pub variant: GemmVariant,
+}
+
+impl Ceiling {
+    /// Builds the plan and runs it once (warm-up).
+    pub fn new(gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Self> {
+        let m = m.min(CEILING_MAX_ROWS);
+        let variant = GemmVariant::best(gpu);
+        let plan = GemmPlan::new(gpu, variant, &random(m * k, 3), &random(n * k, 4), &random(n, 5), m, n, k)?;
+        plan.time(gpu, 1)?;
+        Ok(Ceiling { plan, variant })
+    }
+
+    /// The ceiling of a workload: [B·T, I+H] x [G·H, I+H]ᵀ.
+    pub fn for_workload(gpu: &Gpu, wl: &Workload) -> Result<Self> {
+        Ceiling::new(gpu, wl.batch * wl.seq, wl.cell.gates() * wl.hidden, wl.input + wl.hidden)
+    }
+
+    /// GFLOP/s of one timed call.
+    pub fn run_once(&self, gpu: &Gpu) -> Result<f64> {
+        Ok(self.plan.flops() / self.plan.time(gpu, 1)?.as_secs_f64() / 1e9)
+    }
+}
+
+/// The ceiling's median GFLOP/s over the calls `between` collected, topped up to
+/// `CEILING_RUNS` calls.
+fn ceiling_median(gpu: &Gpu, ceiling: &Ceiling, mut gflops: Vec<f64>) -> Result<f64> {
+    while gflops.len() < CEILING_RUNS {
+        gflops.push(ceiling.run_once(gpu)?);
+    }
+    Ok(summarize(gflops).0)
+}
+
+/// Times `runs` calls of `call` (at least one), each followed by one ceiling call when a
+/// ceiling is given; returns the call times in ms and the ceiling's median GFLOP/s.
+fn timed_runs(gpu: &Gpu, runs: usize, ceiling: Option<&Ceiling>, mut call: impl FnMut() -> Result<()>) -> Result<(Vec<f64>, Option<f64>)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut ceil = vec![];
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        call()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        if let Some(c) = ceiling {
+            ceil.push(c.run_once(gpu)?);
+        }
+    }
+    let ceil = ceiling.map(|c| ceiling_median(gpu, c, ceil)).transpose()?;
+    Ok((times, ceil))
 }
 
 /// Times a training call (forward + BPTT to all weight gradients, loss = sum of outputs;
 /// no dL/dx of the network input, which training does not need): one checked call, then
-/// `runs` timed calls, each waited for, nothing read back. The check compares dL/dh0 (and
+/// `runs` timed calls, each waited for, nothing read back, each followed by a call of
+/// `ceiling`. The check compares dL/dh0 (and
 /// dL/dc0) of the first rows with the CPU reference: it sits at the end of the whole
 /// backward chain, and rows are independent under this loss, so a few rows suffice.
-pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize) -> Result<CaseResult> {
+pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize, ceiling: Option<&Ceiling>) -> Result<CaseResult> {
     let spec = wl.spec();
     let w = Weights::init(spec, 1)?;
     let model = GpuModel::new(gpu, &w)?;
@@ -219,12 +262,7 @@ pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usi
     }
     let cmp = compare("dh0", &got_s, &want_s, 1e-4, 1e-3);
 
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs.max(1) {
-        let start = Instant::now();
-        model.weight_grads_no_readback(gpu, &input, &grad, variant)?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-    }
+    let (times, ceil) = timed_runs(gpu, runs, ceiling, || model.weight_grads_no_readback(gpu, &input, &grad, variant).map(|_| ()))?;
     let (median, min, max, runs_ms) = summarize(times);
     Ok(CaseResult {
         workload: wl.clone(),
@@ -236,7 +274,8 @@ pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usi
         max_ms: max,
         tokens_per_s: (wl.batch * wl.seq) as f64 / (median / 1e3),
         gflops: 3.0 * wl.forward_flops() / (median / 1e3) / 1e9,
-        gemm_ceiling_gflops: None,
+        gemm_ceiling_gflops: ceil,
+        ceiling_share: ceil.map(|c| 3.0 * wl.forward_flops() / (median / 1e3) / 1e9 / c),
         check_ok: cmp.ok(),
         check: format!("dL/dh0{} max abs err {:.2e} vs CPU reference on {rows} rows", if spec.cell.has_cell_state() { ", dL/dc0" } else { "" }, cmp.max_abs),
         speedup: Default::default(),

@@ -720,24 +720,19 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     if !a.json {
         println!("adapter: {}", gpu.describe());
         println!(
-            "{:<10} {:<5} {:<19} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9}  check",
-            "workload", "mode", "variant", "median ms", "min ms", "max ms", "tokens/s", "GFLOP/s", "GEMM ceil"
+            "{:<10} {:<5} {:<19} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9} {:>6}  check",
+            "workload", "mode", "variant", "median ms", "min ms", "max ms", "tokens/s", "GFLOP/s", "GEMM ceil", "share"
         );
     }
     let mut results = vec![];
     let mut all_ok = true;
     for wl in &wls {
-        let ceiling = if a.no_ceiling {
-            None
-        } else {
-            Some(bench::gemm_ceiling(&gpu, wl.batch * wl.seq, wl.cell.gates() * wl.hidden, wl.input + wl.hidden, bench::CEILING_RUNS)?.1)
-        };
+        let ceiling = if a.no_ceiling { None } else { Some(bench::Ceiling::for_workload(&gpu, wl)?) };
         for &mode in &modes {
             let mut r = match mode {
-                Mode::Fwd => bench::bench_forward(&gpu, wl, a.variant, a.runs)?,
-                Mode::Train => bench::bench_train(&gpu, wl, a.variant, a.runs)?,
+                Mode::Fwd => bench::bench_forward(&gpu, wl, a.variant, a.runs, ceiling.as_ref())?,
+                Mode::Train => bench::bench_train(&gpu, wl, a.variant, a.runs, ceiling.as_ref())?,
             };
-            r.gemm_ceiling_gflops = ceiling;
             all_ok &= r.check_ok;
             let mode_name = format!("{mode:?}").to_lowercase();
             for (name, t) in &peers {
@@ -748,7 +743,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             let vs: String = r.speedup.iter().map(|(n, x)| format!(", {x:.2}x {n}")).collect();
             if !a.json {
                 println!(
-                    "{:<10} {:<5} {:<19} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9}  {} ({}){vs}",
+                    "{:<10} {:<5} {:<19} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9} {:>6}  {} ({}){vs}",
                     wl.name,
                     format!("{:?}", mode).to_lowercase(),
                     r.variant,
@@ -757,7 +752,8 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
                     r.max_ms,
                     r.tokens_per_s,
                     r.gflops,
-                    ceiling.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+                    r.gemm_ceiling_gflops.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+                    r.ceiling_share.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_else(|| "-".into()),
                     if r.check_ok { "ok" } else { "MISMATCH" },
                     r.check
                 );

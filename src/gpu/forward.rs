@@ -94,9 +94,12 @@ pub(crate) fn step_entries<P: bytemuck::Pod>(gpu: &Gpu, label: &str, entries: im
 
 /// Steps per dispatch of a persistent kernel whose workgroups own `rows` batch rows of H
 /// units. One dispatch per chunk instead of one for all T: on lavapipe a single dispatch
-/// whose workgroups each run for about a second returned wrong results (measured: H = 256,
-/// 16 rows x 60 steps passed, x 80 failed; 8 x 100 passed, 12 x 100 failed), so a chunk is
-/// kept to about 2^21 multiply-adds per workgroup, far below that.
+/// over many steps returned wrong results (measured: H = 256, 16 rows x 60 steps passed,
+/// x 80 failed; 8 x 100 passed, 12 x 100 failed). That is lavapipe's loop limit
+/// (kernels::LAVAPIPE_LOOP_LIMIT): persistent.wgsl runs about rows·(Hp/4 + 1) loop
+/// iterations per invocation and step (16 x 65 x 60 = 62k passed, x 80 = 83k failed;
+/// 8 x 65 x 100 = 52k, 12 x 65 x 100 = 78k). A chunk is kept to about 2^21 multiply-adds
+/// per workgroup, far below that.
 pub(crate) fn persistent_chunk(rows: usize, h: usize) -> usize {
     ((1usize << 21) / (rows * h * h).max(1)).clamp(4, 1024)
 }

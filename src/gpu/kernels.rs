@@ -204,7 +204,9 @@ impl Variant {
             let blocks = b.div_ceil(step_subgroup_rows(b)) * spec.directions();
             let threads = cpu_threads();
             let balanced = blocks >= threads && (blocks % threads == 0 || blocks >= 4 * threads);
-            if Variant::FusedPersistent.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH && balanced {
+            // without a subgroup barrier its loop would need storageBarrier (see fused_kernel)
+            let cheap_barrier = gpu.features.contains(wgpu::Features::SUBGROUP_BARRIER);
+            if Variant::FusedPersistent.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH && balanced && cheap_barrier {
                 Variant::FusedPersistent
             } else if Variant::FusedSubgroup.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH {
                 Variant::FusedSubgroup

@@ -471,7 +471,7 @@ pub fn fused_kernel(gpu: &Gpu, cell: CellKind, b: usize, chunk: Option<usize>, t
         if train { (STEP_FUSED_RESERVE_WGSL, &FUSED_TRAIN_BINDINGS) } else { (STEP_FUSED_NORESERVE_WGSL, &FUSED_STEP_BINDINGS) };
     let key = format!("step_fused_subgroup/{}/rows{rows}/chunk{chunk}/train{train}", cell.name());
     // The persistent loop's barrier between steps (its workgroup is one subgroup). On
-    // lavapipe storageBarrier() makes the driver run the workgroup as coroutines, 1.4-1.9x
+    // lavapipe storageBarrier() makes the driver run the workgroup as coroutines, 1.4-2x
     // slower (rnn-b64, lstm-b64 fwd), while a subgroup barrier is cheap there: the lanes
     // are one SIMD program and see each other's stores in program order. Elsewhere the
     // storage barrier, which the memory model requires.

@@ -70,6 +70,13 @@ fn fused_persistent_chunks_match_the_reference() {
             assert!(c.ok(), "{} fused-persistent: {c}", case.label());
         }
     }
+    // Where one step alone would pass the limit, the variant is refused with a reason.
+    if gpu.caps.cpu_like {
+        let big = wgpu_rnn::RnnSpec::new(CellKind::Lstm, 64, 2048);
+        let why = Variant::FusedPersistent.unsupported(gpu, &big).expect("H = 2048 refused on a CPU adapter");
+        assert!(why.contains("loop iterations") && why.contains("2048"), "{why}");
+        assert!(Variant::FusedPersistent.unsupported(gpu, &wgpu_rnn::RnnSpec::new(CellKind::Lstm, 512, 512)).is_none());
+    }
 }
 
 #[test]

@@ -153,7 +153,10 @@ impl Variant {
                     format!("fused-subgroup needs {FUSED_STORAGE_BUFFERS} storage buffers per shader stage, the device has {have}")
                 })
             }),
-            Variant::FusedPersistent => Variant::FusedSubgroup.unsupported(gpu, spec).map(|w| w.replace("fused-subgroup", "fused-persistent")),
+            Variant::FusedPersistent => Variant::FusedSubgroup
+                .unsupported(gpu, spec)
+                .map(|w| w.replace("fused-subgroup", "fused-persistent"))
+                .or_else(|| fused_persistent_too_long(gpu, spec)),
             Variant::Subgroup if !subgroups_ok(gpu) => Some(format!(
                 "subgroup variant needs Features::SUBGROUP with subgroups of at least {SUBGROUP_LANES} lanes (adapter: {}, sizes {}..{})",
                 if gpu.caps.subgroups { "has SUBGROUP" } else { "no SUBGROUP" },
@@ -497,12 +500,34 @@ pub const LAVAPIPE_LOOP_LIMIT: usize = 65535;
 /// with RNN's unit loop, and when training the reserve's gate or unit loop), within 7/8 of
 /// LAVAPIPE_LOOP_LIMIT.
 pub fn fused_persistent_chunk(spec: &RnnSpec, b: usize, kp: usize, train: bool) -> usize {
+    (FUSED_LOOP_BUDGET / fused_persistent_step_iterations(spec, b, kp, train)).max(1)
+}
+
+/// The loop iterations fused-persistent may spend per invocation and dispatch.
+const FUSED_LOOP_BUDGET: usize = LAVAPIPE_LOOP_LIMIT * 7 / 8;
+
+/// Loop iterations of one fused-persistent step per invocation, counted as
+/// `fused_persistent_chunk` says.
+fn fused_persistent_step_iterations(spec: &RnnSpec, b: usize, kp: usize, train: bool) -> usize {
     let units = step_subgroup_units(spec.cell);
     let blocks = spec.hidden_size.div_ceil(SUBGROUP_LANES as usize * units);
     let rows = step_subgroup_rows(b);
     let per_row = 1 + if units == 4 { 4 } else { 0 } + if train { 4 } else { 0 };
     let per_block = kp / 4 + hp(spec.hidden_size) / 4 + 8 + rows * per_row + 1;
-    (LAVAPIPE_LOOP_LIMIT * 7 / 8 / (blocks * per_block + 1)).max(1)
+    blocks * per_block + 1
+}
+
+/// Why fused-persistent cannot run a model on a CPU adapter: one step alone past the loop
+/// budget (large H), at the widest layer input and the largest row block, training's count.
+fn fused_persistent_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<String> {
+    let kp = hp(spec.input_size).max(spec.directions() * hp(spec.hidden_size));
+    let n = fused_persistent_step_iterations(spec, STEP_SUBGROUP_MAX_ROWS, kp, true);
+    (gpu.caps.cpu_like && n > FUSED_LOOP_BUDGET).then(|| {
+        format!(
+            "fused-persistent: one step of H = {}, input {} runs about {n} loop iterations per invocation, past the {FUSED_LOOP_BUDGET} a CPU adapter (lavapipe) allows a dispatch",
+            spec.hidden_size, spec.input_size
+        )
+    })
 }
 
 /// Launch shape of the persistent kernel: rows per workgroup and invocations.

@@ -131,3 +131,23 @@ fn gpu_gradients_match_pytorch_golden_fixtures() {
         }
     }
 }
+
+/// On a CPU adapter (lavapipe stops a shader's loops after 65535 iterations in all) the
+/// register weight-gradient kernel, which loops over every row, refuses T*B past that
+/// with an error naming the limit instead of returning wrong gradients.
+#[test]
+fn long_reductions_are_refused_where_loops_would_stop() {
+    let gpu = gpu();
+    if !gpu.caps.cpu_like {
+        return;
+    }
+    let model = GpuModel::new(gpu, &Weights::init(RnnSpec::new(CellKind::RnnTanh, 1, 1), 1).unwrap()).unwrap();
+    let (t, b) = (30000, 2);
+    let x = vec![0.5f32; t * b];
+    let dy = vec![1.0f32; t * b];
+    let err = model
+        .weight_grads(gpu, &Input::new(&x, t, b), &GradInput { d_output: &dy, d_h_n: None, d_c_n: None }, Some(Variant::Register))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("LAVAPIPE_LOOP_LIMIT") && err.contains("60000"), "{err}");
+}

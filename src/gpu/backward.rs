@@ -456,6 +456,20 @@ impl GpuModel {
         let part_bytes = (part_ld_max * 4) as u64;
         let seg_cap = (gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size) / part_bytes).max(1) as usize;
         let segs = r.div_ceil(WGRAD_SEG_MIN_ROWS).clamp(1, WGRAD_MAX_SEGMENTS.min(seg_cap));
+        // On CPU adapters an invocation may loop at most kernels::LAVAPIPE_LOOP_LIMIT times in
+        // all (past it lavapipe's loops stop silently): the subgroup kernel loops once per
+        // SUBGROUP_LANES rows of its segment, so very long reductions take more segments;
+        // the register/tiled kernel and colsum loop over every row and refuse such R.
+        let loop_rows = (kernels::LAVAPIPE_LOOP_LIMIT * 7 / 8) * SUBGROUP_LANES as usize;
+        let segs = if gpu.caps.cpu_like && sg { segs.max(r.div_ceil(loop_rows)) } else { segs };
+        if gpu.caps.cpu_like && (if sg { segs > seg_cap } else { r > kernels::LAVAPIPE_LOOP_LIMIT * 7 / 8 }) {
+            return Err(Error::DeviceLimit {
+                what: format!("rows T*B of the weight-gradient reduction on a CPU adapter, which stops a shader's loops after {} iterations", kernels::LAVAPIPE_LOOP_LIMIT),
+                value: r as u64,
+                limit: if sg { (seg_cap * loop_rows) as u64 } else { (kernels::LAVAPIPE_LOOP_LIMIT * 7 / 8) as u64 },
+                limit_name: "LAVAPIPE_LOOP_LIMIT".into(),
+            });
+        }
         let seg_rows = r.div_ceil(segs).div_ceil(SUBGROUP_LANES as usize) * SUBGROUP_LANES as usize;
         let segs = r.div_ceil(seg_rows);
         let wpart = if sg {

@@ -373,7 +373,8 @@ impl GpuModel {
         let dg_x = if same_dg { &dgh } else { &dgx };
 
         let gemm_v = variant.gemm(gpu);
-        let gemm = gemm_v.kernel(gpu)?;
+        // the fused step computes the input projection itself
+        let gemm = if fused { None } else { Some(gemm_v.kernel(gpu)?) };
         // The forward's recurrence: where a persistent variant was asked for (by rule for
         // small batches), that persistent kernel with the reserve-space writes, one dispatch
         // per chunk of steps; else the per-step kernel of the training variant.
@@ -460,13 +461,13 @@ impl GpuModel {
         // all (past it lavapipe's loops stop silently): the subgroup kernel loops once per
         // SUBGROUP_LANES rows of its segment, so very long reductions take more segments;
         // the register/tiled kernel and colsum loop over every row and refuse such R.
-        let loop_rows = (kernels::LAVAPIPE_LOOP_LIMIT * 7 / 8) * SUBGROUP_LANES as usize;
+        let loop_rows = kernels::LAVAPIPE_LOOP_BUDGET * SUBGROUP_LANES as usize;
         let segs = if gpu.caps.cpu_like && sg { segs.max(r.div_ceil(loop_rows)) } else { segs };
-        if gpu.caps.cpu_like && (if sg { segs > seg_cap } else { r > kernels::LAVAPIPE_LOOP_LIMIT * 7 / 8 }) {
+        if gpu.caps.cpu_like && (if sg { segs > seg_cap } else { r > kernels::LAVAPIPE_LOOP_BUDGET }) {
             return Err(Error::DeviceLimit {
                 what: format!("rows T*B of the weight-gradient reduction on a CPU adapter, which stops a shader's loops after {} iterations", kernels::LAVAPIPE_LOOP_LIMIT),
                 value: r as u64,
-                limit: if sg { (seg_cap * loop_rows) as u64 } else { (kernels::LAVAPIPE_LOOP_LIMIT * 7 / 8) as u64 },
+                limit: if sg { (seg_cap * loop_rows) as u64 } else { kernels::LAVAPIPE_LOOP_BUDGET as u64 },
                 limit_name: "LAVAPIPE_LOOP_LIMIT".into(),
             });
         }
@@ -482,11 +483,14 @@ impl GpuModel {
             gpu.check_groups(what, n)?;
         }
 
-        let (step_params, mut align) = step_entries(
-            gpu,
-            "train step params",
-            (0..t).map(|st| StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN)),
-        );
+        // The unfused steps' parameters, shared by every layer (the fused step's carry each
+        // layer's input width and are built per layer; `align` is theirs then).
+        let (step_params, mut align) = if fused {
+            (None, 0)
+        } else {
+            let (p, a) = step_entries(gpu, "train step params", (0..t).map(|st| StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN)));
+            (Some(p), a)
+        };
         let (bwd_params, align_bwd) = step_entries(
             gpu,
             "backward params",
@@ -526,11 +530,17 @@ impl GpuModel {
             let input = if l == 0 { &x } else { &layers[l - 1].out };
 
             let mut params: Vec<wgpu::Buffer> = Vec::new();
-            let gp = gpu.uniform_init("gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: (d * gh) as u32, kp4: (kp / 4) as u32, pad: 0 }));
-            let (gx, gy) = gemm_v.groups(r, d * gh);
-            gpu.check_groups("input GEMM", gx.max(gy))?;
-            let gemm_d = (!fused).then(|| Dispatch { bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16), kernel: gemm.clone(), groups: (gx, gy, 1) });
-            params.push(gp);
+            let gemm_d = match &gemm {
+                Some(gemm) => {
+                    let gp = gpu.uniform_init("gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: (d * gh) as u32, kp4: (kp / 4) as u32, pad: 0 }));
+                    let (gx, gy) = gemm_v.groups(r, d * gh);
+                    gpu.check_groups("input GEMM", gx.max(gy))?;
+                    let dispatch = Dispatch { bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16), kernel: gemm.clone(), groups: (gx, gy, 1) };
+                    params.push(gp);
+                    Some(dispatch)
+                }
+                None => None,
+            };
             let step_bgs = if fused {
                 // per layer: the step parameters carry this layer's input width
                 let kp4 = (kp / 4) as u32;
@@ -545,9 +555,10 @@ impl GpuModel {
                 params.push(fp);
                 bgs
             } else {
+                let step_params = step_params.as_ref().expect("unfused plans build the shared step parameters");
                 [0, 1].map(|i| {
                     let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
-                    step.bind(gpu, &[&step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, &out, &hg, &hprev, &cprev, h_in], 32)
+                    step.bind(gpu, &[step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, &out, &hg, &hprev, &cprev, h_in], 32)
                 })
             };
 
@@ -683,7 +694,7 @@ impl GpuModel {
             align_bwd,
             // the state before forward step s is in half s % 2 of fused-persistent's buffer
             h_last: if fused_persistent { (0, (t % 2) as u64 * state_bytes) } else { (t.div_ceil(fwd_chunk) % 2, 0) },
-            _keep: vec![step_params, bwd_params, dgx, dgh, wpart],
+            _keep: [bwd_params, dgx, dgh, wpart].into_iter().chain(step_params).collect(),
         })
     }
 

@@ -500,11 +500,12 @@ pub const LAVAPIPE_LOOP_LIMIT: usize = 65535;
 /// with RNN's unit loop, and when training the reserve's gate or unit loop), within 7/8 of
 /// LAVAPIPE_LOOP_LIMIT.
 pub fn fused_persistent_chunk(spec: &RnnSpec, b: usize, kp: usize, train: bool) -> usize {
-    (FUSED_LOOP_BUDGET / fused_persistent_step_iterations(spec, b, kp, train)).max(1)
+    (LAVAPIPE_LOOP_BUDGET / fused_persistent_step_iterations(spec, b, kp, train)).max(1)
 }
 
-/// The loop iterations fused-persistent may spend per invocation and dispatch.
-const FUSED_LOOP_BUDGET: usize = LAVAPIPE_LOOP_LIMIT * 7 / 8;
+/// The loop iterations a kernel may spend per invocation and dispatch on a CPU adapter:
+/// LAVAPIPE_LOOP_LIMIT with a margin.
+pub const LAVAPIPE_LOOP_BUDGET: usize = LAVAPIPE_LOOP_LIMIT * 7 / 8;
 
 /// Loop iterations of one fused-persistent step per invocation, counted as
 /// `fused_persistent_chunk` says.
@@ -522,9 +523,9 @@ fn fused_persistent_step_iterations(spec: &RnnSpec, b: usize, kp: usize, train: 
 fn fused_persistent_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<String> {
     let kp = hp(spec.input_size).max(spec.directions() * hp(spec.hidden_size));
     let n = fused_persistent_step_iterations(spec, STEP_SUBGROUP_MAX_ROWS, kp, true);
-    (gpu.caps.cpu_like && n > FUSED_LOOP_BUDGET).then(|| {
+    (gpu.caps.cpu_like && n > LAVAPIPE_LOOP_BUDGET).then(|| {
         format!(
-            "fused-persistent: one step of H = {}, input {} runs about {n} loop iterations per invocation, past the {FUSED_LOOP_BUDGET} a CPU adapter (lavapipe) allows a dispatch",
+            "fused-persistent: one step of H = {}, input {} runs about {n} loop iterations per invocation, past the {LAVAPIPE_LOOP_BUDGET} a CPU adapter (lavapipe) allows a dispatch",
             spec.hidden_size, spec.input_size
         )
     })

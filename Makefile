@@ -5,7 +5,7 @@
 export XDG_RUNTIME_DIR ?= /tmp
 CARGO ?= cargo
 
-.PHONY: all setup build test bench peers validate info criterion clean
+.PHONY: all setup build test lint bench peers validate info criterion clean
 
 all: test
 
@@ -17,9 +17,13 @@ build: setup
 
 # Every test: CPU reference vs PyTorch fixtures and finite differences, every GPU kernel
 # variant vs the reference, CLI behaviour, and a run of the criterion benches in CI size.
-test: setup
+test: setup lint
 	$(CARGO) test --release
 	CI=$${CI:-true} $(CARGO) bench --bench kernels -- --warm-up-time 0.1 --measurement-time 0.2 --sample-size 10
+
+# Habits that need no GPU: formatting.
+lint:
+	$(CARGO) fmt --check
 
 # The main job: throughput of every named workload in both modes, checked against the
 # CPU reference.

@@ -21,7 +21,8 @@ fn gpu() -> &'static Gpu {
 
 fn gemm(c: &mut Criterion) {
     let gpu = gpu();
-    let shapes: &[(usize, usize, usize)] = if ci() { &[(64, 64, 33)] } else { &[(6400, 1024, 256), (12800, 2048, 512)] };
+    let shapes: &[(usize, usize, usize)] =
+        if ci() { &[(64, 64, 33)] } else { &[(6400, 1024, 256), (12800, 2048, 512)] };
     let mut g = c.benchmark_group("gemm");
     for &(m, n, k) in shapes {
         let a = vec![0.5f32; m * k];
@@ -30,9 +31,11 @@ fn gemm(c: &mut Criterion) {
         g.throughput(Throughput::Elements((2 * m * n * k) as u64));
         for v in GemmVariant::ALL.into_iter().filter(|v| v.supported(gpu)) {
             let plan = GemmPlan::new(gpu, v, &a, &b, &bias, m, n, k).unwrap();
-            g.bench_with_input(BenchmarkId::new(v.name(), format!("{m}x{n}x{k}")), &plan, |bch, plan| {
-                bch.iter_custom(|iters| plan.time(gpu, iters as usize).unwrap())
-            });
+            g.bench_with_input(
+                BenchmarkId::new(v.name(), format!("{m}x{n}x{k}")),
+                &plan,
+                |bch, plan| bch.iter_custom(|iters| plan.time(gpu, iters as usize).unwrap()),
+            );
         }
     }
     g.finish();
@@ -76,7 +79,8 @@ fn cell_group(c: &mut Criterion, cell: CellKind) {
 fn backward(c: &mut Criterion) {
     use wgpu_rnn::gpu::backward::GradInput;
     let gpu = gpu();
-    let shapes: &[(usize, usize, usize, usize)] = if ci() { &[(2, 8, 17, 5)] } else { &[(1, 64, 128, 200), (64, 256, 256, 100)] };
+    let shapes: &[(usize, usize, usize, usize)] =
+        if ci() { &[(2, 8, 17, 5)] } else { &[(1, 64, 128, 200), (64, 256, 256, 100)] };
     let mut g = c.benchmark_group("backward");
     for &(b, i, h, t) in shapes {
         let spec = RnnSpec::new(CellKind::Lstm, i, h);
@@ -85,17 +89,30 @@ fn backward(c: &mut Criterion) {
         let dy = vec![1.0f32; t * b * h];
         let grad = GradInput { d_output: &dy, d_h_n: None, d_c_n: None };
         g.throughput(Throughput::Elements((b * t) as u64));
-        for v in [Variant::Tiled, Variant::Register, Variant::Subgroup].into_iter().filter(|v| v.unsupported(gpu, &spec).is_none()) {
+        for v in [Variant::Tiled, Variant::Register, Variant::Subgroup]
+            .into_iter()
+            .filter(|v| v.unsupported(gpu, &spec).is_none())
+        {
             model.weight_grads_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
-            g.bench_function(BenchmarkId::new(v.name(), format!("lstm_B{b}_I{i}_H{h}_T{t}")), |bch| {
-                bch.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        model.weight_grads_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
-                    }
-                    start.elapsed()
-                })
-            });
+            g.bench_function(
+                BenchmarkId::new(v.name(), format!("lstm_B{b}_I{i}_H{h}_T{t}")),
+                |bch| {
+                    bch.iter_custom(|iters| {
+                        let start = Instant::now();
+                        for _ in 0..iters {
+                            model
+                                .weight_grads_no_readback(
+                                    gpu,
+                                    &Input::new(&x, t, b),
+                                    &grad,
+                                    Some(v),
+                                )
+                                .unwrap();
+                        }
+                        start.elapsed()
+                    })
+                },
+            );
         }
     }
     g.finish();

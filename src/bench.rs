@@ -31,7 +31,14 @@ fn ser_cell<S: serde::Serializer>(c: &CellKind, s: S) -> std::result::Result<S::
 }
 
 impl Workload {
-    pub fn new(name: &str, cell: CellKind, batch: usize, input: usize, hidden: usize, seq: usize) -> Self {
+    pub fn new(
+        name: &str,
+        cell: CellKind,
+        batch: usize,
+        input: usize,
+        hidden: usize,
+        seq: usize,
+    ) -> Self {
         Workload { name: name.into(), cell, batch, input, hidden, seq }
     }
     pub fn spec(&self) -> RnnSpec {
@@ -39,7 +46,9 @@ impl Workload {
     }
     /// Forward FLOPs: 2·B·T·G·H·(I+H).
     pub fn forward_flops(&self) -> f64 {
-        2.0 * (self.batch * self.seq) as f64 * (self.cell.gates() * self.hidden) as f64 * (self.input + self.hidden) as f64
+        2.0 * (self.batch * self.seq) as f64
+            * (self.cell.gates() * self.hidden) as f64
+            * (self.input + self.hidden) as f64
     }
 }
 
@@ -103,9 +112,9 @@ pub fn parse_peer_timings(text: &str) -> Result<std::collections::BTreeMap<(Stri
             }
             _ => {
                 return Err(crate::Error::Config(format!(
-                    "peer timings line {}: expected `workload fwd|train median_ms ...`, got `{line}`",
-                    i + 1
-                )))
+                "peer timings line {}: expected `workload fwd|train median_ms ...`, got `{line}`",
+                i + 1
+            )))
             }
         }
     }
@@ -130,7 +139,13 @@ const CHECK_ROWS: usize = 2;
 
 /// Times the forward pass: one checked call (also the warm-up), then `runs` timed calls,
 /// each one submit waited for, nothing read back, each followed by a call of `ceiling`.
-pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize, ceiling: Option<&Ceiling>) -> Result<CaseResult> {
+pub fn bench_forward(
+    gpu: &Gpu,
+    wl: &Workload,
+    variant: Option<Variant>,
+    runs: usize,
+    ceiling: Option<&Ceiling>,
+) -> Result<CaseResult> {
     let spec = wl.spec();
     let w = Weights::init(spec, 1)?;
     let model = GpuModel::new(gpu, &w)?;
@@ -142,11 +157,22 @@ pub fn bench_forward(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: u
     // Reference on the first rows only.
     let rows = wl.batch.min(CHECK_ROWS);
     let xs = first_rows(&x, wl.seq, wl.batch, wl.input, rows);
-    let want = reference::forward(&w, &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None })?;
+    let want = reference::forward(
+        &w,
+        &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None },
+    )?;
     let got_rows = first_rows(&got.output, wl.seq, wl.batch, wl.hidden, rows);
-    let cmp = compare("output", &got_rows, &want.output, crate::validate::FORWARD_ATOL, crate::validate::FORWARD_RTOL);
+    let cmp = compare(
+        "output",
+        &got_rows,
+        &want.output,
+        crate::validate::FORWARD_ATOL,
+        crate::validate::FORWARD_RTOL,
+    );
 
-    let (times, ceil) = timed_runs(gpu, runs, ceiling, || model.forward_no_readback(gpu, &input, opts).map(|_| ()))?;
+    let (times, ceil) = timed_runs(gpu, runs, ceiling, || {
+        model.forward_no_readback(gpu, &input, opts).map(|_| ())
+    })?;
     let (median, min, max, runs_ms) = summarize(times);
     let flops = wl.forward_flops();
     Ok(CaseResult {
@@ -190,7 +216,16 @@ impl Ceiling {
     pub fn new(gpu: &Gpu, m: usize, n: usize, k: usize) -> Result<Self> {
         let m = m.min(CEILING_MAX_ROWS);
         let variant = GemmVariant::best(gpu);
-        let plan = GemmPlan::new(gpu, variant, &random(m * k, 3), &random(n * k, 4), &random(n, 5), m, n, k)?;
+        let plan = GemmPlan::new(
+            gpu,
+            variant,
+            &random(m * k, 3),
+            &random(n * k, 4),
+            &random(n, 5),
+            m,
+            n,
+            k,
+        )?;
         plan.time(gpu, 1)?;
         Ok(Ceiling { plan, variant })
     }
@@ -217,7 +252,12 @@ fn ceiling_median(gpu: &Gpu, ceiling: &Ceiling, mut gflops: Vec<f64>) -> Result<
 
 /// Times `runs` calls of `call` (at least one), each followed by one ceiling call when a
 /// ceiling is given; returns the call times in ms and the ceiling's median GFLOP/s.
-fn timed_runs(gpu: &Gpu, runs: usize, ceiling: Option<&Ceiling>, mut call: impl FnMut() -> Result<()>) -> Result<(Vec<f64>, Option<f64>)> {
+fn timed_runs(
+    gpu: &Gpu,
+    runs: usize,
+    ceiling: Option<&Ceiling>,
+    mut call: impl FnMut() -> Result<()>,
+) -> Result<(Vec<f64>, Option<f64>)> {
     let mut times = Vec::with_capacity(runs);
     let mut ceil = vec![];
     for _ in 0..runs.max(1) {
@@ -238,7 +278,13 @@ fn timed_runs(gpu: &Gpu, runs: usize, ceiling: Option<&Ceiling>, mut call: impl 
 /// `ceiling`. The check compares dL/dh0 (and
 /// dL/dc0) of the first rows with the CPU reference: it sits at the end of the whole
 /// backward chain, and rows are independent under this loss, so a few rows suffice.
-pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usize, ceiling: Option<&Ceiling>) -> Result<CaseResult> {
+pub fn bench_train(
+    gpu: &Gpu,
+    wl: &Workload,
+    variant: Option<Variant>,
+    runs: usize,
+    ceiling: Option<&Ceiling>,
+) -> Result<CaseResult> {
     let spec = wl.spec();
     let w = Weights::init(spec, 1)?;
     let model = GpuModel::new(gpu, &w)?;
@@ -250,7 +296,10 @@ pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usi
 
     let rows = wl.batch.min(CHECK_ROWS);
     let xs = first_rows(&x, wl.seq, wl.batch, wl.input, rows);
-    let want_f = reference::forward(&w, &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None })?;
+    let want_f = reference::forward(
+        &w,
+        &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None },
+    )?;
     let want = reference::backward(&w, &want_f, &vec![1.0; wl.seq * rows * wl.hidden], None, None)?;
     // h0, c0: [1, B, H] for this single-layer model; the first rows lead.
     let n = rows * wl.hidden;
@@ -262,7 +311,9 @@ pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usi
     }
     let cmp = compare("dh0", &got_s, &want_s, 1e-4, 1e-3);
 
-    let (times, ceil) = timed_runs(gpu, runs, ceiling, || model.weight_grads_no_readback(gpu, &input, &grad, variant).map(|_| ()))?;
+    let (times, ceil) = timed_runs(gpu, runs, ceiling, || {
+        model.weight_grads_no_readback(gpu, &input, &grad, variant).map(|_| ())
+    })?;
     let (median, min, max, runs_ms) = summarize(times);
     Ok(CaseResult {
         workload: wl.clone(),
@@ -277,7 +328,11 @@ pub fn bench_train(gpu: &Gpu, wl: &Workload, variant: Option<Variant>, runs: usi
         gemm_ceiling_gflops: ceil,
         ceiling_share: ceil.map(|c| 3.0 * wl.forward_flops() / (median / 1e3) / 1e9 / c),
         check_ok: cmp.ok(),
-        check: format!("dL/dh0{} max abs err {:.2e} vs CPU reference on {rows} rows", if spec.cell.has_cell_state() { ", dL/dc0" } else { "" }, cmp.max_abs),
+        check: format!(
+            "dL/dh0{} max abs err {:.2e} vs CPU reference on {rows} rows",
+            if spec.cell.has_cell_state() { ", dL/dc0" } else { "" },
+            cmp.max_abs
+        ),
         speedup: Default::default(),
     })
 }
@@ -293,7 +348,13 @@ fn first_rows<T: Copy + Into<f64>>(v: &[T], t: usize, b: usize, w: usize, rows: 
 
 /// GPU time per kernel family of a call of a workload (forward or training), the median of
 /// `runs` profiled calls after a warm-up, as (family, ms, share of the total).
-pub fn profile(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>, runs: usize) -> Result<Vec<(&'static str, f64, f64)>> {
+pub fn profile(
+    gpu: &Gpu,
+    wl: &Workload,
+    mode: Mode,
+    variant: Option<Variant>,
+    runs: usize,
+) -> Result<Vec<(&'static str, f64, f64)>> {
     let w = Weights::init(wl.spec(), 1)?;
     let model = GpuModel::new(gpu, &w)?;
     let x = random(wl.seq * wl.batch * wl.input, 2);
@@ -306,7 +367,13 @@ pub fn profile(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>, r
     for _ in 0..runs.max(1) {
         calls.push(match mode {
             Mode::Fwd => model.profile_forward(gpu, &input, opts)?,
-            Mode::Train => model.profile_train(gpu, &input, &GradInput { d_output: &ones, d_h_n: None, d_c_n: None }, variant, false)?,
+            Mode::Train => model.profile_train(
+                gpu,
+                &input,
+                &GradInput { d_output: &ones, d_h_n: None, d_c_n: None },
+                variant,
+                false,
+            )?,
         });
     }
     let fam: Vec<(&'static str, f64)> = calls[0]
@@ -324,7 +391,9 @@ mod tests {
 
     #[test]
     fn peer_timings_parse_and_reject_bad_lines() {
-        let t = parse_peer_timings("# burn\nlstm-b64 fwd 1137.4 1118.9 1161.0\n\nrnn-b64 train 1157\n").unwrap();
+        let t =
+            parse_peer_timings("# burn\nlstm-b64 fwd 1137.4 1118.9 1161.0\n\nrnn-b64 train 1157\n")
+                .unwrap();
         assert_eq!(t.len(), 2);
         assert_eq!(t[&("lstm-b64".to_string(), "fwd".to_string())], 1137.4);
         assert_eq!(t[&("rnn-b64".to_string(), "train".to_string())], 1157.0);

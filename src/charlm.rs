@@ -32,7 +32,10 @@ impl Vocab {
         chars.sort_unstable();
         chars.dedup();
         if chars.len() < 2 {
-            return Err(Error::Config(format!("a corpus needs at least 2 distinct characters, found {}", chars.len())));
+            return Err(Error::Config(format!(
+                "a corpus needs at least 2 distinct characters, found {}",
+                chars.len()
+            )));
         }
         Ok(Vocab { chars })
     }
@@ -71,7 +74,8 @@ impl Vocab {
     }
 
     fn from_json(s: &str) -> Result<Self> {
-        let text: String = serde_json::from_str(s).map_err(|e| Error::Config(format!("checkpoint vocab: {e}")))?;
+        let text: String =
+            serde_json::from_str(s).map_err(|e| Error::Config(format!("checkpoint vocab: {e}")))?;
         Ok(Vocab { chars: text.chars().collect() })
     }
 }
@@ -103,10 +107,18 @@ impl Checkpoint {
     pub fn load(path: &Path) -> Result<Self> {
         let f = TensorFile::open(path)?;
         let m = f.metadata();
-        let get = |k: &str| m.get(k).cloned().ok_or_else(|| Error::Config(format!("{}: no `{k}` in the checkpoint's metadata", path.display())));
+        let get = |k: &str| {
+            m.get(k).cloned().ok_or_else(|| {
+                Error::Config(format!("{}: no `{k}` in the checkpoint's metadata", path.display()))
+            })
+        };
         let vocab = Vocab::from_json(&get("vocab")?)?;
         let cell = CellKind::parse(&get("cell")?, &get("nonlinearity")?)?;
-        let parse = |k: &str| -> Result<usize> { get(k)?.parse().map_err(|_| Error::Config(format!("{}: metadata `{k}` is not a number", path.display()))) };
+        let parse = |k: &str| -> Result<usize> {
+            get(k)?.parse().map_err(|_| {
+                Error::Config(format!("{}: metadata `{k}` is not a number", path.display()))
+            })
+        };
         let spec = RnnSpec {
             cell,
             input_size: parse("input_size")?,
@@ -116,20 +128,40 @@ impl Checkpoint {
             bias: get("bias")? == "true",
         };
         if spec.input_size != vocab.len() || spec.bidirectional {
-            return Err(Error::Config(format!("{}: a char model needs a unidirectional RNN with input size = vocabulary size {}", path.display(), vocab.len())));
+            return Err(Error::Config(format!(
+                "{}: a char model needs a unidirectional RNN with input size = vocabulary size {}",
+                path.display(),
+                vocab.len()
+            )));
         }
         let weights = Weights::from_file(&f, spec)?;
         let (v, k) = (vocab.len(), spec.output_size());
-        let to32 = |t: crate::io::Tensor| t.data.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+        let to32 =
+            |t: crate::io::Tensor| t.data.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
         let head_weight = to32(f.float("head.weight", Some(&[v, k]))?);
         let head_bias = to32(f.float("head.bias", Some(&[v]))?);
-        Ok(Checkpoint { weights, head_weight, head_bias, vocab, step: get("step")?.parse().unwrap_or(0) })
+        Ok(Checkpoint {
+            weights,
+            head_weight,
+            head_bias,
+            vocab,
+            step: get("step")?.parse().unwrap_or(0),
+        })
     }
 
     /// Logits [V] of the head for one hidden vector [H].
     pub fn logits(&self, h: &[f32]) -> Vec<f32> {
         let k = h.len();
-        (0..self.vocab.len()).map(|c| self.head_bias[c] + self.head_weight[c * k..(c + 1) * k].iter().zip(h).map(|(w, x)| w * x).sum::<f32>()).collect()
+        (0..self.vocab.len())
+            .map(|c| {
+                self.head_bias[c]
+                    + self.head_weight[c * k..(c + 1) * k]
+                        .iter()
+                        .zip(h)
+                        .map(|(w, x)| w * x)
+                        .sum::<f32>()
+            })
+            .collect()
     }
 }
 
@@ -138,13 +170,25 @@ impl Checkpoint {
 /// state in chunks of `chunk` characters (the state carried). Batching the streams is what
 /// makes validation cheap: one stream of 20000 characters is 20000 sequential steps of
 /// B = 1. The last `(len - 1) % streams` predictions are left out so segments are equal.
-pub fn evaluate(gpu: &Gpu, ck: &Checkpoint, model: &GpuModel, ids: &[u32], streams: usize, chunk: usize) -> Result<f64> {
+pub fn evaluate(
+    gpu: &Gpu,
+    ck: &Checkpoint,
+    model: &GpuModel,
+    ids: &[u32],
+    streams: usize,
+    chunk: usize,
+) -> Result<f64> {
     if streams == 0 || chunk == 0 {
-        return Err(Error::Config(format!("evaluation needs streams >= 1 and chunk >= 1, got {streams} and {chunk}")));
+        return Err(Error::Config(format!(
+            "evaluation needs streams >= 1 and chunk >= 1, got {streams} and {chunk}"
+        )));
     }
     let seg = (ids.len().max(1) - 1) / streams;
     if seg == 0 {
-        return Err(Error::Config(format!("evaluation text of {} characters is too short for {streams} streams", ids.len())));
+        return Err(Error::Config(format!(
+            "evaluation text of {} characters is too short for {streams} streams",
+            ids.len()
+        )));
     }
     let mut stream = model.stream(streams)?;
     let (mut total, mut n) = (0.0f64, 0usize);
@@ -152,7 +196,8 @@ pub fn evaluate(gpu: &Gpu, ck: &Checkpoint, model: &GpuModel, ids: &[u32], strea
     for start in (0..seg).step_by(chunk) {
         let end = (start + chunk).min(seg);
         // Inputs [T, B]: step s of stream b reads ids[b * seg + s].
-        let x: Vec<u32> = (start..end).flat_map(|s| (0..streams).map(move |b| ids[b * seg + s])).collect();
+        let x: Vec<u32> =
+            (start..end).flat_map(|s| (0..streams).map(move |b| ids[b * seg + s])).collect();
         let out = stream.step(gpu, &ck.vocab.one_hot(&x))?;
         for (k, s) in (start..end).enumerate() {
             for b in 0..streams {
@@ -170,7 +215,14 @@ pub fn evaluate(gpu: &Gpu, ck: &Checkpoint, model: &GpuModel, ids: &[u32], strea
 
 /// Generates `length` characters after `prime` (which is returned too). Temperature 0 is
 /// greedy (argmax); otherwise softmax(logits / temperature) sampled from a seeded RNG.
-pub fn sample(gpu: &Gpu, ck: &Checkpoint, prime: &str, length: usize, temperature: f32, seed: u64) -> Result<String> {
+pub fn sample(
+    gpu: &Gpu,
+    ck: &Checkpoint,
+    prime: &str,
+    length: usize,
+    temperature: f32,
+    seed: u64,
+) -> Result<String> {
     if prime.is_empty() {
         return Err(Error::Config("--prime must hold at least one character".into()));
     }
@@ -188,10 +240,15 @@ pub fn sample(gpu: &Gpu, ck: &Checkpoint, prime: &str, length: usize, temperatur
     for _ in 0..length {
         let logits = ck.logits(&last);
         let next = if temperature == 0.0 {
-            logits.iter().enumerate().fold((0, f32::MIN), |a, (i, &l)| if l > a.1 { (i, l) } else { a }).0
+            logits
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |a, (i, &l)| if l > a.1 { (i, l) } else { a })
+                .0
         } else {
             let m = logits.iter().cloned().fold(f32::MIN, f32::max);
-            let p: Vec<f64> = logits.iter().map(|&l| (((l - m) / temperature) as f64).exp()).collect();
+            let p: Vec<f64> =
+                logits.iter().map(|&l| (((l - m) / temperature) as f64).exp()).collect();
             let z: f64 = p.iter().sum();
             let mut u = rng.random_range(0.0..z);
             let mut pick = p.len() - 1;
@@ -222,11 +279,22 @@ pub struct Batcher {
 impl Batcher {
     pub fn new(len: usize, b: usize, t: usize, seed: u64) -> Result<Self> {
         if len < t + 1 {
-            return Err(Error::Config(format!("training text of {len} characters is shorter than --seq {t} + 1")));
+            return Err(Error::Config(format!(
+                "training text of {len} characters is shorter than --seq {t} + 1"
+            )));
         }
         let span = len - t - 1;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let starts: Vec<usize> = (0..b).map(|i| if b == 1 { 0 } else { (i * span) / b + rng.random_range(0..=span / (4 * b).max(1)) }).map(|s| s.min(span)).collect();
+        let starts: Vec<usize> = (0..b)
+            .map(|i| {
+                if b == 1 {
+                    0
+                } else {
+                    (i * span) / b + rng.random_range(0..=span / (4 * b).max(1))
+                }
+            })
+            .map(|s| s.min(span))
+            .collect();
         Ok(Batcher { pos: starts.clone(), starts, t, limit: len })
     }
 

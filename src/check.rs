@@ -40,7 +40,13 @@ impl fmt::Display for Comparison {
 }
 
 /// Compares `got` with `want` elementwise. A length difference counts as one mismatch.
-pub fn compare<G: Copy + Into<f64>, W: Copy + Into<f64>>(what: &str, got: &[G], want: &[W], atol: f64, rtol: f64) -> Comparison {
+pub fn compare<G: Copy + Into<f64>, W: Copy + Into<f64>>(
+    what: &str,
+    got: &[G],
+    want: &[W],
+    atol: f64,
+    rtol: f64,
+) -> Comparison {
     let mut c = Comparison {
         what: what.into(),
         len: want.len(),

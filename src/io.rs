@@ -23,7 +23,8 @@ pub struct Tensor {
 impl TensorFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let p = path.as_ref();
-        let bytes = std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source })?;
+        let bytes = std::fs::read(p)
+            .map_err(|source| Error::Io { path: p.display().to_string(), source })?;
         let f = TensorFile { path: p.display().to_string(), bytes };
         f.parse()?; // fail early on a corrupt file
         Ok(f)
@@ -46,7 +47,10 @@ impl TensorFile {
 
     /// Tensor names, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.parse().map(|s| s.names().into_iter().map(|n| n.to_string()).collect()).unwrap_or_default();
+        let mut v: Vec<String> = self
+            .parse()
+            .map(|s| s.names().into_iter().map(|n| n.to_string()).collect())
+            .unwrap_or_default();
         v.sort();
         v
     }
@@ -76,16 +80,32 @@ impl TensorFile {
         })?;
         check_shape(name, &view, expected)?;
         let data = match view.dtype() {
-            Dtype::F32 => view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            Dtype::F64 => view.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-            Dtype::F16 => view.data().chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])) as f64).collect(),
+            Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            Dtype::F64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            Dtype::F16 => view
+                .data()
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])) as f64)
+                .collect(),
             Dtype::BF16 => view
                 .data()
                 .chunks_exact(2)
                 .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64)
                 .collect(),
             d => {
-                return Err(Error::Dtype { name: name.into(), expected: "F32, F64, F16 or BF16".into(), found: format!("{d:?}") })
+                return Err(Error::Dtype {
+                    name: name.into(),
+                    expected: "F32, F64, F16 or BF16".into(),
+                    found: format!("{d:?}"),
+                })
             }
         };
         Ok(Tensor { shape: view.shape().to_vec(), data })
@@ -100,19 +120,39 @@ impl TensorFile {
         })?;
         check_shape(name, &view, expected)?;
         Ok(match view.dtype() {
-            Dtype::I64 => view.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
-            Dtype::I32 => view.data().chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
-            Dtype::U32 => view.data().chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
-            d => return Err(Error::Dtype { name: name.into(), expected: "I64 or I32".into(), found: format!("{d:?}") }),
+            Dtype::I64 => view
+                .data()
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            Dtype::I32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                .collect(),
+            Dtype::U32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().unwrap()) as i64)
+                .collect(),
+            d => {
+                return Err(Error::Dtype {
+                    name: name.into(),
+                    expected: "I64 or I32".into(),
+                    found: format!("{d:?}"),
+                })
+            }
         })
     }
 }
 
 fn check_shape(name: &str, view: &TensorView<'_>, expected: Option<&[usize]>) -> Result<()> {
     match expected {
-        Some(e) if e != view.shape() => {
-            Err(Error::TensorShape { name: name.into(), expected: e.to_vec(), found: view.shape().to_vec() })
-        }
+        Some(e) if e != view.shape() => Err(Error::TensorShape {
+            name: name.into(),
+            expected: e.to_vec(),
+            found: view.shape().to_vec(),
+        }),
         _ => Ok(()),
     }
 }
@@ -161,7 +201,12 @@ impl TensorWriter {
         self.tensors.insert(name.into(), (shape, data));
         self
     }
-    pub fn add_f32(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> &mut Self {
+    pub fn add_f32(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        data: Vec<f32>,
+    ) -> &mut Self {
         self.add(name, shape, Data::F32(data))
     }
     pub fn meta(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
@@ -180,16 +225,23 @@ impl TensorWriter {
                 Data::I64(v) => (Dtype::I64, bytemuck::cast_slice::<i64, u8>(v).to_vec(), v.len()),
             };
             if n != len {
-                return Err(Error::shape(format!("tensor `{name}`"), format!("{n} elements for {shape:?}"), len));
+                return Err(Error::shape(
+                    format!("tensor `{name}`"),
+                    format!("{n} elements for {shape:?}"),
+                    len,
+                ));
             }
             raw.push((name.clone(), dtype, shape.clone(), bytes));
         }
         let views: Vec<(String, TensorView<'_>)> = raw
             .iter()
-            .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("sizes checked above")))
+            .map(|(n, d, s, b)| {
+                (n.clone(), TensorView::new(*d, s.clone(), b).expect("sizes checked above"))
+            })
             .collect();
         let meta = if self.metadata.is_empty() { None } else { Some(self.metadata.clone()) };
-        safetensors::serialize(views, meta).map_err(|e| Error::SafeTensors { path: "<memory>".into(), msg: e.to_string() })
+        safetensors::serialize(views, meta)
+            .map_err(|e| Error::SafeTensors { path: "<memory>".into(), msg: e.to_string() })
     }
 
     /// Writes to `path` atomically: a temporary file beside it, fsync, then rename.
@@ -208,7 +260,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         // Crash-safety tests set WGPU_RNN_ABORT_AFTER_BYTES to kill the process mid-write.
-        if let Some(n) = std::env::var("WGPU_RNN_ABORT_AFTER_BYTES").ok().and_then(|v| v.parse::<usize>().ok()) {
+        if let Some(n) =
+            std::env::var("WGPU_RNN_ABORT_AFTER_BYTES").ok().and_then(|v| v.parse::<usize>().ok())
+        {
             f.write_all(&bytes[..n.min(bytes.len())])?;
             f.sync_all()?;
             std::process::abort();

@@ -23,6 +23,6 @@ pub mod validate;
 pub mod weights;
 
 pub use error::{Error, Result};
+pub use gpu::{ForwardOptions, Gpu, GpuModel, Input, Output, Stream, Variant};
 pub use spec::{CellKind, RnnSpec};
 pub use weights::Weights;
-pub use gpu::{ForwardOptions, Gpu, GpuModel, Input, Output, Stream, Variant};

@@ -10,7 +10,11 @@ use wgpu_rnn::validate;
 use wgpu_rnn::{CellKind, ForwardOptions, Gpu, GpuModel, Input, RnnSpec, Weights};
 
 #[derive(Parser)]
-#[command(name = "wgpu-rnn", version, about = "RNN, LSTM and GRU on any GPU wgpu reaches (Vulkan, Metal, DX12, GL)")]
+#[command(
+    name = "wgpu-rnn",
+    version,
+    about = "RNN, LSTM and GRU on any GPU wgpu reaches (Vulkan, Metal, DX12, GL)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -270,7 +274,11 @@ impl ModelArgs {
         let spec = Weights::infer_spec(&file, cell)?;
         if let Some(l) = self.layers {
             if l != spec.num_layers {
-                bail!("--layers {l} given, but {} holds {} layer(s)", self.weights.display(), spec.num_layers);
+                bail!(
+                    "--layers {l} given, but {} holds {} layer(s)",
+                    self.weights.display(),
+                    spec.num_layers
+                );
             }
         }
         if self.bidirectional != spec.bidirectional {
@@ -278,7 +286,11 @@ impl ModelArgs {
                 "--bidirectional is {}, but {} is {}",
                 if self.bidirectional { "given" } else { "absent" },
                 self.weights.display(),
-                if spec.bidirectional { "bidirectional (has *_reverse tensors)" } else { "unidirectional" }
+                if spec.bidirectional {
+                    "bidirectional (has *_reverse tensors)"
+                } else {
+                    "unidirectional"
+                }
             );
         }
         Ok(Weights::from_file(&file, spec)?)
@@ -429,15 +441,32 @@ fn run() -> Result<()> {
                 Some(p) => trace::from_checkpoint(p)?,
                 None => {
                     let vocab = wgpu_rnn::charlm::Vocab::from_text(trace::DEFAULT_VOCAB)?;
-                    (trace::seeded(&vocab, CellKind::parse(&a.cell, &a.nonlinearity)?, a.hidden, a.seed)?, vocab)
+                    (
+                        trace::seeded(
+                            &vocab,
+                            CellKind::parse(&a.cell, &a.nonlinearity)?,
+                            a.hidden,
+                            a.seed,
+                        )?,
+                        vocab,
+                    )
                 }
             };
             let gpu = Gpu::new()?;
-            let tr = trace::run(&gpu, &w, &vocab, &a.text, trace::TraceOptions { layer: a.layer, gates: a.gates })?;
+            let tr = trace::run(
+                &gpu,
+                &w,
+                &vocab,
+                &a.text,
+                trace::TraceOptions { layer: a.layer, gates: a.gates },
+            )?;
             let shown = a.units.unwrap_or(64).clamp(1, w.spec.hidden_size);
             let mut title = match &a.checkpoint {
                 Some(p) => format!("{} reading {:?}", p.display(), a.text),
-                None => format!("{} H={} seed {} reading {:?}", w.spec.cell, w.spec.hidden_size, a.seed, a.text),
+                None => format!(
+                    "{} H={} seed {} reading {:?}",
+                    w.spec.cell, w.spec.hidden_size, a.seed, a.text
+                ),
             };
             if w.spec.num_layers > 1 {
                 title += &format!(", layer {}", tr.layer);
@@ -462,7 +491,8 @@ fn run() -> Result<()> {
         Cmd::Sample(a) => {
             let gpu = Gpu::new()?;
             let ck = wgpu_rnn::charlm::Checkpoint::load(&a.checkpoint)?;
-            let text = wgpu_rnn::charlm::sample(&gpu, &ck, &a.prime, a.length, a.temperature, a.seed)?;
+            let text =
+                wgpu_rnn::charlm::sample(&gpu, &ck, &a.prime, a.length, a.temperature, a.seed)?;
             println!("{text}");
             Ok(())
         }
@@ -504,14 +534,20 @@ fn info() -> Result<()> {
         println!("  {:<19} {} / {}", v.name(), say(small), say(big));
     }
     for (b, h) in [(1usize, 128usize), (64, 256), (256, 512)] {
-        println!("  default for lstm B={b} H={h}: {}", Variant::auto(&gpu, &RnnSpec::new(CellKind::Lstm, 64, h), b));
+        println!(
+            "  default for lstm B={b} H={h}: {}",
+            Variant::auto(&gpu, &RnnSpec::new(CellKind::Lstm, 64, h), b)
+        );
     }
     Ok(())
 }
 
 fn init(a: InitArgs) -> Result<()> {
     let cell = CellKind::parse(&a.cell, &a.nonlinearity)?;
-    let spec = RnnSpec::new(cell, a.input_size, a.hidden_size).layers(a.layers).bidirectional(a.bidirectional).with_bias(!a.no_bias);
+    let spec = RnnSpec::new(cell, a.input_size, a.hidden_size)
+        .layers(a.layers)
+        .bidirectional(a.bidirectional)
+        .with_bias(!a.no_bias);
     Weights::init(spec, a.seed)?.save(&a.out)?;
     eprintln!("wrote {} ({spec}, {} parameters)", a.out.display(), spec.num_params());
     Ok(())
@@ -532,7 +568,8 @@ impl InputFile {
         let f = TensorFile::open(path)?;
         let xs = f.x_shape(spec)?;
         let (t, b) = (xs[0], xs[1]);
-        let x = f.float("x", Some(&[t, b, spec.input_size]))?.data.iter().map(|&v| v as f32).collect();
+        let x =
+            f.float("x", Some(&[t, b, spec.input_size]))?.data.iter().map(|&v| v as f32).collect();
         let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
         let load_state = |name: &str| -> Result<Option<Vec<f32>>> {
             if !f.contains(name) {
@@ -545,12 +582,20 @@ impl InputFile {
             bail!("{} holds c0, but a {} cell has no cell state", path.display(), spec.cell);
         }
         let c0 = if spec.cell.has_cell_state() { load_state("c0")? } else { None };
-        let lengths = if f.contains("lengths") { Some(f.int("lengths", Some(&[b]))?) } else { None };
+        let lengths =
+            if f.contains("lengths") { Some(f.int("lengths", Some(&[b]))?) } else { None };
         Ok(InputFile { t, b, x, h0, c0, lengths })
     }
 
     fn input(&self) -> Input<'_> {
-        Input { t: self.t, b: self.b, x: &self.x, h0: self.h0.as_deref(), c0: self.c0.as_deref(), lengths: self.lengths.as_deref() }
+        Input {
+            t: self.t,
+            b: self.b,
+            x: &self.x,
+            h0: self.h0.as_deref(),
+            c0: self.c0.as_deref(),
+            lengths: self.lengths.as_deref(),
+        }
     }
 }
 
@@ -564,10 +609,15 @@ fn grad(a: GradArgs) -> Result<()> {
     let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let d_output = f32s(g.float("output", Some(&[t, b, spec.output_size()]))?.data);
     let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
-    let d_h_n = if g.contains("h_n") { Some(f32s(g.float("h_n", Some(&state_shape))?.data)) } else { None };
+    let d_h_n =
+        if g.contains("h_n") { Some(f32s(g.float("h_n", Some(&state_shape))?.data)) } else { None };
     let d_c_n = if g.contains("c_n") {
         if !spec.cell.has_cell_state() {
-            bail!("{} holds c_n, but a {} cell has no cell state", a.grad_output.display(), spec.cell);
+            bail!(
+                "{} holds c_n, but a {} cell has no cell state",
+                a.grad_output.display(),
+                spec.cell
+            );
         }
         Some(f32s(g.float("c_n", Some(&state_shape))?.data))
     } else {
@@ -602,7 +652,11 @@ fn forward(a: ForwardArgs) -> Result<()> {
     let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
     let gpu = Gpu::new()?;
     let model = GpuModel::new(&gpu, &w)?;
-    let out = model.forward(&gpu, &inp.input(), ForwardOptions { variant: a.variant, return_sequence: !a.final_only })?;
+    let out = model.forward(
+        &gpu,
+        &inp.input(),
+        ForwardOptions { variant: a.variant, return_sequence: !a.final_only },
+    )?;
     let mut tw = TensorWriter::new();
     if !a.final_only {
         tw.add_f32("output", vec![t, b, spec.output_size()], out.output);
@@ -624,7 +678,9 @@ trait XShape {
 impl XShape for TensorFile {
     /// x must be [T, B, I] with I from the weights.
     fn x_shape(&self, spec: &RnnSpec) -> Result<Vec<usize>> {
-        let s = self.shape("x").with_context(|| format!("{} has no tensor `x` [T, B, {}]", self.path(), spec.input_size))?;
+        let s = self.shape("x").with_context(|| {
+            format!("{} has no tensor `x` [T, B, {}]", self.path(), spec.input_size)
+        })?;
         if s.len() != 3 || s[2] != spec.input_size {
             bail!("tensor `x` in {} has shape {s:?}, expected [T, B, {}] (input size from the weights)", self.path(), spec.input_size);
         }
@@ -636,26 +692,46 @@ fn validate_cmd(a: ValidateArgs) -> Result<()> {
     let gpu = Gpu::new()?;
     println!("adapter: {}", gpu.describe());
     // Forward over the inference matrix, backward over the training matrix.
-    let mut jobs: Vec<(&str, validate::Case)> = validate::matrix(a.quick, a.full).into_iter().map(|c| ("fwd", c)).collect();
+    let mut jobs: Vec<(&str, validate::Case)> =
+        validate::matrix(a.quick, a.full).into_iter().map(|c| ("fwd", c)).collect();
     if !a.no_backward {
         jobs.extend(validate::grad_matrix(a.quick).into_iter().map(|c| ("bwd", c)));
     }
     let (mut pass, mut fail) = (0, 0);
-    println!("{:<48} {:<4} {:<19} {:>10} {:>10}  result", "case", "pass", "variant", "max abs", "max rel");
+    println!(
+        "{:<48} {:<4} {:<19} {:>10} {:>10}  result",
+        "case", "pass", "variant", "max abs", "max rel"
+    );
     for (i, (which, case)) in jobs.iter().enumerate() {
         let p = validate::prepare(*case, 1000 + i as u64)?;
-        let supported = if *which == "fwd" { validate::variants_for(&gpu, &case.spec()) } else { validate::training_variants_for(&gpu, &case.spec()) };
+        let supported = if *which == "fwd" {
+            validate::variants_for(&gpu, &case.spec())
+        } else {
+            validate::training_variants_for(&gpu, &case.spec())
+        };
         let variants = match a.variant {
             Some(v) if supported.contains(&v) => vec![v],
             Some(_) => vec![],
             None => supported,
         };
         for v in variants {
-            let cmps = if *which == "fwd" { validate::check_forward(&gpu, &p, v)? } else { validate::check_backward(&gpu, &p, v)? };
+            let cmps = if *which == "fwd" {
+                validate::check_forward(&gpu, &p, v)?
+            } else {
+                validate::check_backward(&gpu, &p, v)?
+            };
             let ok = cmps.iter().all(|c| c.ok());
             let max_abs = cmps.iter().map(|c| c.max_abs).fold(0.0, f64::max);
             let max_rel = cmps.iter().map(|c| c.max_rel).fold(0.0, f64::max);
-            println!("{:<48} {:<4} {:<19} {:>10.2e} {:>10.2e}  {}", case.label(), which, v.name(), max_abs, max_rel, if ok { "PASS" } else { "FAIL" });
+            println!(
+                "{:<48} {:<4} {:<19} {:>10.2e} {:>10.2e}  {}",
+                case.label(),
+                which,
+                v.name(),
+                max_abs,
+                max_rel,
+                if ok { "PASS" } else { "FAIL" }
+            );
             if ok {
                 pass += 1;
             } else {
@@ -686,7 +762,10 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             .iter()
             .map(|n| {
                 all.iter().find(|w| &w.name == n).cloned().with_context(|| {
-                    format!("unknown workload `{n}` (one of {})", all.iter().map(|w| w.name.clone()).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "unknown workload `{n}` (one of {})",
+                        all.iter().map(|w| w.name.clone()).collect::<Vec<_>>().join(", ")
+                    )
                 })
             })
             .collect::<Result<_>>()?
@@ -703,7 +782,12 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             for &mode in &modes {
                 let fams = bench::profile(&gpu, wl, mode, a.variant, a.runs)?;
                 let total: f64 = fams.iter().map(|f| f.1).sum();
-                println!("{} {}: {:.2} ms of GPU time", wl.name, format!("{mode:?}").to_lowercase(), total);
+                println!(
+                    "{} {}: {:.2} ms of GPU time",
+                    wl.name,
+                    format!("{mode:?}").to_lowercase(),
+                    total
+                );
                 for (label, ms, share) in fams {
                     println!("  {label:<36} {ms:>10.2} ms {:>6.1}%", share * 100.0);
                 }
@@ -713,21 +797,36 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     }
     let mut peers = vec![];
     for c in &a.compare {
-        let (name, file) = c.split_once('=').with_context(|| format!("--compare {c}: expected NAME=FILE"))?;
-        let text = std::fs::read_to_string(file).with_context(|| format!("--compare {c}: reading {file}"))?;
-        peers.push((name.to_string(), bench::parse_peer_timings(&text).with_context(|| format!("--compare {c}"))?));
+        let (name, file) =
+            c.split_once('=').with_context(|| format!("--compare {c}: expected NAME=FILE"))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--compare {c}: reading {file}"))?;
+        peers.push((
+            name.to_string(),
+            bench::parse_peer_timings(&text).with_context(|| format!("--compare {c}"))?,
+        ));
     }
     if !a.json {
         println!("adapter: {}", gpu.describe());
         println!(
             "{:<10} {:<5} {:<19} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9} {:>6}  check",
-            "workload", "mode", "variant", "median ms", "min ms", "max ms", "tokens/s", "GFLOP/s", "GEMM ceil", "share"
+            "workload",
+            "mode",
+            "variant",
+            "median ms",
+            "min ms",
+            "max ms",
+            "tokens/s",
+            "GFLOP/s",
+            "GEMM ceil",
+            "share"
         );
     }
     let mut results = vec![];
     let mut all_ok = true;
     for wl in &wls {
-        let ceiling = if a.no_ceiling { None } else { Some(bench::Ceiling::for_workload(&gpu, wl)?) };
+        let ceiling =
+            if a.no_ceiling { None } else { Some(bench::Ceiling::for_workload(&gpu, wl)?) };
         for &mode in &modes {
             let mut r = match mode {
                 Mode::Fwd => bench::bench_forward(&gpu, wl, a.variant, a.runs, ceiling.as_ref())?,
@@ -762,17 +861,42 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         }
         if a.cpu_reference {
             let w = Weights::init(wl.spec(), 1)?;
-            let x: Vec<f64> = wgpu_rnn::stability::random_input(wl.seq, wl.batch, wl.input, 2).iter().map(|&v| v as f64).collect();
+            let x: Vec<f64> = wgpu_rnn::stability::random_input(wl.seq, wl.batch, wl.input, 2)
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
             let start = std::time::Instant::now();
-            wgpu_rnn::reference::forward(&w, &wgpu_rnn::reference::SeqBatch { t: wl.seq, b: wl.batch, x: &x, h0: None, c0: None, lengths: None })?;
+            wgpu_rnn::reference::forward(
+                &w,
+                &wgpu_rnn::reference::SeqBatch {
+                    t: wl.seq,
+                    b: wl.batch,
+                    x: &x,
+                    h0: None,
+                    c0: None,
+                    lengths: None,
+                },
+            )?;
             let ms = start.elapsed().as_secs_f64() * 1e3;
             if !a.json {
-                println!("{:<10} {:<5} {:<19} {:>9.2}  (f64 CPU reference, one run, {:.2} GFLOP/s)", wl.name, "fwd", "cpu-ref", ms, wl.forward_flops() / ms / 1e6);
+                println!(
+                    "{:<10} {:<5} {:<19} {:>9.2}  (f64 CPU reference, one run, {:.2} GFLOP/s)",
+                    wl.name,
+                    "fwd",
+                    "cpu-ref",
+                    ms,
+                    wl.forward_flops() / ms / 1e6
+                );
             }
         }
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "adapter": gpu.describe(), "results": results }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "adapter": gpu.describe(), "results": results })
+            )?
+        );
     }
     if !all_ok {
         bail!("a result did not match the CPU reference");
@@ -786,14 +910,23 @@ fn gemm_cmd(a: GemmArgs) -> Result<()> {
     let gpu = Gpu::new()?;
     let (m, n, k) = (a.m, a.n, a.k);
     let gen = |len: usize, seed: u32| -> Vec<f32> {
-        (0..len).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0 - 1.0).collect()
+        (0..len)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32
+                    / 1000.0
+                    - 1.0
+            })
+            .collect()
     };
     let (av, bv, bias) = (gen(m * k, 1), gen(n * k, 2), gen(n, 3));
     // Check the first rows only: the reference is O(MNK) in f64.
     let rows = m.min(16);
     let want = gemm_reference(&av[..rows * k], &bv, &bias, rows, n, k);
     println!("adapter: {}", gpu.describe());
-    println!("C[{m}, {n}] = A[{m}, {k}]·B[{n}, {k}]ᵀ + bias: {:.3} GFLOP per call", 2.0 * (m * n * k) as f64 / 1e9);
+    println!(
+        "C[{m}, {n}] = A[{m}, {k}]·B[{n}, {k}]ᵀ + bias: {:.3} GFLOP per call",
+        2.0 * (m * n * k) as f64 / 1e9
+    );
     for v in GemmVariant::ALL {
         if a.variant.as_deref().is_some_and(|want| want != v.name()) || !v.supported(&gpu) {
             continue;
@@ -801,10 +934,18 @@ fn gemm_cmd(a: GemmArgs) -> Result<()> {
         let plan = GemmPlan::new(&gpu, v, &av, &bv, &bias, m, n, k)?;
         let got = plan.run(&gpu)?;
         let c = wgpu_rnn::check::compare("C", &got[..rows * n], &want, 1e-4, 1e-4);
-        let mut t: Vec<f64> = (0..a.runs.max(1)).map(|_| plan.time(&gpu, 1).map(|d| d.as_secs_f64() * 1e3)).collect::<wgpu_rnn::Result<_>>()?;
+        let mut t: Vec<f64> = (0..a.runs.max(1))
+            .map(|_| plan.time(&gpu, 1).map(|d| d.as_secs_f64() * 1e3))
+            .collect::<wgpu_rnn::Result<_>>()?;
         t.sort_by(|x, y| x.partial_cmp(y).unwrap());
         let med = t[t.len() / 2];
-        println!("{:<9} median {:>9.2} ms  {:>7.2} GFLOP/s  check {}", v.name(), med, plan.flops() / med / 1e6, if c.ok() { "ok".to_string() } else { c.to_string() });
+        println!(
+            "{:<9} median {:>9.2} ms  {:>7.2} GFLOP/s  check {}",
+            v.name(),
+            med,
+            plan.flops() / med / 1e6,
+            if c.ok() { "ok".to_string() } else { c.to_string() }
+        );
     }
     Ok(())
 }
@@ -815,10 +956,31 @@ fn stability_cmd(a: StabilityArgs) -> Result<()> {
     if let Some(log) = &a.train_log {
         let steps = wgpu_rnn::train::read_log(log)?;
         let clipped = steps.iter().filter(|s| s.clipped).count();
-        println!("{}: {} updates, {} clipped, final gradient norm {:.4}", log.display(), steps.len(), clipped, steps.last().map_or(f32::NAN, |s| s.grad_norm));
+        println!(
+            "{}: {} updates, {} clipped, final gradient norm {:.4}",
+            log.display(),
+            steps.len(),
+            clipped,
+            steps.last().map_or(f32::NAN, |s| s.grad_norm)
+        );
         if let Some(p) = &a.plot {
-            let norm = Series { label: "gradient norm (before clipping)".into(), points: steps.iter().enumerate().map(|(i, s)| (i as f64, (s.grad_norm as f64).log10())).collect() };
-            let clips = Series { label: "clipped (log10 norm where clipped)".into(), points: steps.iter().enumerate().filter(|(_, s)| s.clipped).map(|(i, s)| (i as f64, (s.grad_norm as f64).log10())).collect() };
+            let norm = Series {
+                label: "gradient norm (before clipping)".into(),
+                points: steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (i as f64, (s.grad_norm as f64).log10()))
+                    .collect(),
+            };
+            let clips = Series {
+                label: "clipped (log10 norm where clipped)".into(),
+                points: steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.clipped)
+                    .map(|(i, s)| (i as f64, (s.grad_norm as f64).log10()))
+                    .collect(),
+            };
             let mut series = vec![norm];
             if !clips.points.is_empty() {
                 series.push(clips);
@@ -840,29 +1002,46 @@ fn stability_cmd(a: StabilityArgs) -> Result<()> {
     };
     // Configurations: (label, weights).
     let mut configs: Vec<(String, Weights)> = vec![];
-    let base_init = Init { scale: a.init_scale, spectral_radius: a.spectral_radius, orthogonal: a.orthogonal, forget_bias: a.forget_bias };
+    let base_init = Init {
+        scale: a.init_scale,
+        spectral_radius: a.spectral_radius,
+        orthogonal: a.orthogonal,
+        forget_bias: a.forget_bias,
+    };
     let seeded = |cell: CellKind, init: Init| -> Result<Weights> {
-        let spec = RnnSpec::new(cell, a.input_size, a.hidden).layers(a.layers.unwrap_or(1)).bidirectional(a.bidirectional);
+        let spec = RnnSpec::new(cell, a.input_size, a.hidden)
+            .layers(a.layers.unwrap_or(1))
+            .bidirectional(a.bidirectional);
         Ok(stability::init_weights(spec, a.seed, init)?)
     };
     if let Some(sw) = &a.sweep {
-        let (param, range) = sw.split_once('=').with_context(|| format!("--sweep {sw}: expected NAME=FROM:TO:COUNT"))?;
+        let (param, range) = sw
+            .split_once('=')
+            .with_context(|| format!("--sweep {sw}: expected NAME=FROM:TO:COUNT"))?;
         let parts: Vec<&str> = range.split(':').collect();
         if parts.len() != 3 {
             bail!("--sweep {sw}: expected NAME=FROM:TO:COUNT");
         }
-        let (from, to, count): (f64, f64, usize) = (parts[0].parse()?, parts[1].parse()?, parts[2].parse()?);
+        let (from, to, count): (f64, f64, usize) =
+            (parts[0].parse()?, parts[1].parse()?, parts[2].parse()?);
         if count == 0 {
             bail!("--sweep {sw}: COUNT must be at least 1");
         }
         let cells: Vec<CellKind> = if a.cells.is_empty() {
             vec![CellKind::parse(&a.cell, &a.nonlinearity)?]
         } else {
-            a.cells.iter().map(|c| CellKind::parse(c, &a.nonlinearity)).collect::<wgpu_rnn::Result<_>>()?
+            a.cells
+                .iter()
+                .map(|c| CellKind::parse(c, &a.nonlinearity))
+                .collect::<wgpu_rnn::Result<_>>()?
         };
         for cell in cells {
             for i in 0..count {
-                let v = if count == 1 { from } else { from + (to - from) * i as f64 / (count - 1) as f64 };
+                let v = if count == 1 {
+                    from
+                } else {
+                    from + (to - from) * i as f64 / (count - 1) as f64
+                };
                 let init = match param {
                     "spectral-radius" => Init { spectral_radius: Some(v), ..base_init },
                     "init-scale" => Init { scale: Some(v), ..base_init },
@@ -872,7 +1051,13 @@ fn stability_cmd(a: StabilityArgs) -> Result<()> {
             }
         }
     } else if let Some(path) = &a.weights {
-        let m = ModelArgs { weights: path.clone(), cell: a.cell.clone(), layers: a.layers, bidirectional: a.bidirectional, nonlinearity: a.nonlinearity.clone() };
+        let m = ModelArgs {
+            weights: path.clone(),
+            cell: a.cell.clone(),
+            layers: a.layers,
+            bidirectional: a.bidirectional,
+            nonlinearity: a.nonlinearity.clone(),
+        };
         configs.push((path.display().to_string(), m.load()?));
     } else {
         let cell = CellKind::parse(&a.cell, &a.nonlinearity)?;
@@ -887,18 +1072,33 @@ fn stability_cmd(a: StabilityArgs) -> Result<()> {
                 let f = InputFile::load(p, &spec)?;
                 (f.x, f.t, f.b)
             }
-            None => (stability::random_input(a.seq, a.batch, spec.input_size, a.seed + 1), a.seq, a.batch),
+            None => (
+                stability::random_input(a.seq, a.batch, spec.input_size, a.seed + 1),
+                a.seq,
+                a.batch,
+            ),
         };
         let tr = match &gpu {
             Some(g) => stability::trace_gpu(g, w, &x, t, b, at)?,
             None => stability::trace_cpu(w, &x, t, b, at)?,
         };
-        reports.push(stability::summarize(label, w, &tr, t, b, at, if gpu_engine { "gpu" } else { "cpu" }));
+        reports.push(stability::summarize(
+            label,
+            w,
+            &tr,
+            t,
+            b,
+            at,
+            if gpu_engine { "gpu" } else { "cpu" },
+        ));
     }
     if a.json {
         println!("{}", serde_json::to_string(&serde_json::json!({ "configs": reports }))?);
     } else {
-        println!("{:<28} {:>9} {:>11} {:>11} {:>9} {:>10} {:>8}  verdict", "config", "σmax(Whh)", "‖g_T-1‖", "‖g_0‖", "growth", "saturated", "NaN at");
+        println!(
+            "{:<28} {:>9} {:>11} {:>11} {:>9} {:>10} {:>8}  verdict",
+            "config", "σmax(Whh)", "‖g_T-1‖", "‖g_0‖", "growth", "saturated", "NaN at"
+        );
         for r in &reports {
             let smax = r.sigma_max.iter().map(|s| s.1).fold(0.0, f64::max);
             let sat = r.saturation.iter().sum::<f64>() / r.saturation.len() as f64;
@@ -919,9 +1119,23 @@ fn stability_cmd(a: StabilityArgs) -> Result<()> {
     if let Some(p) = &a.plot {
         let series: Vec<Series> = reports
             .iter()
-            .map(|r| Series { label: r.label.clone(), points: r.grad_h_norm.iter().enumerate().map(|(t, g)| (t as f64, g.log10())).collect() })
+            .map(|r| Series {
+                label: r.label.clone(),
+                points: r
+                    .grad_h_norm
+                    .iter()
+                    .enumerate()
+                    .map(|(t, g)| (t as f64, g.log10()))
+                    .collect(),
+            })
             .collect();
-        line_chart(p, "Gradient reaching each step: log10 ||dL/dh_t||", "timestep t", "log10 ||dL/dh_t||", &series)?;
+        line_chart(
+            p,
+            "Gradient reaching each step: log10 ||dL/dh_t||",
+            "timestep t",
+            "log10 ||dL/dh_t||",
+            &series,
+        )?;
         eprintln!("wrote {}", p.display());
     }
     Ok(())
@@ -930,15 +1144,24 @@ fn stability_cmd(a: StabilityArgs) -> Result<()> {
 fn tune_cmd(a: TuneArgs) -> Result<()> {
     let gpu = Gpu::new()?;
     let shapes: Vec<(String, RnnSpec, usize, usize)> = if let Some(cell) = &a.cell {
-        let spec = RnnSpec::new(CellKind::parse(cell, &a.nonlinearity)?, a.input, a.hidden).layers(a.layers).bidirectional(a.bidirectional);
+        let spec = RnnSpec::new(CellKind::parse(cell, &a.nonlinearity)?, a.input, a.hidden)
+            .layers(a.layers)
+            .bidirectional(a.bidirectional);
         vec![("custom".into(), spec, a.seq, a.batch)]
     } else {
         let all = bench::workloads();
-        let names: Vec<String> = if a.workload.is_empty() { all.iter().map(|w| w.name.clone()).collect() } else { a.workload.clone() };
+        let names: Vec<String> = if a.workload.is_empty() {
+            all.iter().map(|w| w.name.clone()).collect()
+        } else {
+            a.workload.clone()
+        };
         names
             .iter()
             .map(|n| {
-                let w = all.iter().find(|w| &w.name == n).with_context(|| format!("unknown workload `{n}`"))?;
+                let w = all
+                    .iter()
+                    .find(|w| &w.name == n)
+                    .with_context(|| format!("unknown workload `{n}`"))?;
                 Ok((w.name.clone(), w.spec(), w.seq, w.batch))
             })
             .collect::<Result<_>>()?
@@ -946,8 +1169,13 @@ fn tune_cmd(a: TuneArgs) -> Result<()> {
     println!("adapter: {}", gpu.describe());
     for (name, spec, t, b) in shapes {
         let timings = wgpu_rnn::tune::tune(&gpu, spec, t, b, a.runs)?;
-        let list: Vec<String> = timings.iter().map(|t| format!("{} {:.2} ms", t.variant, t.median_ms)).collect();
-        println!("{name} ({spec}, T={t}, B={b}): {} -> cached {}", list.join(", "), timings[0].variant);
+        let list: Vec<String> =
+            timings.iter().map(|t| format!("{} {:.2} ms", t.variant, t.median_ms)).collect();
+        println!(
+            "{name} ({spec}, T={t}, B={b}): {} -> cached {}",
+            list.join(", "),
+            timings[0].variant
+        );
     }
     if let Some(p) = wgpu_rnn::tune::cache_path() {
         println!("cache: {}", p.display());
@@ -961,7 +1189,10 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     use wgpu_rnn::charlm::{self, Batcher, Checkpoint, Vocab};
     use wgpu_rnn::train::{Loss, Optimizer, Targets, TrainConfig, Trainer};
     let (text, corpus) = match &a.text {
-        Some(p) => (std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?, p.display().to_string()),
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            p.display().to_string(),
+        ),
         None => (charlm::SHAKESPEARE.to_string(), "the shipped data/shakespeare.txt".to_string()),
     };
     if !(0.0..0.9).contains(&a.val_fraction) {
@@ -978,14 +1209,16 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let val_ids = &val_ids[..val_ids.len().min(a.val_chars)];
     let spec = match &resumed {
         Some(ck) => ck.weights.spec,
-        None => RnnSpec::new(CellKind::parse(&a.cell, &a.nonlinearity)?, vocab.len(), a.hidden).layers(a.layers),
+        None => RnnSpec::new(CellKind::parse(&a.cell, &a.nonlinearity)?, vocab.len(), a.hidden)
+            .layers(a.layers),
     };
     let weights = match &resumed {
         Some(ck) => ck.weights.clone(),
         None => Weights::init(spec, a.seed)?,
     };
     let gpu = Gpu::new()?;
-    let mut cfg = TrainConfig::new(Optimizer::adam(a.lr), Loss::CrossEntropy { classes: vocab.len() });
+    let mut cfg =
+        TrainConfig::new(Optimizer::adam(a.lr), Loss::CrossEntropy { classes: vocab.len() });
     cfg.clip_norm = (a.clip > 0.0).then_some(a.clip);
     cfg.carry_state = true;
     cfg.seed = a.seed;
@@ -999,7 +1232,8 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("installing the Ctrl-C handler")?;
     }
     eprintln!(
         "{spec} on {corpus}: vocabulary {} chars, {} training / {} validation chars, {} on {}",
@@ -1011,7 +1245,13 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
     );
     let checkpoint = |tr: &Trainer, step: u64| -> Result<Checkpoint> {
         let (head_weight, head_bias) = tr.head(&gpu)?;
-        let ck = Checkpoint { weights: tr.weights(&gpu)?, head_weight, head_bias, vocab: vocab.clone(), step };
+        let ck = Checkpoint {
+            weights: tr.weights(&gpu)?,
+            head_weight,
+            head_bias,
+            vocab: vocab.clone(),
+            step,
+        };
         ck.save(&a.out)?;
         Ok(ck)
     };
@@ -1023,7 +1263,12 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
         Ok(charlm::evaluate(&gpu, ck, &model, val_ids, a.batch, 256)?)
     };
     let bar = indicatif::ProgressBar::new(a.steps);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}").unwrap());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .unwrap(),
+    );
     let start = std::time::Instant::now();
     let mut step = step0;
     let mut curve = vec![];
@@ -1055,7 +1300,11 @@ fn train_cmd(a: TrainArgs) -> Result<()> {
             let ck = checkpoint(&tr, step)?;
             let v = validate(&ck)?;
             curve.push((step, st.loss, v));
-            let line = format!("step {step}: train loss {:.4}, validation loss {v:.4} nats/char, saved {}", st.loss, a.out.display());
+            let line = format!(
+                "step {step}: train loss {:.4}, validation loss {v:.4} nats/char, saved {}",
+                st.loss,
+                a.out.display()
+            );
             bar.suspend(|| eprintln!("{line}"));
         }
     }

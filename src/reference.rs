@@ -45,20 +45,35 @@ pub fn check_lengths(lengths: &[i64], t: usize, b: usize) -> Result<Vec<usize>> 
 }
 
 /// Checks the sizes of a batch against a spec.
-pub fn check_batch(spec: &RnnSpec, t: usize, b: usize, x_len: usize, h0: Option<usize>, c0: Option<usize>) -> Result<()> {
+pub fn check_batch(
+    spec: &RnnSpec,
+    t: usize,
+    b: usize,
+    x_len: usize,
+    h0: Option<usize>,
+    c0: Option<usize>,
+) -> Result<()> {
     if t == 0 || b == 0 {
         return Err(Error::shape("x", "[T >= 1, B >= 1, I]", format!("[{t}, {b}, ..]")));
     }
     let want = t * b * spec.input_size;
     if x_len != want {
-        return Err(Error::shape("x", format!("[{t}, {b}, {}] ({want} values)", spec.input_size), format!("{x_len} values")));
+        return Err(Error::shape(
+            "x",
+            format!("[{t}, {b}, {}] ({want} values)", spec.input_size),
+            format!("{x_len} values"),
+        ));
     }
     let states = spec.num_layers * spec.directions() * b * spec.hidden_size;
     let dims = format!("[{}, {b}, {}]", spec.num_layers * spec.directions(), spec.hidden_size);
     for (name, len) in [("h0", h0), ("c0", c0)] {
         if let Some(n) = len {
             if n != states {
-                return Err(Error::shape(name, format!("{dims} ({states} values)"), format!("{n} values")));
+                return Err(Error::shape(
+                    name,
+                    format!("{dims} ({states} values)"),
+                    format!("{n} values"),
+                ));
             }
         }
     }
@@ -122,7 +137,11 @@ pub struct Grads {
 
 fn matvec_add(w: &[f64], bias: &[f64], v: &[f64], rows: usize) -> Vec<f64> {
     let cols = v.len();
-    (0..rows).map(|r| bias[r] + w[r * cols..(r + 1) * cols].iter().zip(v).map(|(a, b)| a * b).sum::<f64>()).collect()
+    (0..rows)
+        .map(|r| {
+            bias[r] + w[r * cols..(r + 1) * cols].iter().zip(v).map(|(a, b)| a * b).sum::<f64>()
+        })
+        .collect()
 }
 
 /// Runs the network over a batch.
@@ -130,7 +149,14 @@ pub fn forward(w: &Weights, batch: &SeqBatch<'_>) -> Result<Forward> {
     let spec = w.spec;
     let (t_len, b_len, h) = (batch.t, batch.b, spec.hidden_size);
     let (d_n, g) = (spec.directions(), spec.gates());
-    check_batch(&spec, t_len, b_len, batch.x.len(), batch.h0.map(|v| v.len()), batch.c0.map(|v| v.len()))?;
+    check_batch(
+        &spec,
+        t_len,
+        b_len,
+        batch.x.len(),
+        batch.h0.map(|v| v.len()),
+        batch.c0.map(|v| v.len()),
+    )?;
     let lengths: Vec<usize> = match batch.lengths {
         Some(l) => check_lengths(&l.iter().map(|&v| v as i64).collect::<Vec<_>>(), t_len, b_len)?,
         None => vec![t_len; b_len],
@@ -156,8 +182,11 @@ pub fn forward(w: &Weights, batch: &SeqBatch<'_>) -> Result<Forward> {
                 let s0 = (sidx * b_len + b) * h;
                 let mut hs = h0[s0..s0 + h].to_vec();
                 let mut cs = c0[s0..s0 + h].to_vec();
-                let steps: Vec<usize> =
-                    if dir == 0 { (0..lengths[b]).collect() } else { (0..lengths[b]).rev().collect() };
+                let steps: Vec<usize> = if dir == 0 {
+                    (0..lengths[b]).collect()
+                } else {
+                    (0..lengths[b]).rev().collect()
+                };
                 for t in steps {
                     let xt = &input[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
                     let xg = matvec_add(&p.w_ih, &p.b_ih, xt, g * h);
@@ -178,12 +207,28 @@ pub fn forward(w: &Weights, batch: &SeqBatch<'_>) -> Result<Forward> {
         }
         layer_inputs.push(std::mem::replace(&mut input, out));
     }
-    Ok(Forward { spec, t: t_len, b: b_len, output: input, h_n, c_n, lengths, layer_inputs, records })
+    Ok(Forward {
+        spec,
+        t: t_len,
+        b: b_len,
+        output: input,
+        h_n,
+        c_n,
+        lengths,
+        layer_inputs,
+        records,
+    })
 }
 
 /// Backpropagation through time. `d_output` [T, B, D*H]; `d_h_n`, `d_c_n` [L*D, B, H]
 /// (None for zeros). Returns the gradient of L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n.
-pub fn backward(w: &Weights, fwd: &Forward, d_output: &[f64], d_h_n: Option<&[f64]>, d_c_n: Option<&[f64]>) -> Result<Grads> {
+pub fn backward(
+    w: &Weights,
+    fwd: &Forward,
+    d_output: &[f64],
+    d_h_n: Option<&[f64]>,
+    d_c_n: Option<&[f64]>,
+) -> Result<Grads> {
     backward_traced(w, fwd, d_output, d_h_n, d_c_n, None)
 }
 
@@ -209,7 +254,11 @@ pub fn backward_traced(
     let (d_n, g) = (spec.directions(), spec.gates());
     let n_out = t_len * b_len * d_n * h;
     if d_output.len() != n_out {
-        return Err(Error::shape("d_output", format!("[{t_len}, {b_len}, {}]", d_n * h), format!("{} values", d_output.len())));
+        return Err(Error::shape(
+            "d_output",
+            format!("[{t_len}, {b_len}, {}]", d_n * h),
+            format!("{} values", d_output.len()),
+        ));
     }
     let n_state = spec.num_layers * d_n * b_len * h;
     for (name, v) in [("d_h_n", d_h_n), ("d_c_n", d_c_n)] {
@@ -248,7 +297,8 @@ pub fn backward_traced(
                 let mut dc = if lstm { d_c_n[s0..s0 + h].to_vec() } else { vec![] };
                 let len = fwd.lengths[b];
                 // Reverse of the processing order.
-                let steps: Vec<usize> = if dir == 0 { (0..len).rev().collect() } else { (0..len).collect() };
+                let steps: Vec<usize> =
+                    if dir == 0 { (0..len).rev().collect() } else { (0..len).collect() };
                 for t in steps {
                     let o = (t * b_len + b) * d_n * h + dir * h;
                     for j in 0..h {
@@ -262,7 +312,8 @@ pub fn backward_traced(
                         }
                     }
                     let r = &recs[t * b_len + b];
-                    let sg = cells::backward(spec.cell, &r.xg, &r.hg, &r.h_prev, &r.c_prev, &dh, &dc);
+                    let sg =
+                        cells::backward(spec.cell, &r.xg, &r.hg, &r.h_prev, &r.c_prev, &dh, &dc);
                     let xt = &x_in[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
                     let dxt = &mut dx[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
                     for row in 0..g * h {
@@ -307,5 +358,7 @@ pub fn backward_traced(
 /// The scalar loss that `backward` differentiates (used by finite-difference checks).
 pub fn loss(fwd: &Forward, d_output: &[f64], d_h_n: Option<&[f64]>, d_c_n: Option<&[f64]>) -> f64 {
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    dot(&fwd.output, d_output) + d_h_n.map_or(0.0, |d| dot(&fwd.h_n, d)) + d_c_n.map_or(0.0, |d| dot(&fwd.c_n, d))
+    dot(&fwd.output, d_output)
+        + d_h_n.map_or(0.0, |d| dot(&fwd.h_n, d))
+        + d_c_n.map_or(0.0, |d| dot(&fwd.c_n, d))
 }

@@ -108,7 +108,11 @@ impl RnnSpec {
 
     /// D: 1 or 2.
     pub fn directions(&self) -> usize {
-        if self.bidirectional { 2 } else { 1 }
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
     }
     /// G.
     pub fn gates(&self) -> usize {
@@ -116,7 +120,11 @@ impl RnnSpec {
     }
     /// I_k: input width of layer `k`.
     pub fn layer_input_size(&self, k: usize) -> usize {
-        if k == 0 { self.input_size } else { self.directions() * self.hidden_size }
+        if k == 0 {
+            self.input_size
+        } else {
+            self.directions() * self.hidden_size
+        }
     }
     /// Width of the output sequence: D*H.
     pub fn output_size(&self) -> usize {
@@ -124,7 +132,8 @@ impl RnnSpec {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, v: usize| Err(Error::Config(format!("{what} = {v} must be at least 1")));
+        let bad =
+            |what: &str, v: usize| Err(Error::Config(format!("{what} = {v} must be at least 1")));
         if self.input_size == 0 {
             return bad("input_size", 0);
         }
@@ -140,7 +149,11 @@ impl RnnSpec {
     /// The parameter kinds present, in PyTorch's order.
     pub fn param_kinds(&self) -> &'static [ParamKind] {
         use ParamKind::*;
-        if self.bias { &[WeightIh, WeightHh, BiasIh, BiasHh] } else { &[WeightIh, WeightHh] }
+        if self.bias {
+            &[WeightIh, WeightHh, BiasIh, BiasHh]
+        } else {
+            &[WeightIh, WeightHh]
+        }
     }
 
     /// PyTorch's name, e.g. `weight_hh_l1_reverse`.
@@ -203,7 +216,12 @@ impl fmt::Display for RnnSpec {
         write!(
             f,
             "{}(I={}, H={}, layers={}, bidirectional={}, bias={})",
-            self.cell, self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.bias
+            self.cell,
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.bidirectional,
+            self.bias
         )
     }
 }

@@ -115,7 +115,8 @@ pub fn init_weights(spec: RnnSpec, seed: u64, init: Init) -> Result<Weights> {
 
 fn random_orthogonal(n: usize, rng: &mut rand::rngs::StdRng) -> Vec<f64> {
     // Gram-Schmidt on a Gaussian-ish matrix (sum of uniforms), rows orthonormal.
-    let mut m: Vec<f64> = (0..n * n).map(|_| (0..4).map(|_| rng.random_range(-1.0..1.0)).sum::<f64>()).collect();
+    let mut m: Vec<f64> =
+        (0..n * n).map(|_| (0..4).map(|_| rng.random_range(-1.0..1.0)).sum::<f64>()).collect();
     for i in 0..n {
         for k in 0..i {
             let d: f64 = (0..n).map(|c| m[i * n + c] * m[k * n + c]).sum();
@@ -153,8 +154,10 @@ pub fn sigma_max(a: &[f64], rows: usize, cols: usize) -> f64 {
     let mut v = vec![1.0 / (cols as f64).sqrt(); cols];
     let mut s = 0.0;
     for _ in 0..200 {
-        let av: Vec<f64> = (0..rows).map(|r| (0..cols).map(|c| a[r * cols + c] * v[c]).sum()).collect();
-        let atav: Vec<f64> = (0..cols).map(|c| (0..rows).map(|r| a[r * cols + c] * av[r]).sum()).collect();
+        let av: Vec<f64> =
+            (0..rows).map(|r| (0..cols).map(|c| a[r * cols + c] * v[c]).sum()).collect();
+        let atav: Vec<f64> =
+            (0..cols).map(|c| (0..rows).map(|r| a[r * cols + c] * av[r]).sum()).collect();
         let norm = atav.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm == 0.0 {
             return 0.0;
@@ -211,14 +214,25 @@ pub fn trace_cpu(w: &Weights, x: &[f32], t: usize, b: usize, at: LossAt) -> Resu
     let mut gates = Vec::with_capacity(t * b * s.gates() * h);
     for step in 0..t {
         for row in 0..b {
-            gates.extend(fwd.gates(s.num_layers - 1, 0, step, row).ok_or_else(|| Error::Config("padded step in a profile".into()))?);
+            gates.extend(
+                fwd.gates(s.num_layers - 1, 0, step, row)
+                    .ok_or_else(|| Error::Config("padded step in a profile".into()))?,
+            );
         }
     }
     Ok(Trace { dh, dc, gates })
 }
 
 /// Norms, fitted growth, verdict, σ_max and saturation from a trace.
-pub fn summarize(label: &str, w: &Weights, tr: &Trace, t: usize, b: usize, at: LossAt, engine: &str) -> Report {
+pub fn summarize(
+    label: &str,
+    w: &Weights,
+    tr: &Trace,
+    t: usize,
+    b: usize,
+    at: LossAt,
+    engine: &str,
+) -> Report {
     let s = w.spec;
     let h = s.hidden_size;
     let norms = |v: &[f64]| -> (Vec<f64>, Vec<f64>) {
@@ -229,7 +243,8 @@ pub fn summarize(label: &str, w: &Weights, tr: &Trace, t: usize, b: usize, at: L
                 let o = (step * b + row) * h;
                 let n = v[o..o + h].iter().map(|x| x * x).sum::<f64>().sqrt();
                 mean[step] += n / b as f64;
-                max[step] = if n.is_nan() || max[step].is_nan() { f64::NAN } else { max[step].max(n) };
+                max[step] =
+                    if n.is_nan() || max[step].is_nan() { f64::NAN } else { max[step].max(n) };
             }
         }
         (mean, max)
@@ -244,16 +259,23 @@ pub fn summarize(label: &str, w: &Weights, tr: &Trace, t: usize, b: usize, at: L
         .collect();
     let growth_per_step = if pts.len() >= 2 {
         let n = pts.len() as f64;
-        let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+        let (mx, my) =
+            (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
         let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
         let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-        if sxx > 0.0 { (sxy / sxx).exp() } else { 1.0 }
+        if sxx > 0.0 {
+            (sxy / sxx).exp()
+        } else {
+            1.0
+        }
     } else {
         f64::NAN
     };
     let verdict = if first_nonfinite_step.is_some() || growth_per_step > 1.0 + GROWTH_THRESHOLD {
         "exploding"
-    } else if growth_per_step < 1.0 - GROWTH_THRESHOLD || grad_h_norm.first().is_some_and(|&g| g == 0.0) {
+    } else if growth_per_step < 1.0 - GROWTH_THRESHOLD
+        || grad_h_norm.first().is_some_and(|&g| g == 0.0)
+    {
         "vanishing"
     } else {
         "stable"
@@ -282,7 +304,13 @@ pub fn summarize(label: &str, w: &Weights, tr: &Trace, t: usize, b: usize, at: L
                     CellKind::Gru => k / h == 2,
                 };
                 let deriv = match s.cell {
-                    CellKind::RnnRelu => if a > 0.0 { 1.0 } else { 0.0 },
+                    CellKind::RnnRelu => {
+                        if a > 0.0 {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }
                     _ if tanh_like => 1.0 - a * a,
                     _ => a * (1.0 - a),
                 };
@@ -319,11 +347,17 @@ pub fn summarize(label: &str, w: &Weights, tr: &Trace, t: usize, b: usize, at: L
     }
 }
 
-
 /// The same trace from the GPU: forward and BPTT on the device, dL/dh_t (and dL/dc_t) of
 /// every step of the last layer read back from the backward pass, gates from the reserve
 /// space.
-pub fn trace_gpu(gpu: &crate::gpu::Gpu, w: &Weights, x: &[f32], t: usize, b: usize, at: LossAt) -> Result<Trace> {
+pub fn trace_gpu(
+    gpu: &crate::gpu::Gpu,
+    w: &Weights,
+    x: &[f32],
+    t: usize,
+    b: usize,
+    at: LossAt,
+) -> Result<Trace> {
     let model = crate::gpu::GpuModel::new(gpu, w)?;
     let dy = loss_seed(&w.spec, t, b, at);
     model.trace_steps(gpu, &crate::gpu::Input::new(x, t, b), &dy)

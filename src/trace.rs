@@ -56,7 +56,9 @@ pub fn seeded(vocab: &Vocab, cell: CellKind, hidden: usize, seed: u64) -> Result
 /// Gate names and activations in PyTorch's order.
 fn gate_names(cell: CellKind) -> Option<&'static [(&'static str, &'static str)]> {
     match cell {
-        CellKind::Lstm => Some(&[("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"), ("o", "sigmoid")]),
+        CellKind::Lstm => {
+            Some(&[("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"), ("o", "sigmoid")])
+        }
         CellKind::Gru => Some(&[("r", "sigmoid"), ("z", "sigmoid"), ("n", "tanh")]),
         _ => None,
     }
@@ -64,7 +66,13 @@ fn gate_names(cell: CellKind) -> Option<&'static [(&'static str, &'static str)]>
 
 /// Runs `weights` over `text` (one stream) on the GPU: one forward pass that keeps the
 /// per-step states (h_t, c_t and the gates come from the same pass).
-pub fn run(gpu: &Gpu, weights: &Weights, vocab: &Vocab, text: &str, opts: TraceOptions) -> Result<Trace> {
+pub fn run(
+    gpu: &Gpu,
+    weights: &Weights,
+    vocab: &Vocab,
+    text: &str,
+    opts: TraceOptions,
+) -> Result<Trace> {
     let ids = vocab.encode(text)?;
     if ids.is_empty() {
         return Err(Error::Config("trace needs a non-empty --text".into()));
@@ -75,12 +83,21 @@ pub fn run(gpu: &Gpu, weights: &Weights, vocab: &Vocab, text: &str, opts: TraceO
     }
     let layer = opts.layer.unwrap_or(s.num_layers - 1);
     if layer >= s.num_layers {
-        return Err(Error::Config(format!("--layer {layer}: the model has {} layers (0..{})", s.num_layers, s.num_layers - 1)));
+        return Err(Error::Config(format!(
+            "--layer {layer}: the model has {} layers (0..{})",
+            s.num_layers,
+            s.num_layers - 1
+        )));
     }
     let names = match (opts.gates, gate_names(s.cell)) {
         (false, _) => &[][..],
         (true, Some(n)) => n,
-        (true, None) => return Err(Error::Config(format!("--gates: a {} cell has no gates (its only activation is h_t)", s.cell))),
+        (true, None) => {
+            return Err(Error::Config(format!(
+                "--gates: a {} cell has no gates (its only activation is h_t)",
+                s.cell
+            )))
+        }
     };
     let model = GpuModel::new(gpu, weights)?;
     let x = vocab.one_hot(&ids);
@@ -112,7 +129,8 @@ impl Trace {
     /// The same trace restricted to units 0..n (for drawing a wide model legibly).
     pub fn first_units(&self, n: usize) -> Trace {
         let n = n.clamp(1, self.hidden_size);
-        let cut = |rows: &[Vec<f32>]| -> Vec<Vec<f32>> { rows.iter().map(|r| r[..n].to_vec()).collect() };
+        let cut =
+            |rows: &[Vec<f32>]| -> Vec<Vec<f32>> { rows.iter().map(|r| r[..n].to_vec()).collect() };
         Trace {
             text: self.text.clone(),
             cell: self.cell.clone(),
@@ -120,7 +138,15 @@ impl Trace {
             layer: self.layer,
             h: cut(&self.h),
             c: self.c.as_deref().map(cut),
-            gates: self.gates.iter().map(|g| GateTrace { name: g.name.clone(), activation: g.activation.clone(), values: cut(&g.values) }).collect(),
+            gates: self
+                .gates
+                .iter()
+                .map(|g| GateTrace {
+                    name: g.name.clone(),
+                    activation: g.activation.clone(),
+                    values: cut(&g.values),
+                })
+                .collect(),
         }
     }
 }
@@ -167,7 +193,11 @@ fn panels(trace: &Trace) -> Vec<Panel<'_>> {
     }
     for g in &trace.gates {
         let sig = g.activation == "sigmoid";
-        let label = if sig { format!("gate {} (sigmoid, white 0 .. green 1)", g.name) } else { scaled(&format!("gate {} (tanh)", g.name), &g.values) };
+        let label = if sig {
+            format!("gate {} (sigmoid, white 0 .. green 1)", g.name)
+        } else {
+            scaled(&format!("gate {} (tanh)", g.name), &g.values)
+        };
         p.push(Panel { label, rows: &g.values, unit_range: sig });
     }
     p
@@ -180,12 +210,17 @@ const TOP: u32 = 50;
 fn size(trace: &Trace, title: &str) -> (u32, u32) {
     let panel_h = trace.hidden_size as u32 * CELL + 40;
     // Wide enough for the title too (about 9 px per character at 18 px).
-    let width = (LEFT + trace.h.len() as u32 * CELL + 120).max(LEFT + 9 * title.chars().count() as u32);
+    let width =
+        (LEFT + trace.h.len() as u32 * CELL + 120).max(LEFT + 9 * title.chars().count() as u32);
     (width, TOP + panels(trace).len() as u32 * panel_h + 20)
 }
 
 /// Draws the picture on any plotters backend (SVG and PNG share this).
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, trace: &Trace, title: &str) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    trace: &Trace,
+    title: &str,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let t = trace.h.len();
     let hs = trace.hidden_size;
     let panels = panels(trace);
@@ -201,22 +236,37 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, plotters::coord::Shift>, trace
                 let x = (LEFT + step as u32 * CELL) as i32;
                 let y = y0 + (u as u32 * CELL) as i32;
                 let colour = if p.unit_range { sequential(v) } else { diverging(v, scale) };
-                root.draw(&Rectangle::new([(x, y), (x + CELL as i32 - 1, y + CELL as i32 - 1)], colour.filled()))?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + CELL as i32 - 1, y + CELL as i32 - 1)],
+                    colour.filled(),
+                ))?;
             }
             // The character under every panel: each column is the state after reading it.
-            let ch = trace.text.chars().nth(step).map(|c| if c == ' ' { '_' } else { c }).unwrap_or('?');
+            let ch =
+                trace.text.chars().nth(step).map(|c| if c == ' ' { '_' } else { c }).unwrap_or('?');
             let y = y0 + (hs as u32 * CELL) as i32 + 4;
-            root.draw(&Text::new(ch.to_string(), ((LEFT + step as u32 * CELL + 6) as i32, y), ("monospace", 16)))?;
+            root.draw(&Text::new(
+                ch.to_string(),
+                ((LEFT + step as u32 * CELL + 6) as i32, y),
+                ("monospace", 16),
+            ))?;
         }
         for u in (0..hs).step_by(4.max(hs / 8)) {
-            root.draw(&Text::new(format!("{u}"), (LEFT as i32 - 30, y0 + (u as u32 * CELL) as i32 + 4), ("sans-serif", 12)))?;
+            root.draw(&Text::new(
+                format!("{u}"),
+                (LEFT as i32 - 30, y0 + (u as u32 * CELL) as i32 + 4),
+                ("sans-serif", 12),
+            ))?;
         }
     }
     // Colour key of the diverging scale.
     let kx = (LEFT + t as u32 * CELL + 30) as i32;
     for i in 0..=20 {
         let v = 1.0 - i as f32 / 10.0;
-        root.draw(&Rectangle::new([(kx, TOP as i32 + i * 8), (kx + 16, TOP as i32 + i * 8 + 8)], diverging(v, 1.0).filled()))?;
+        root.draw(&Rectangle::new(
+            [(kx, TOP as i32 + i * 8), (kx + 16, TOP as i32 + i * 8 + 8)],
+            diverging(v, 1.0).filled(),
+        ))?;
     }
     root.draw(&Text::new("+max", (kx + 20, TOP as i32), ("sans-serif", 12)))?;
     root.draw(&Text::new("0", (kx + 20, TOP as i32 + 80), ("sans-serif", 12)))?;
@@ -231,7 +281,8 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
 /// Draws the heatmap (h; c_t and the gates below it when recorded) as SVG, atomically.
 pub fn draw_svg(trace: &Trace, path: &Path, title: &str) -> Result<()> {
     let mut svg = String::new();
-    draw(SVGBackend::with_string(&mut svg, size(trace, title)).into_drawing_area(), trace, title).map_err(|e| plot_error(path, e))?;
+    draw(SVGBackend::with_string(&mut svg, size(trace, title)).into_drawing_area(), trace, title)
+        .map_err(|e| plot_error(path, e))?;
     crate::io::write_atomic(path, svg.as_bytes())
 }
 
@@ -241,13 +292,23 @@ pub fn draw_png(trace: &Trace, path: &Path, title: &str) -> Result<()> {
     static FONTS: std::sync::Once = std::sync::Once::new();
     FONTS.call_once(|| {
         // Both are valid TrueType files shipped by epaint_default_fonts.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT);
-        let _ = plotters::style::register_font("monospace", FontStyle::Normal, epaint_default_fonts::HACK_REGULAR);
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
+        let _ = plotters::style::register_font(
+            "monospace",
+            FontStyle::Normal,
+            epaint_default_fonts::HACK_REGULAR,
+        );
     });
     let (w, h) = size(trace, title);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
-    draw(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(), trace, title).map_err(|e| plot_error(path, e))?;
-    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_error(path, "buffer size"))?;
+    draw(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(), trace, title)
+        .map_err(|e| plot_error(path, e))?;
+    let img =
+        image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_error(path, "buffer size"))?;
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageOutputFormat::Png).map_err(|e| plot_error(path, e))?;
     crate::io::write_atomic(path, png.get_ref())

@@ -17,7 +17,9 @@ pub fn cache_path() -> Option<PathBuf> {
     let dir = std::env::var_os("WGPU_RNN_CACHE_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("wgpu-rnn")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("wgpu-rnn")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("wgpu-rnn"))
+        })?;
     Some(dir.join("tune.json"))
 }
 
@@ -75,18 +77,23 @@ pub fn tune(gpu: &Gpu, spec: RnnSpec, t: usize, b: usize, runs: usize) -> Result
         let mut times: Vec<f64> = (0..runs.max(1))
             .map(|_| {
                 let s = Instant::now();
-                model.forward_no_readback(gpu, &input, opts).map(|_| s.elapsed().as_secs_f64() * 1e3)
+                model
+                    .forward_no_readback(gpu, &input, opts)
+                    .map(|_| s.elapsed().as_secs_f64() * 1e3)
             })
             .collect::<Result<_>>()?;
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
         out.push(Timing { variant: v.name().into(), median_ms: times[times.len() / 2] });
     }
     out.sort_by(|a, b| a.median_ms.partial_cmp(&b.median_ms).unwrap());
-    let path = cache_path().ok_or_else(|| Error::Config("no cache directory (set WGPU_RNN_CACHE_DIR or HOME)".into()))?;
+    let path = cache_path().ok_or_else(|| {
+        Error::Config("no cache directory (set WGPU_RNN_CACHE_DIR or HOME)".into())
+    })?;
     let mut cache = load();
     cache.insert(key(gpu, &spec, b), out[0].variant.clone());
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
     }
     let json = serde_json::to_vec_pretty(&cache).map_err(|e| Error::Config(e.to_string()))?;
     crate::io::write_atomic(&path, &json)?;

@@ -28,7 +28,9 @@ pub struct Case {
 
 impl Case {
     pub fn spec(&self) -> RnnSpec {
-        RnnSpec::new(self.cell, self.input, self.hidden).layers(self.layers).bidirectional(self.bidirectional)
+        RnnSpec::new(self.cell, self.input, self.hidden)
+            .layers(self.layers)
+            .bidirectional(self.bidirectional)
     }
     pub fn label(&self) -> String {
         format!(
@@ -50,8 +52,11 @@ impl Case {
 /// product of those too). `quick` keeps the cases cheap enough for CI.
 pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
     let cells = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
-    let (bs, hs, ts): (&[usize], &[usize], &[usize]) =
-        if quick { (&[1, 3, 64], &[1, 17, 33], &[1, 7]) } else { (&[1, 3, 64], &[1, 17, 128, 256], &[1, 7, 100]) };
+    let (bs, hs, ts): (&[usize], &[usize], &[usize]) = if quick {
+        (&[1, 3, 64], &[1, 17, 33], &[1, 7])
+    } else {
+        (&[1, 3, 64], &[1, 17, 128, 256], &[1, 7, 100])
+    };
     let mut out = Vec::new();
     let mut idx = 0usize;
     for &cell in &cells {
@@ -72,7 +77,16 @@ pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
                         vec![(1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && idx % 3 != 0)]
                     };
                     for (layers, bidirectional, lengths) in variants {
-                        out.push(Case { cell, input: 13, hidden, layers, bidirectional, t, b, lengths });
+                        out.push(Case {
+                            cell,
+                            input: 13,
+                            hidden,
+                            layers,
+                            bidirectional,
+                            t,
+                            b,
+                            lengths,
+                        });
                     }
                     idx += 1;
                 }
@@ -96,8 +110,18 @@ pub fn grad_matrix(quick: bool) -> Vec<Case> {
         for b in [1, 5, 32] {
             for hidden in [7, 64, 256] {
                 for t in [1, 9, 100] {
-                    let (layers, bidirectional, lengths) = (1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && idx % 3 != 0);
-                    out.push(Case { cell, input: 11, hidden, layers, bidirectional, t, b, lengths });
+                    let (layers, bidirectional, lengths) =
+                        (1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && idx % 3 != 0);
+                    out.push(Case {
+                        cell,
+                        input: 11,
+                        hidden,
+                        layers,
+                        bidirectional,
+                        t,
+                        b,
+                        lengths,
+                    });
                     idx += 1;
                 }
             }
@@ -130,11 +154,19 @@ pub fn prepare(case: Case, seed: u64) -> Result<Prepared> {
     let h0 = random(n_state, seed + 2, 0.5);
     let c0 = case.cell.has_cell_state().then(|| random(n_state, seed + 3, 0.5));
     // Uneven lengths, the longest equal to T so the padded tail is exercised.
-    let lengths: Option<Vec<usize>> =
-        case.lengths.then(|| (0..case.b).map(|i| if i == 0 { case.t } else { 1 + (i * 7) % case.t }).collect());
+    let lengths: Option<Vec<usize>> = case
+        .lengths
+        .then(|| (0..case.b).map(|i| if i == 0 { case.t } else { 1 + (i * 7) % case.t }).collect());
     let want = reference::forward(
         &weights,
-        &SeqBatch { t: case.t, b: case.b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: lengths.as_deref() },
+        &SeqBatch {
+            t: case.t,
+            b: case.b,
+            x: &x,
+            h0: Some(&h0),
+            c0: c0.as_deref(),
+            lengths: lengths.as_deref(),
+        },
     )?;
     let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
     Ok(Prepared {
@@ -159,7 +191,11 @@ pub fn check_forward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<Co
         c0: p.c0.as_deref(),
         lengths: p.lengths.as_deref(),
     };
-    let got = model.forward(gpu, &input, ForwardOptions { variant: Some(variant), return_sequence: true })?;
+    let got = model.forward(
+        gpu,
+        &input,
+        ForwardOptions { variant: Some(variant), return_sequence: true },
+    )?;
     let (a, r) = (FORWARD_ATOL, FORWARD_RTOL);
     let mut out = vec![
         compare("output", &got.output, &p.want.output, a, r),
@@ -201,7 +237,12 @@ pub fn check_backward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<C
         c0: p.c0.as_deref(),
         lengths: p.lengths.as_deref(),
     };
-    let got = model.forward_backward(gpu, &input, &GradInput { d_output: &dyf, d_h_n: Some(&dhnf), d_c_n: dcnf.as_deref() }, Some(variant))?;
+    let got = model.forward_backward(
+        gpu,
+        &input,
+        &GradInput { d_output: &dyf, d_h_n: Some(&dhnf), d_c_n: dcnf.as_deref() },
+        Some(variant),
+    )?;
     let (a, r) = (BACKWARD_ATOL, BACKWARD_RTOL);
     let mut out: Vec<Comparison> = got
         .weights

@@ -104,7 +104,11 @@ impl Weights {
         for layer in 0..s.num_layers {
             for dir in 0..s.directions() {
                 for &kind in s.param_kinds() {
-                    out.push((s.param_name(kind, layer, dir), s.param_shape(kind, layer), self.dir(layer, dir).get(kind)));
+                    out.push((
+                        s.param_name(kind, layer, dir),
+                        s.param_shape(kind, layer),
+                        self.dir(layer, dir).get(kind),
+                    ));
                 }
             }
         }
@@ -124,7 +128,11 @@ impl Weights {
             expected: format!("[{}*H, I]", cell.gates()),
         })?;
         if hh.len() != 2 || ih.len() != 2 {
-            return Err(Error::TensorShape { name: "weight_hh_l0".into(), expected: vec![cell.gates(), 0], found: hh });
+            return Err(Error::TensorShape {
+                name: "weight_hh_l0".into(),
+                expected: vec![cell.gates(), 0],
+                found: hh,
+            });
         }
         let h = hh[1];
         if hh[0] != cell.gates() * h {

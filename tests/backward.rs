@@ -11,33 +11,66 @@ const ATOL: f64 = 1e-4;
 const RTOL: f64 = 1e-3;
 
 #[allow(clippy::too_many_arguments)]
-fn check(cell: CellKind, i: usize, h: usize, layers: usize, bi: bool, t: usize, b: usize, lengths: bool, variant: Variant) {
+fn check(
+    cell: CellKind,
+    i: usize,
+    h: usize,
+    layers: usize,
+    bi: bool,
+    t: usize,
+    b: usize,
+    lengths: bool,
+    variant: Variant,
+) {
     check_on(gpu(), cell, i, h, layers, bi, t, b, lengths, variant)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_on(gpu: &Gpu, cell: CellKind, i: usize, h: usize, layers: usize, bi: bool, t: usize, b: usize, lengths: bool, variant: Variant) {
+fn check_on(
+    gpu: &Gpu,
+    cell: CellKind,
+    i: usize,
+    h: usize,
+    layers: usize,
+    bi: bool,
+    t: usize,
+    b: usize,
+    lengths: bool,
+    variant: Variant,
+) {
     let spec = RnnSpec::new(cell, i, h).layers(layers).bidirectional(bi);
     let w = Weights::init(spec, 21).unwrap();
     let x = random_vec(t * b * i, 22, 1.0);
     let n_state = layers * spec.directions() * b * h;
     let h0 = random_vec(n_state, 23, 0.5);
     let c0 = cell.has_cell_state().then(|| random_vec(n_state, 24, 0.5));
-    let lens: Option<Vec<usize>> = lengths.then(|| (0..b).map(|k| if k == 0 { t } else { 1 + (k * 5) % t }).collect());
+    let lens: Option<Vec<usize>> =
+        lengths.then(|| (0..b).map(|k| if k == 0 { t } else { 1 + (k * 5) % t }).collect());
     let dy = random_vec(t * b * spec.output_size(), 25, 1.0);
     let dhn = random_vec(n_state, 26, 1.0);
     let dcn = cell.has_cell_state().then(|| random_vec(n_state, 27, 1.0));
-    let batch = SeqBatch { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: lens.as_deref() };
+    let batch =
+        SeqBatch { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: lens.as_deref() };
     let fwd = reference::forward(&w, &batch).unwrap();
     let want = reference::backward(&w, &fwd, &dy, Some(&dhn), dcn.as_deref()).unwrap();
 
     let model = GpuModel::new(gpu, &w).unwrap();
-    let (xf, h0f, c0f, dyf, dhnf, dcnf) = (f32s(&x), f32s(&h0), c0.as_deref().map(f32s), f32s(&dy), f32s(&dhn), dcn.as_deref().map(f32s));
+    let (xf, h0f, c0f, dyf, dhnf, dcnf) = (
+        f32s(&x),
+        f32s(&h0),
+        c0.as_deref().map(f32s),
+        f32s(&dy),
+        f32s(&dhn),
+        dcn.as_deref().map(f32s),
+    );
     let l64: Option<Vec<i64>> = lens.map(|l| l.iter().map(|&v| v as i64).collect());
     let input = Input { t, b, x: &xf, h0: Some(&h0f), c0: c0f.as_deref(), lengths: l64.as_deref() };
     let grad = GradInput { d_output: &dyf, d_h_n: Some(&dhnf), d_c_n: dcnf.as_deref() };
     let got = model.forward_backward(gpu, &input, &grad, Some(variant)).unwrap();
-    let label = format!("{variant} wide_loads={} {cell} I={i} H={h} L={layers} bi={bi} T={t} B={b} len={lengths}", gpu.caps.wide_loads);
+    let label = format!(
+        "{variant} wide_loads={} {cell} I={i} H={h} L={layers} bi={bi} T={t} B={b} len={lengths}",
+        gpu.caps.wide_loads
+    );
     assert_close(compare(&format!("{label} output"), &got.output, &fwd.output, 1e-5, 1e-4));
     for ((name, _, g), (_, _, wnt)) in got.weights.named().into_iter().zip(want.weights.named()) {
         assert_close(compare(&format!("{label} grad {name}"), g, wnt, ATOL, RTOL));
@@ -93,13 +126,29 @@ fn backward_is_bitwise_repeatable() {
     let model = GpuModel::new(gpu, &Weights::init(spec, 3).unwrap()).unwrap();
     let x = f32s(&random_vec(10 * 4 * 8, 1, 1.0));
     let dy = f32s(&random_vec(10 * 4 * 24, 2, 1.0));
-    let run = || model.forward_backward(gpu, &Input::new(&x, 10, 4), &GradInput { d_output: &dy, d_h_n: None, d_c_n: None }, None).unwrap();
+    let run = || {
+        model
+            .forward_backward(
+                gpu,
+                &Input::new(&x, 10, 4),
+                &GradInput { d_output: &dy, d_h_n: None, d_c_n: None },
+                None,
+            )
+            .unwrap()
+    };
     let (a, b) = (run(), run());
     assert_eq!(a.weights, b.weights);
     assert_eq!(a.x, b.x);
     // Without dL/dx of the input (what training and `bench` run) every other gradient is
     // the same, bit for bit, and x is left out; a full call after it still has dL/dx.
-    let w = model.weight_grads(gpu, &Input::new(&x, 10, 4), &GradInput { d_output: &dy, d_h_n: None, d_c_n: None }, None).unwrap();
+    let w = model
+        .weight_grads(
+            gpu,
+            &Input::new(&x, 10, 4),
+            &GradInput { d_output: &dy, d_h_n: None, d_c_n: None },
+            None,
+        )
+        .unwrap();
     assert_eq!(w.weights, a.weights);
     assert_eq!((&w.h0, &w.c0, &w.output), (&a.h0, &a.c0, &a.output));
     assert!(w.x.is_empty() && !a.x.is_empty());
@@ -114,15 +163,34 @@ fn gpu_gradients_match_pytorch_golden_fixtures() {
         let model = GpuModel::new(gpu, &g.weights).unwrap();
         let (x, h0) = (f32s(&g.x), f32s(&g.h0));
         let c0 = g.c0.as_deref().map(f32s);
-        let lens: Option<Vec<i64>> = g.lengths.as_ref().map(|l| l.iter().map(|&v| v as i64).collect());
-        let input = Input { t: g.t, b: g.b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: lens.as_deref() };
+        let lens: Option<Vec<i64>> =
+            g.lengths.as_ref().map(|l| l.iter().map(|&v| v as i64).collect());
+        let input = Input {
+            t: g.t,
+            b: g.b,
+            x: &x,
+            h0: Some(&h0),
+            c0: c0.as_deref(),
+            lengths: lens.as_deref(),
+        };
         let (dy, dhn) = (f32s(&g.get("d_output")), f32s(&g.get("d_h_n")));
         let dcn = g.opt("d_c_n").map(|v| f32s(&v));
         let got = model
-            .forward_backward(gpu, &input, &GradInput { d_output: &dy, d_h_n: Some(&dhn), d_c_n: dcn.as_deref() }, None)
+            .forward_backward(
+                gpu,
+                &input,
+                &GradInput { d_output: &dy, d_h_n: Some(&dhn), d_c_n: dcn.as_deref() },
+                None,
+            )
             .unwrap();
         for (pname, _, values) in got.weights.named() {
-            assert_close(compare(&format!("{name} grad.{pname}"), values, &g.get(&format!("grad.{pname}")), ATOL, RTOL));
+            assert_close(compare(
+                &format!("{name} grad.{pname}"),
+                values,
+                &g.get(&format!("grad.{pname}")),
+                ATOL,
+                RTOL,
+            ));
         }
         assert_close(compare(&format!("{name} grad.x"), &got.x, &g.get("grad.x"), ATOL, RTOL));
         assert_close(compare(&format!("{name} grad.h0"), &got.h0, &g.get("grad.h0"), ATOL, RTOL));
@@ -141,12 +209,19 @@ fn long_reductions_are_refused_where_loops_would_stop() {
     if !gpu.caps.cpu_like {
         return;
     }
-    let model = GpuModel::new(gpu, &Weights::init(RnnSpec::new(CellKind::RnnTanh, 1, 1), 1).unwrap()).unwrap();
+    let model =
+        GpuModel::new(gpu, &Weights::init(RnnSpec::new(CellKind::RnnTanh, 1, 1), 1).unwrap())
+            .unwrap();
     let (t, b) = (30000, 2);
     let x = vec![0.5f32; t * b];
     let dy = vec![1.0f32; t * b];
     let err = model
-        .weight_grads(gpu, &Input::new(&x, t, b), &GradInput { d_output: &dy, d_h_n: None, d_c_n: None }, Some(Variant::Register))
+        .weight_grads(
+            gpu,
+            &Input::new(&x, t, b),
+            &GradInput { d_output: &dy, d_h_n: None, d_c_n: None },
+            Some(Variant::Register),
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("LAVAPIPE_LOOP_LIMIT") && err.contains("60000"), "{err}");

@@ -14,7 +14,8 @@ fn learns_abracadabra_and_samples_it_back() {
     let (t, b) = (24, 4);
     let spec = RnnSpec::new(CellKind::Lstm, vocab.len(), 32);
     let w = Weights::init(spec, 1).unwrap();
-    let mut cfg = TrainConfig::new(Optimizer::adam(0.02), Loss::CrossEntropy { classes: vocab.len() });
+    let mut cfg =
+        TrainConfig::new(Optimizer::adam(0.02), Loss::CrossEntropy { classes: vocab.len() });
     cfg.clip_norm = Some(5.0);
     cfg.carry_state = true;
     let mut tr = Trainer::new(gpu, &w, cfg, t, b).unwrap();
@@ -41,7 +42,8 @@ fn learns_abracadabra_and_samples_it_back() {
     eprintln!("abracadabra: final training loss {last:.4} nats/char");
     assert!(last < 0.1, "loss {last}");
     let (head_weight, head_bias) = tr.head(gpu).unwrap();
-    let ck = Checkpoint { weights: tr.weights(gpu).unwrap(), head_weight, head_bias, vocab, step: 250 };
+    let ck =
+        Checkpoint { weights: tr.weights(gpu).unwrap(), head_weight, head_bias, vocab, step: 250 };
     let path = std::env::temp_dir().join(format!("abra-{}.safetensors", std::process::id()));
     ck.save(&path).unwrap();
     let ck = Checkpoint::load(&path).unwrap();
@@ -75,13 +77,25 @@ fn evaluate_matches_the_reference_over_segments() {
     let want = |streams: usize| -> f64 {
         let ids = ids_ref;
         let seg = (ids.len() - 1) / streams;
-        let x: Vec<f64> = (0..seg).flat_map(|s| (0..streams).map(move |b| ids[b * seg + s])).flat_map(|c| (0..v).map(move |k| (k == c as usize) as u8 as f64)).collect();
-        let f = reference::forward(&ck.weights, &SeqBatch { t: seg, b: streams, x: &x, h0: None, c0: None, lengths: None }).unwrap();
+        let x: Vec<f64> = (0..seg)
+            .flat_map(|s| (0..streams).map(move |b| ids[b * seg + s]))
+            .flat_map(|c| (0..v).map(move |k| (k == c as usize) as u8 as f64))
+            .collect();
+        let f = reference::forward(
+            &ck.weights,
+            &SeqBatch { t: seg, b: streams, x: &x, h0: None, c0: None, lengths: None },
+        )
+        .unwrap();
         let mut total = 0.0;
         for s in 0..seg {
             for b in 0..streams {
                 let hv = &f.output[(s * streams + b) * h..(s * streams + b + 1) * h];
-                let logits: Vec<f64> = (0..v).map(|c| ck.head_bias[c] as f64 + (0..h).map(|k| ck.head_weight[c * h + k] as f64 * hv[k]).sum::<f64>()).collect();
+                let logits: Vec<f64> = (0..v)
+                    .map(|c| {
+                        ck.head_bias[c] as f64
+                            + (0..h).map(|k| ck.head_weight[c * h + k] as f64 * hv[k]).sum::<f64>()
+                    })
+                    .collect();
                 let z: f64 = logits.iter().map(|l| l.exp()).sum();
                 total += z.ln() - logits[ids[b * seg + s + 1] as usize];
             }
@@ -92,7 +106,13 @@ fn evaluate_matches_the_reference_over_segments() {
         let got = charlm::evaluate(gpu, &ck, &model, &ids, streams, chunk).unwrap();
         let expected = want(streams);
         eprintln!("streams {streams} chunk {chunk}: gpu {got:.6} reference {expected:.6}");
-        assert!((got - expected).abs() <= 1e-4 * expected.abs(), "streams {streams}, chunk {chunk}: {got} vs {expected}");
+        assert!(
+            (got - expected).abs() <= 1e-4 * expected.abs(),
+            "streams {streams}, chunk {chunk}: {got} vs {expected}"
+        );
     }
-    assert!(charlm::evaluate(gpu, &ck, &model, &ids[..3], 4, 8).is_err(), "too short for 4 streams");
+    assert!(
+        charlm::evaluate(gpu, &ck, &model, &ids[..3], 4, 8).is_err(),
+        "too short for 4 streams"
+    );
 }

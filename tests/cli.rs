@@ -26,8 +26,20 @@ fn tmp(name: &str) -> String {
 fn forward_reproduces_pytorch_from_its_own_files() {
     let out = tmp("interop_out.safetensors");
     let st = bin()
-        .args(["forward", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors"), "--cell", "lstm"])
-        .args(["--layers", "2", "--bidirectional", "--input", &fixture("interop_lstm_l2_bi.input.safetensors")])
+        .args([
+            "forward",
+            "--weights",
+            &fixture("interop_lstm_l2_bi.weights.safetensors"),
+            "--cell",
+            "lstm",
+        ])
+        .args([
+            "--layers",
+            "2",
+            "--bidirectional",
+            "--input",
+            &fixture("interop_lstm_l2_bi.input.safetensors"),
+        ])
         .args(["--output", &out])
         .output()
         .unwrap();
@@ -54,7 +66,20 @@ fn a_wrong_weight_shape_is_a_one_line_error_naming_the_tensor() {
     x.add_f32("x", vec![2, 1, 4], vec![0.0; 8]);
     let xin = tmp("x_ok.safetensors");
     x.write(&xin).unwrap();
-    let st = bin().args(["forward", "--weights", &w, "--cell", "gru", "--input", &xin, "--output", &tmp("o.safetensors")]).output().unwrap();
+    let st = bin()
+        .args([
+            "forward",
+            "--weights",
+            &w,
+            "--cell",
+            "gru",
+            "--input",
+            &xin,
+            "--output",
+            &tmp("o.safetensors"),
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&st.stderr).trim().to_string();
     assert_eq!(st.status.code(), Some(1));
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -73,33 +98,67 @@ fn bad_inputs_get_clear_errors() {
         let p = tmp("in.safetensors");
         x.write(&p).unwrap();
         let st = bin()
-            .args(["forward", "--weights", &w, "--cell", "lstm", "--input", &p, "--output", &tmp("o2.safetensors")])
+            .args([
+                "forward",
+                "--weights",
+                &w,
+                "--cell",
+                "lstm",
+                "--input",
+                &p,
+                "--output",
+                &tmp("o2.safetensors"),
+            ])
             .args(extra)
             .output()
             .unwrap();
         assert!(!st.status.success());
         String::from_utf8_lossy(&st.stderr).to_string()
     };
-    let e = run(&|x| { x.add_f32("x", vec![2, 1, 5], vec![0.0; 10]); }, &[]);
+    let e = run(
+        &|x| {
+            x.add_f32("x", vec![2, 1, 5], vec![0.0; 10]);
+        },
+        &[],
+    );
     assert!(e.contains("[2, 1, 5]") && e.contains("[T, B, 4]"), "{e}");
-    let e = run(&|x| { x.add_f32("x", vec![2, 1, 4], vec![0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0]); }, &[]);
+    let e = run(
+        &|x| {
+            x.add_f32("x", vec![2, 1, 4], vec![0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        },
+        &[],
+    );
     assert!(e.contains("non-finite") && e.contains("index 2"), "{e}");
-    let e = run(&|x| {
-        x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
-        x.add("lengths", vec![2], wgpu_rnn::io::Data::I64(vec![3, 4]));
-    }, &[]);
+    let e = run(
+        &|x| {
+            x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
+            x.add("lengths", vec![2], wgpu_rnn::io::Data::I64(vec![3, 4]));
+        },
+        &[],
+    );
     assert!(e.contains("lengths[1] = 4"), "{e}");
-    let e = run(&|x| {
-        x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
-        x.add("lengths", vec![2], wgpu_rnn::io::Data::I64(vec![0, 3]));
-    }, &[]);
+    let e = run(
+        &|x| {
+            x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
+            x.add("lengths", vec![2], wgpu_rnn::io::Data::I64(vec![0, 3]));
+        },
+        &[],
+    );
     assert!(e.contains("lengths[0] = 0"), "{e}");
-    let e = run(&|x| {
-        x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
-        x.add_f32("h0", vec![1, 3, 6], vec![0.0; 18]);
-    }, &[]);
+    let e = run(
+        &|x| {
+            x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
+            x.add_f32("h0", vec![1, 3, 6], vec![0.0; 18]);
+        },
+        &[],
+    );
     assert!(e.contains("h0") && e.contains("[1, 2, 6]"), "{e}");
-    let e = run(&|x| { x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]); }, &["--bidirectional"]);
+    let e = run(
+        &|x| {
+            x.add_f32("x", vec![3, 2, 4], vec![0.0; 24]);
+        },
+        &["--bidirectional"],
+    );
     assert!(e.contains("--bidirectional"), "{e}");
     for e in [&e] {
         assert!(!e.contains("panicked"), "{e}");
@@ -110,15 +169,34 @@ fn bad_inputs_get_clear_errors() {
 fn final_only_writes_states_without_the_sequence() {
     let out = tmp("final_only.safetensors");
     let st = bin()
-        .args(["forward", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors"), "--cell", "lstm"])
-        .args(["--bidirectional", "--input", &fixture("interop_lstm_l2_bi.input.safetensors"), "--output", &out, "--final-only"])
+        .args([
+            "forward",
+            "--weights",
+            &fixture("interop_lstm_l2_bi.weights.safetensors"),
+            "--cell",
+            "lstm",
+        ])
+        .args([
+            "--bidirectional",
+            "--input",
+            &fixture("interop_lstm_l2_bi.input.safetensors"),
+            "--output",
+            &out,
+            "--final-only",
+        ])
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let got = TensorFile::open(&out).unwrap();
     assert!(!got.contains("output"));
     let want = TensorFile::open(fixture("interop_lstm_l2_bi.expected.safetensors")).unwrap();
-    let c = compare("h_n", &got.float("h_n", None).unwrap().data, &want.float("h_n", None).unwrap().data, 1e-4, 1e-4);
+    let c = compare(
+        "h_n",
+        &got.float("h_n", None).unwrap().data,
+        &want.float("h_n", None).unwrap().data,
+        1e-4,
+        1e-4,
+    );
     assert!(c.ok(), "{c}");
 }
 
@@ -135,9 +213,26 @@ fn info_names_the_adapter_and_limits() {
 fn grad_reproduces_pytorch_autograd_from_its_own_files() {
     let out = tmp("interop_grads.safetensors");
     let st = bin()
-        .args(["grad", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors"), "--cell", "lstm"])
-        .args(["--layers", "2", "--bidirectional", "--input", &fixture("interop_lstm_l2_bi.input.safetensors")])
-        .args(["--grad-output", &fixture("interop_lstm_l2_bi.grad_output.safetensors"), "--output", &out])
+        .args([
+            "grad",
+            "--weights",
+            &fixture("interop_lstm_l2_bi.weights.safetensors"),
+            "--cell",
+            "lstm",
+        ])
+        .args([
+            "--layers",
+            "2",
+            "--bidirectional",
+            "--input",
+            &fixture("interop_lstm_l2_bi.input.safetensors"),
+        ])
+        .args([
+            "--grad-output",
+            &fixture("interop_lstm_l2_bi.grad_output.safetensors"),
+            "--output",
+            &out,
+        ])
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
@@ -161,7 +256,10 @@ fn train_sample_resume_and_a_killed_checkpoint_write() {
     let ck = tmp("abra_ck.safetensors");
     let train = |extra: &[&str], env: Option<(&str, &str)>| {
         let mut c = bin();
-        c.args(["train", "--text", &text, "--out", &ck, "--hidden", "24", "--layers", "1", "--seq", "12", "--batch", "4"]);
+        c.args([
+            "train", "--text", &text, "--out", &ck, "--hidden", "24", "--layers", "1", "--seq",
+            "12", "--batch", "4",
+        ]);
         c.args(["--lr", "0.02", "--eval-every", "60"]).args(extra);
         if let Some((k, v)) = env {
             c.env(k, v);
@@ -176,7 +274,20 @@ fn train_sample_resume_and_a_killed_checkpoint_write() {
     let saved = wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap();
     assert_eq!(saved.step, 120);
     // Greedy sampling: only the text goes to stdout.
-    let s = bin().args(["sample", "--checkpoint", &ck, "--prime", "abra", "--length", "20", "--temperature", "0"]).output().unwrap();
+    let s = bin()
+        .args([
+            "sample",
+            "--checkpoint",
+            &ck,
+            "--prime",
+            "abra",
+            "--length",
+            "20",
+            "--temperature",
+            "0",
+        ])
+        .output()
+        .unwrap();
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     let out = String::from_utf8_lossy(&s.stdout).trim_end_matches('\n').to_string();
     assert!(out.starts_with("abra") && out.chars().count() == 24, "{out}");
@@ -193,12 +304,26 @@ fn train_sample_resume_and_a_killed_checkpoint_write() {
     assert_eq!(wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap().step, 180);
     // The trace of the trained LSTM: SVG and PNG, and JSON with h, c and the four gates.
     let svg = tmp("abra_trace.svg");
-    let st = bin().args(["trace", "--checkpoint", &ck, "--text", "abracadabra", "--gates", "--json", "--out", &svg]).output().unwrap();
+    let st = bin()
+        .args([
+            "trace",
+            "--checkpoint",
+            &ck,
+            "--text",
+            "abracadabra",
+            "--gates",
+            "--json",
+            "--out",
+            &svg,
+        ])
+        .output()
+        .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(v["h"].as_array().unwrap().len(), 11);
     assert_eq!(v["c"][10].as_array().unwrap().len(), 24);
-    let gates: Vec<&str> = v["gates"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let gates: Vec<&str> =
+        v["gates"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
     assert_eq!(gates, ["i", "f", "g", "o"]);
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
     assert!(std::fs::read(svg.replace(".svg", ".png")).unwrap().starts_with(b"\x89PNG"));
@@ -208,12 +333,31 @@ fn train_sample_resume_and_a_killed_checkpoint_write() {
 fn train_defaults_to_the_shipped_corpus() {
     let ck = tmp("shipped_ck.safetensors");
     let st = bin()
-        .args(["train", "--out", &ck, "--hidden", "8", "--layers", "1", "--seq", "16", "--batch", "4", "--steps", "2", "--val-chars", "2000"])
+        .args([
+            "train",
+            "--out",
+            &ck,
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--seq",
+            "16",
+            "--batch",
+            "4",
+            "--steps",
+            "2",
+            "--val-chars",
+            "2000",
+        ])
         .output()
         .unwrap();
     let log = String::from_utf8_lossy(&st.stderr);
     assert!(st.status.success(), "{log}");
-    assert!(log.contains("on the shipped data/shakespeare.txt") && log.contains("step 2: train loss"), "{log}");
+    assert!(
+        log.contains("on the shipped data/shakespeare.txt") && log.contains("step 2: train loss"),
+        "{log}"
+    );
     let saved = wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap();
     // Every character of Macbeth and Hamlet, newline included.
     assert_eq!(saved.vocab.len(), 65);
@@ -223,7 +367,19 @@ fn train_defaults_to_the_shipped_corpus() {
 #[test]
 fn stability_json_has_the_documented_fields() {
     let st = bin()
-        .args(["stability", "--cell", "rnn", "--nonlinearity", "relu", "--hidden", "16", "--seq", "20", "--batch", "2"])
+        .args([
+            "stability",
+            "--cell",
+            "rnn",
+            "--nonlinearity",
+            "relu",
+            "--hidden",
+            "16",
+            "--seq",
+            "20",
+            "--batch",
+            "2",
+        ])
         .args(["--sweep", "spectral-radius=0.5:1.5:3", "--json"])
         .output()
         .unwrap();
@@ -242,8 +398,12 @@ fn stability_json_has_the_documented_fields() {
 fn bench_compares_with_peer_timings_and_profiles() {
     let peers = tmp("peer_timings.txt");
     std::fs::write(&peers, "# a peer\ncustom fwd 1000.0 990 1010\ncustom train 4000.0\n").unwrap();
-    let shape = ["bench", "--cell", "lstm", "--batch", "4", "--input", "8", "--hidden", "16", "--seq", "5", "--runs", "3"];
-    let st = bin().args(shape).args(["--json", "--compare", &format!("peer={peers}")]).output().unwrap();
+    let shape = [
+        "bench", "--cell", "lstm", "--batch", "4", "--input", "8", "--hidden", "16", "--seq", "5",
+        "--runs", "3",
+    ];
+    let st =
+        bin().args(shape).args(["--json", "--compare", &format!("peer={peers}")]).output().unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     let results = v["results"].as_array().unwrap();
@@ -258,7 +418,11 @@ fn bench_compares_with_peer_timings_and_profiles() {
     std::fs::write(&peers, "custom fwd fast\n").unwrap();
     let st = bin().args(shape).args(["--compare", &format!("peer={peers}")]).output().unwrap();
     assert!(!st.status.success());
-    assert!(String::from_utf8_lossy(&st.stderr).contains("line 1"), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        String::from_utf8_lossy(&st.stderr).contains("line 1"),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 
     let st = bin().args(shape).arg("--profile").output().unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
@@ -267,8 +431,15 @@ fn bench_compares_with_peer_timings_and_profiles() {
         assert!(out.contains(family), "no {family} in:\n{out}");
     }
     // the fused variant's forward has one family, its step with the input projection in it
-    let st = bin().args(shape).args(["--profile", "--mode", "fwd", "--variant", "fused-subgroup"]).output().unwrap();
+    let st = bin()
+        .args(shape)
+        .args(["--profile", "--mode", "fwd", "--variant", "fused-subgroup"])
+        .output()
+        .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let out = String::from_utf8_lossy(&st.stdout);
-    assert!(out.contains("fused step (input GEMM + recurrent)") && !out.contains("input GEMM  "), "{out}");
+    assert!(
+        out.contains("fused step (input GEMM + recurrent)") && !out.contains("input GEMM  "),
+        "{out}"
+    );
 }

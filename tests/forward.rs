@@ -5,7 +5,9 @@ use common::*;
 use wgpu_rnn::check::compare;
 use wgpu_rnn::{CellKind, ForwardOptions, GpuModel, Input, Variant};
 
-use wgpu_rnn::validate::{check_forward, matrix, prepare, variants_for, FORWARD_ATOL as ATOL, FORWARD_RTOL as RTOL};
+use wgpu_rnn::validate::{
+    check_forward, matrix, prepare, variants_for, FORWARD_ATOL as ATOL, FORWARD_RTOL as RTOL,
+};
 
 /// The CI-sized validation matrix (the same code as `wgpu-rnn validate --quick`): every
 /// cell, B in {1, 3, 64}, odd H, T in {1, 7}, 1-2 layers, both directions, lengths.
@@ -24,7 +26,11 @@ fn every_variant_matches_the_reference() {
                 for c in check_forward(gpu, &p, v).unwrap() {
                     checked += 1;
                     if !c.ok() {
-                        failures.push(format!("{} {v} wide_loads={}: {c}", case.label(), gpu.caps.wide_loads));
+                        failures.push(format!(
+                            "{} {v} wide_loads={}: {c}",
+                            case.label(),
+                            gpu.caps.wide_loads
+                        ));
                     }
                 }
             }
@@ -42,7 +48,16 @@ fn larger_shapes_match_the_reference() {
         // (16, 64, 70) and (4, 128, 70) span several chunks of the persistent kernels;
         // (45, 37, 6) two 32-row blocks of the subgroup step, the second ragged.
         for (b, h, t) in [(1, 128, 30), (64, 130, 5), (16, 64, 70), (4, 128, 70), (45, 37, 6)] {
-            let case = wgpu_rnn::validate::Case { cell, input: 64, hidden: h, layers: 1, bidirectional: false, t, b, lengths: b > 1 };
+            let case = wgpu_rnn::validate::Case {
+                cell,
+                input: 64,
+                hidden: h,
+                layers: 1,
+                bidirectional: false,
+                t,
+                b,
+                lengths: b > 1,
+            };
             let p = prepare(case, 5).unwrap();
             for v in variants_for(gpu, &case.spec()) {
                 for c in check_forward(gpu, &p, v).unwrap() {
@@ -61,8 +76,21 @@ fn larger_shapes_match_the_reference() {
 #[test]
 fn fused_persistent_chunks_match_the_reference() {
     let gpu = gpu();
-    for (cell, h, b, bidirectional) in [(CellKind::RnnTanh, 256, 16, true), (CellKind::Lstm, 128, 40, false), (CellKind::Gru, 96, 33, true)] {
-        let case = wgpu_rnn::validate::Case { cell, input: 64, hidden: h, layers: 1, bidirectional, t: 100, b, lengths: true };
+    for (cell, h, b, bidirectional) in [
+        (CellKind::RnnTanh, 256, 16, true),
+        (CellKind::Lstm, 128, 40, false),
+        (CellKind::Gru, 96, 33, true),
+    ] {
+        let case = wgpu_rnn::validate::Case {
+            cell,
+            input: 64,
+            hidden: h,
+            layers: 1,
+            bidirectional,
+            t: 100,
+            b,
+            lengths: true,
+        };
         let chunk = wgpu_rnn::gpu::kernels::fused_persistent_chunk(&case.spec(), b, 64, false);
         assert!(chunk < case.t, "{}: one chunk of {chunk} steps covers T", case.label());
         let p = prepare(case, 21).unwrap();
@@ -73,9 +101,13 @@ fn fused_persistent_chunks_match_the_reference() {
     // Where one step alone would pass the limit, the variant is refused with a reason.
     if gpu.caps.cpu_like {
         let big = wgpu_rnn::RnnSpec::new(CellKind::Lstm, 64, 2048);
-        let why = Variant::FusedPersistent.unsupported(gpu, &big).expect("H = 2048 refused on a CPU adapter");
+        let why = Variant::FusedPersistent
+            .unsupported(gpu, &big)
+            .expect("H = 2048 refused on a CPU adapter");
         assert!(why.contains("loop iterations") && why.contains("2048"), "{why}");
-        assert!(Variant::FusedPersistent.unsupported(gpu, &wgpu_rnn::RnnSpec::new(CellKind::Lstm, 512, 512)).is_none());
+        assert!(Variant::FusedPersistent
+            .unsupported(gpu, &wgpu_rnn::RnnSpec::new(CellKind::Lstm, 512, 512))
+            .is_none());
     }
 }
 
@@ -87,15 +119,41 @@ fn gpu_matches_pytorch_golden_fixtures() {
         let model = GpuModel::new(gpu, &g.weights).unwrap();
         let (x, h0) = (f32s(&g.x), f32s(&g.h0));
         let c0 = g.c0.as_deref().map(f32s);
-        let lens: Option<Vec<i64>> = g.lengths.as_ref().map(|l| l.iter().map(|&v| v as i64).collect());
+        let lens: Option<Vec<i64>> =
+            g.lengths.as_ref().map(|l| l.iter().map(|&v| v as i64).collect());
         for variant in Variant::ALL {
             if variant.unsupported(gpu, &g.weights.spec).is_some() {
                 continue;
             }
-            let input = Input { t: g.t, b: g.b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: lens.as_deref() };
-            let got = model.forward(gpu, &input, ForwardOptions { variant: Some(variant), return_sequence: true }).unwrap();
-            assert_close(compare(&format!("{name} {variant} output"), &got.output, &g.get("output"), ATOL, RTOL));
-            assert_close(compare(&format!("{name} {variant} h_n"), &got.h_n, &g.get("h_n"), ATOL, RTOL));
+            let input = Input {
+                t: g.t,
+                b: g.b,
+                x: &x,
+                h0: Some(&h0),
+                c0: c0.as_deref(),
+                lengths: lens.as_deref(),
+            };
+            let got = model
+                .forward(
+                    gpu,
+                    &input,
+                    ForwardOptions { variant: Some(variant), return_sequence: true },
+                )
+                .unwrap();
+            assert_close(compare(
+                &format!("{name} {variant} output"),
+                &got.output,
+                &g.get("output"),
+                ATOL,
+                RTOL,
+            ));
+            assert_close(compare(
+                &format!("{name} {variant} h_n"),
+                &got.h_n,
+                &g.get("h_n"),
+                ATOL,
+                RTOL,
+            ));
             if let Some(c_n) = g.opt("c_n") {
                 assert_close(compare(&format!("{name} {variant} c_n"), &got.c_n, &c_n, ATOL, RTOL));
             }
@@ -116,7 +174,11 @@ fn streaming_matches_the_whole_sequence() {
         let h0 = f32s(&random_vec(2 * b * 19, 10, 0.5));
         let c0 = cell.has_cell_state().then(|| f32s(&random_vec(2 * b * 19, 11, 0.5)));
         let full = model
-            .forward(gpu, &Input { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: None }, ForwardOptions::default())
+            .forward(
+                gpu,
+                &Input { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: None },
+                ForwardOptions::default(),
+            )
             .unwrap();
         // the rule's pick, and the fused variants (whose state between calls takes another
         // path: fused-persistent keeps both halves of h in one buffer)
@@ -136,13 +198,39 @@ fn streaming_matches_the_whole_sequence() {
             }
             assert_eq!(s0, t);
             let label = format!("{cell} {variant:?}");
-            assert_close(compare(&format!("{label} streamed output"), &got, &full.output, 1e-6, 1e-5));
+            assert_close(compare(
+                &format!("{label} streamed output"),
+                &got,
+                &full.output,
+                1e-6,
+                1e-5,
+            ));
             let last = last.unwrap();
-            assert_close(compare(&format!("{label} streamed h_n"), &last.h_n, &full.h_n, 1e-6, 1e-5));
-            assert_close(compare(&format!("{label} streamed c_n"), &last.c_n, &full.c_n, 1e-6, 1e-5));
+            assert_close(compare(
+                &format!("{label} streamed h_n"),
+                &last.h_n,
+                &full.h_n,
+                1e-6,
+                1e-5,
+            ));
+            assert_close(compare(
+                &format!("{label} streamed c_n"),
+                &last.c_n,
+                &full.c_n,
+                1e-6,
+                1e-5,
+            ));
         }
     }
-    let bi = GpuModel::new(gpu, &wgpu_rnn::Weights::init(wgpu_rnn::RnnSpec::new(CellKind::Gru, 2, 3).bidirectional(true), 1).unwrap()).unwrap();
+    let bi = GpuModel::new(
+        gpu,
+        &wgpu_rnn::Weights::init(
+            wgpu_rnn::RnnSpec::new(CellKind::Gru, 2, 3).bidirectional(true),
+            1,
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert!(bi.stream(1).is_err());
 }
 
@@ -155,7 +243,13 @@ fn final_only_runs_in_chunks_and_matches() {
     let t = wgpu_rnn::gpu::forward::FINAL_ONLY_CHUNK * 2 + 37;
     let x = f32s(&random_vec(t * 2 * 4, 3, 1.0));
     let full = model.forward(gpu, &Input::new(&x, t, 2), ForwardOptions::default()).unwrap();
-    let fin = model.forward(gpu, &Input::new(&x, t, 2), ForwardOptions { variant: None, return_sequence: false }).unwrap();
+    let fin = model
+        .forward(
+            gpu,
+            &Input::new(&x, t, 2),
+            ForwardOptions { variant: None, return_sequence: false },
+        )
+        .unwrap();
     assert!(fin.output.is_empty());
     assert_close(compare("final-only h_n", &fin.h_n, &full.h_n, 1e-6, 1e-5));
     assert_close(compare("final-only c_n", &fin.c_n, &full.c_n, 1e-6, 1e-5));

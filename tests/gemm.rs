@@ -18,12 +18,20 @@ fn every_gemm_variant_matches_its_cpu_twin() {
         for g in gpus() {
             for v in GemmVariant::ALL.into_iter().filter(|v| v.supported(g)) {
                 let got = GemmPlan::new(g, v, &a, &b, &bias, m, n, k).unwrap().run(g).unwrap();
-                assert_close(compare(&format!("gemm {} wide_loads={} {m}x{n}x{k}", v.name(), g.caps.wide_loads), &got, &want, 1e-5, 1e-5));
+                assert_close(compare(
+                    &format!("gemm {} wide_loads={} {m}x{n}x{k}", v.name(), g.caps.wide_loads),
+                    &got,
+                    &want,
+                    1e-5,
+                    1e-5,
+                ));
                 ran += 1;
             }
         }
     }
     assert!(ran >= 8, "only {ran} GEMM runs");
     // Bad shapes are errors, not panics.
-    assert!(GemmPlan::new(gpu, GemmVariant::Register, &[1.0; 3], &[1.0; 2], &[0.0], 1, 1, 2).is_err());
+    assert!(
+        GemmPlan::new(gpu, GemmVariant::Register, &[1.0; 3], &[1.0; 2], &[0.0], 1, 1, 2).is_err()
+    );
 }

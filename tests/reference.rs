@@ -11,7 +11,14 @@ use wgpu_rnn::{CellKind, RnnSpec, Weights};
 fn reference_matches_pytorch_golden_forward_and_gradients() {
     for name in FIXTURES {
         let g = Golden::load(name);
-        let batch = SeqBatch { t: g.t, b: g.b, x: &g.x, h0: Some(&g.h0), c0: g.c0.as_deref(), lengths: g.lengths.as_deref() };
+        let batch = SeqBatch {
+            t: g.t,
+            b: g.b,
+            x: &g.x,
+            h0: Some(&g.h0),
+            c0: g.c0.as_deref(),
+            lengths: g.lengths.as_deref(),
+        };
         let fwd = reference::forward(&g.weights, &batch).unwrap();
         let (atol, rtol) = (1e-6, 1e-6);
         assert_close(compare(&format!("{name} output"), &fwd.output, &g.get("output"), atol, rtol));
@@ -20,9 +27,22 @@ fn reference_matches_pytorch_golden_forward_and_gradients() {
             assert_close(compare(&format!("{name} c_n"), &fwd.c_n, &c_n, atol, rtol));
         }
         let d_c_n = g.opt("d_c_n");
-        let grads = reference::backward(&g.weights, &fwd, &g.get("d_output"), Some(&g.get("d_h_n")), d_c_n.as_deref()).unwrap();
+        let grads = reference::backward(
+            &g.weights,
+            &fwd,
+            &g.get("d_output"),
+            Some(&g.get("d_h_n")),
+            d_c_n.as_deref(),
+        )
+        .unwrap();
         for (pname, _, values) in grads.weights.named() {
-            assert_close(compare(&format!("{name} grad.{pname}"), values, &g.get(&format!("grad.{pname}")), atol, rtol));
+            assert_close(compare(
+                &format!("{name} grad.{pname}"),
+                values,
+                &g.get(&format!("grad.{pname}")),
+                atol,
+                rtol,
+            ));
         }
         assert_close(compare(&format!("{name} grad.x"), &grads.x, &g.get("grad.x"), atol, rtol));
         assert_close(compare(&format!("{name} grad.h0"), &grads.h0, &g.get("grad.h0"), atol, rtol));
@@ -55,7 +75,8 @@ fn reference_gradients_match_finite_differences() {
             let f = reference::forward(w, &batch).unwrap();
             reference::loss(&f, &dy, Some(&dhn), dcn.as_deref())
         };
-        let batch = SeqBatch { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: Some(&lengths) };
+        let batch =
+            SeqBatch { t, b, x: &x, h0: Some(&h0), c0: c0.as_deref(), lengths: Some(&lengths) };
         let fwd = reference::forward(&w, &batch).unwrap();
         let grads = reference::backward(&w, &fwd, &dy, Some(&dhn), dcn.as_deref()).unwrap();
 
@@ -76,7 +97,12 @@ fn reference_gradients_match_finite_differences() {
                     w.params[idx].get_mut(kind)[i] = orig - eps;
                     let minus = run(&w, &x, &h0, c0.as_deref());
                     w.params[idx].get_mut(kind)[i] = orig;
-                    check(format!("param {idx} {kind:?}[{i}]"), grads.weights.params[idx].get(kind)[i], plus, minus);
+                    check(
+                        format!("param {idx} {kind:?}[{i}]"),
+                        grads.weights.params[idx].get(kind)[i],
+                        plus,
+                        minus,
+                    );
                 }
             }
         }
@@ -84,20 +110,35 @@ fn reference_gradients_match_finite_differences() {
             let (mut xp, mut xm) = (x.clone(), x.clone());
             xp[i] += eps;
             xm[i] -= eps;
-            check(format!("x[{i}]"), grads.x[i], run(&w, &xp, &h0, c0.as_deref()), run(&w, &xm, &h0, c0.as_deref()));
+            check(
+                format!("x[{i}]"),
+                grads.x[i],
+                run(&w, &xp, &h0, c0.as_deref()),
+                run(&w, &xm, &h0, c0.as_deref()),
+            );
         }
         for i in 0..h0.len() {
             let (mut hp, mut hm) = (h0.clone(), h0.clone());
             hp[i] += eps;
             hm[i] -= eps;
-            check(format!("h0[{i}]"), grads.h0[i], run(&w, &x, &hp, c0.as_deref()), run(&w, &x, &hm, c0.as_deref()));
+            check(
+                format!("h0[{i}]"),
+                grads.h0[i],
+                run(&w, &x, &hp, c0.as_deref()),
+                run(&w, &x, &hm, c0.as_deref()),
+            );
         }
         if let Some(c0) = &c0 {
             for i in 0..c0.len() {
                 let (mut cp, mut cm) = (c0.clone(), c0.clone());
                 cp[i] += eps;
                 cm[i] -= eps;
-                check(format!("c0[{i}]"), grads.c0[i], run(&w, &x, &h0, Some(&cp)), run(&w, &x, &h0, Some(&cm)));
+                check(
+                    format!("c0[{i}]"),
+                    grads.c0[i],
+                    run(&w, &x, &h0, Some(&cp)),
+                    run(&w, &x, &h0, Some(&cm)),
+                );
             }
         }
         let _ = ParamKind::WeightIh;
@@ -110,16 +151,25 @@ fn padded_steps_output_zero_and_freeze_the_state() {
     let w = Weights::init(spec, 1).unwrap();
     let (t, b) = (5, 2);
     let x = random_vec(t * b * 2, 9, 1.0);
-    let full = reference::forward(&w, &SeqBatch { t, b, x: &x, h0: None, c0: None, lengths: Some(&[5, 2]) }).unwrap();
+    let full = reference::forward(
+        &w,
+        &SeqBatch { t, b, x: &x, h0: None, c0: None, lengths: Some(&[5, 2]) },
+    )
+    .unwrap();
     // Row 1 alone over its 2 steps must give the same output and final state.
     let x1: Vec<f64> = (0..2).flat_map(|s| x[(s * b + 1) * 2..(s * b + 2) * 2].to_vec()).collect();
-    let short = reference::forward(&w, &SeqBatch { t: 2, b: 1, x: &x1, h0: None, c0: None, lengths: None }).unwrap();
+    let short =
+        reference::forward(&w, &SeqBatch { t: 2, b: 1, x: &x1, h0: None, c0: None, lengths: None })
+            .unwrap();
     for s in 0..t {
         let row = &full.output[(s * b + 1) * 6..(s * b + 2) * 6];
         if s < 2 {
             assert_eq!(row, &short.output[s * 6..(s + 1) * 6]);
         } else {
-            assert!(row.iter().all(|&v| v == 0.0), "step {s} past the length must be zero: {row:?}");
+            assert!(
+                row.iter().all(|&v| v == 0.0),
+                "step {s} past the length must be zero: {row:?}"
+            );
         }
     }
     for d in 0..2 {

@@ -31,7 +31,11 @@ fn check_rho(report: &stability::Report, rho: f64, h: usize, t: usize) {
         let got = report.grad_h_norm[step];
         assert!((got - want).abs() <= 1e-3 * want, "rho {rho} step {step}: {got} vs {want}");
     }
-    assert!((report.growth_per_step - rho).abs() < 1e-3, "growth {} vs {rho}", report.growth_per_step);
+    assert!(
+        (report.growth_per_step - rho).abs() < 1e-3,
+        "growth {} vs {rho}",
+        report.growth_per_step
+    );
 }
 
 #[test]
@@ -42,7 +46,13 @@ fn cpu_norms_follow_rho_power() {
         let tr = stability::trace_cpu(&w, &positive_input(t, b), t, b, LossAt::Last).unwrap();
         let r = stability::summarize("rho", &w, &tr, t, b, LossAt::Last, "cpu");
         check_rho(&r, rho, h, t);
-        let want = if rho < 0.98 { "vanishing" } else if rho > 1.02 { "exploding" } else { "stable" };
+        let want = if rho < 0.98 {
+            "vanishing"
+        } else if rho > 1.02 {
+            "exploding"
+        } else {
+            "stable"
+        };
         assert_eq!(r.verdict, want);
         assert!((r.sigma_max[0].1 - rho).abs() < 1e-9);
     }
@@ -53,7 +63,8 @@ fn gpu_norms_follow_rho_power() {
     let (t, b, h) = (50, 2, 8);
     for rho in [0.9, 1.0, 1.1] {
         let w = identity_rnn(rho, h);
-        let tr = stability::trace_gpu(gpu(), &w, &positive_input(t, b), t, b, LossAt::Last).unwrap();
+        let tr =
+            stability::trace_gpu(gpu(), &w, &positive_input(t, b), t, b, LossAt::Last).unwrap();
         check_rho(&stability::summarize("rho", &w, &tr, t, b, LossAt::Last, "gpu"), rho, h, t);
     }
 }
@@ -63,19 +74,49 @@ fn gpu_norms_follow_rho_power() {
 fn gpu_trace_matches_the_reference() {
     for (cell, layers) in [(CellKind::Lstm, 2), (CellKind::Gru, 1), (CellKind::RnnTanh, 1)] {
         let spec = RnnSpec::new(cell, 5, 12).layers(layers);
-        let w = stability::init_weights(spec, 3, stability::Init { spectral_radius: Some(1.2), ..Default::default() }).unwrap();
+        let w = stability::init_weights(
+            spec,
+            3,
+            stability::Init { spectral_radius: Some(1.2), ..Default::default() },
+        )
+        .unwrap();
         let (t, b) = (30, 3);
         let x = stability::random_input(t, b, 5, 9);
         for at in [LossAt::Last, LossAt::Every] {
-            let g = stability::summarize("g", &w, &stability::trace_gpu(gpu(), &w, &x, t, b, at).unwrap(), t, b, at, "gpu");
-            let c = stability::summarize("c", &w, &stability::trace_cpu(&w, &x, t, b, at).unwrap(), t, b, at, "cpu");
+            let g = stability::summarize(
+                "g",
+                &w,
+                &stability::trace_gpu(gpu(), &w, &x, t, b, at).unwrap(),
+                t,
+                b,
+                at,
+                "gpu",
+            );
+            let c = stability::summarize(
+                "c",
+                &w,
+                &stability::trace_cpu(&w, &x, t, b, at).unwrap(),
+                t,
+                b,
+                at,
+                "cpu",
+            );
             for step in 0..t {
                 let (gn, cn) = (g.grad_h_norm[step], c.grad_h_norm[step]);
-                assert!((gn - cn).abs() <= 1e-4 * cn + 1e-7, "{cell} {at:?} step {step}: gpu {gn} vs cpu {cn}");
+                assert!(
+                    (gn - cn).abs() <= 1e-4 * cn + 1e-7,
+                    "{cell} {at:?} step {step}: gpu {gn} vs cpu {cn}"
+                );
                 if let (Some(gc), Some(cc)) = (&g.grad_c_norm, &c.grad_c_norm) {
-                    assert!((gc[step] - cc[step]).abs() <= 1e-4 * cc[step] + 1e-7, "{cell} dc step {step}");
+                    assert!(
+                        (gc[step] - cc[step]).abs() <= 1e-4 * cc[step] + 1e-7,
+                        "{cell} dc step {step}"
+                    );
                 }
-                assert!((g.saturation[step] - c.saturation[step]).abs() <= 0.02, "{cell} saturation step {step}");
+                assert!(
+                    (g.saturation[step] - c.saturation[step]).abs() <= 0.02,
+                    "{cell} saturation step {step}"
+                );
             }
             assert_eq!(g.verdict, c.verdict);
         }

@@ -29,50 +29,106 @@ fn trace_values_are_the_forward_outputs() {
         let l = layer.unwrap_or(w.spec.num_layers - 1);
         assert_eq!(tr.layer, l);
         // The reference over every prefix gives h_t and c_t of layer l at each step.
-        let full = reference::forward(&w, &SeqBatch { t: ids.len(), b: 1, x: &x, h0: None, c0: None, lengths: None }).unwrap();
+        let full = reference::forward(
+            &w,
+            &SeqBatch { t: ids.len(), b: 1, x: &x, h0: None, c0: None, lengths: None },
+        )
+        .unwrap();
         let h = w.spec.hidden_size;
         for step in 0..ids.len() {
-            let prefix = reference::forward(&w, &SeqBatch { t: step + 1, b: 1, x: &x[..(step + 1) * v], h0: None, c0: None, lengths: None }).unwrap();
+            let prefix = reference::forward(
+                &w,
+                &SeqBatch {
+                    t: step + 1,
+                    b: 1,
+                    x: &x[..(step + 1) * v],
+                    h0: None,
+                    c0: None,
+                    lengths: None,
+                },
+            )
+            .unwrap();
             let want_h = &prefix.h_n[l * h..(l + 1) * h];
-            assert_close_all(compare(&format!("{cell} layer {l} trace h step {step}"), &tr.h[step], want_h, 1e-5, 1e-4));
+            assert_close_all(compare(
+                &format!("{cell} layer {l} trace h step {step}"),
+                &tr.h[step],
+                want_h,
+                1e-5,
+                1e-4,
+            ));
             if let Some(c) = &tr.c {
-                assert_close_all(compare(&format!("{cell} layer {l} trace c step {step}"), &c[step], &prefix.c_n[l * h..(l + 1) * h], 1e-5, 1e-4));
+                assert_close_all(compare(
+                    &format!("{cell} layer {l} trace c step {step}"),
+                    &c[step],
+                    &prefix.c_n[l * h..(l + 1) * h],
+                    1e-5,
+                    1e-4,
+                ));
             }
             if gates {
                 let want = full.gates(l, 0, step, 0).unwrap();
                 let got: Vec<f32> = tr.gates.iter().flat_map(|g| g.values[step].clone()).collect();
-                assert_close_all(compare(&format!("{cell} layer {l} gates step {step}"), &got, &want, 1e-5, 1e-4));
+                assert_close_all(compare(
+                    &format!("{cell} layer {l} gates step {step}"),
+                    &got,
+                    &want,
+                    1e-5,
+                    1e-4,
+                ));
             }
         }
         if l == w.spec.num_layers - 1 {
             // The last layer's h_t is the model's output.
-            assert_close_all(compare(&format!("{cell} trace = output"), &tr.h.concat(), &full.output, 1e-5, 1e-4));
+            assert_close_all(compare(
+                &format!("{cell} trace = output"),
+                &tr.h.concat(),
+                &full.output,
+                1e-5,
+                1e-4,
+            ));
         }
         assert_eq!(tr.gates.len(), if gates { w.spec.gates() } else { 0 });
         // Drawing a subset of units keeps their values exactly.
         let cut = tr.first_units(5);
         assert_eq!(cut.hidden_size, 5);
         assert!(cut.h.iter().zip(&tr.h).all(|(a, b)| a[..] == b[..5]));
-        assert!(cut.gates.iter().zip(&tr.gates).all(|(a, b)| a.values.iter().zip(&b.values).all(|(x, y)| x[..] == y[..5])));
-        let dir = std::env::temp_dir().join(format!("trace-{}-{}", std::process::id(), cell.name()));
+        assert!(cut.gates.iter().zip(&tr.gates).all(|(a, b)| a
+            .values
+            .iter()
+            .zip(&b.values)
+            .all(|(x, y)| x[..] == y[..5])));
+        let dir =
+            std::env::temp_dir().join(format!("trace-{}-{}", std::process::id(), cell.name()));
         std::fs::create_dir_all(&dir).unwrap();
         trace::draw_svg(&tr, &dir.join("t.svg"), "test").unwrap();
         let svg = std::fs::read_to_string(dir.join("t.svg")).unwrap();
         let panels = 1 + tr.c.is_some() as usize + tr.gates.len();
-        assert!(svg.matches("<rect").count() >= panels * 11 * h && svg.contains(">\nb\n</text>"), "heatmap cells and character labels");
+        assert!(
+            svg.matches("<rect").count() >= panels * 11 * h && svg.contains(">\nb\n</text>"),
+            "heatmap cells and character labels"
+        );
         trace::draw_png(&tr, &dir.join("t.png"), "test").unwrap();
         let png = std::fs::read(dir.join("t.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         // IHDR: width and height follow the layout of the SVG.
         let dim = |o: usize| u32::from_be_bytes(png[o..o + 4].try_into().unwrap());
-        assert!(svg.contains(&format!("width=\"{}\" height=\"{}\"", dim(16), dim(20))), "PNG {}x{} is the SVG's size", dim(16), dim(20));
+        assert!(
+            svg.contains(&format!("width=\"{}\" height=\"{}\"", dim(16), dim(20))),
+            "PNG {}x{} is the SVG's size",
+            dim(16),
+            dim(20)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
     // A plain RNN has no gates to show, and the layer must exist.
     let w = trace::seeded(&vocab, CellKind::RnnTanh, 4, 1).unwrap();
-    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: None, gates: true }).unwrap_err().to_string();
+    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: None, gates: true })
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no gates"), "{err}");
-    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: Some(1), gates: false }).unwrap_err().to_string();
+    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: Some(1), gates: false })
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--layer 1"), "{err}");
 }
 

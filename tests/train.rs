@@ -10,12 +10,32 @@ use wgpu_rnn::train::{Loss, Optimizer, Targets, TrainConfig, Trainer};
 use wgpu_rnn::{CellKind, RnnSpec, Weights};
 
 /// CPU twin of one step: loss, and the gradients of the RNN parameters and the head.
-fn cpu_step(w: &Weights, w_y: &[f32], b_y: &[f32], x: &[f64], t: usize, b: usize, classes: &[u32], o: usize) -> (f64, Weights, Vec<f64>, Vec<f64>) {
+fn cpu_step(
+    w: &Weights,
+    w_y: &[f32],
+    b_y: &[f32],
+    x: &[f64],
+    t: usize,
+    b: usize,
+    classes: &[u32],
+    o: usize,
+) -> (f64, Weights, Vec<f64>, Vec<f64>) {
     cpu_step_from(w, w_y, b_y, x, t, b, classes, o, None, None)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn cpu_step_from(w: &Weights, w_y: &[f32], b_y: &[f32], x: &[f64], t: usize, b: usize, classes: &[u32], o: usize, h0: Option<&[f64]>, c0: Option<&[f64]>) -> (f64, Weights, Vec<f64>, Vec<f64>) {
+fn cpu_step_from(
+    w: &Weights,
+    w_y: &[f32],
+    b_y: &[f32],
+    x: &[f64],
+    t: usize,
+    b: usize,
+    classes: &[u32],
+    o: usize,
+    h0: Option<&[f64]>,
+    c0: Option<&[f64]>,
+) -> (f64, Weights, Vec<f64>, Vec<f64>) {
     let s = w.spec;
     let k = s.output_size();
     let f = reference::forward(w, &SeqBatch { t, b, x, h0, c0, lengths: None }).unwrap();
@@ -24,13 +44,16 @@ fn cpu_step_from(w: &Weights, w_y: &[f32], b_y: &[f32], x: &[f64], t: usize, b: 
     let mut dlog = vec![0.0; r * o];
     for row in 0..r {
         let h = &f.output[row * k..(row + 1) * k];
-        let logits: Vec<f64> = (0..o).map(|c| b_y[c] as f64 + (0..k).map(|j| w_y[c * k + j] as f64 * h[j]).sum::<f64>()).collect();
+        let logits: Vec<f64> = (0..o)
+            .map(|c| b_y[c] as f64 + (0..k).map(|j| w_y[c * k + j] as f64 * h[j]).sum::<f64>())
+            .collect();
         let m = logits.iter().cloned().fold(f64::MIN, f64::max);
         let z: f64 = logits.iter().map(|l| (l - m).exp()).sum();
         let tgt = classes[row] as usize;
         loss += (z.ln() + m - logits[tgt]) / r as f64;
         for c in 0..o {
-            dlog[row * o + c] = ((logits[c] - m).exp() / z - if c == tgt { 1.0 } else { 0.0 }) / r as f64;
+            dlog[row * o + c] =
+                ((logits[c] - m).exp() / z - if c == tgt { 1.0 } else { 0.0 }) / r as f64;
         }
     }
     let mut dw_y = vec![0.0; o * k];
@@ -50,7 +73,11 @@ fn cpu_step_from(w: &Weights, w_y: &[f32], b_y: &[f32], x: &[f64], t: usize, b: 
     (loss, g.weights, dw_y, db_y)
 }
 
-fn setup(cell: CellKind, layers: usize, bi: bool) -> (Weights, Vec<f32>, Vec<u32>, usize, usize, usize) {
+fn setup(
+    cell: CellKind,
+    layers: usize,
+    bi: bool,
+) -> (Weights, Vec<f32>, Vec<u32>, usize, usize, usize) {
     let spec = RnnSpec::new(cell, 6, 10).layers(layers).bidirectional(bi);
     let w = Weights::init(spec, 5).unwrap();
     let (t, b, o) = (7, 3, 5);
@@ -63,31 +90,56 @@ fn setup(cell: CellKind, layers: usize, bi: bool) -> (Weights, Vec<f32>, Vec<u32
 #[test]
 fn one_sgd_step_matches_the_cpu_chain() {
     let gpu = gpu();
-    for (cell, layers, bi) in [(CellKind::Lstm, 2, true), (CellKind::Gru, 1, false), (CellKind::RnnTanh, 2, false)] {
+    for (cell, layers, bi) in
+        [(CellKind::Lstm, 2, true), (CellKind::Gru, 1, false), (CellKind::RnnTanh, 2, false)]
+    {
         let (w, x, classes, t, b, o) = setup(cell, layers, bi);
         let lr = 0.5;
-        let cfg = TrainConfig::new(Optimizer::Sgd { lr, momentum: 0.0 }, Loss::CrossEntropy { classes: o });
+        let cfg = TrainConfig::new(
+            Optimizer::Sgd { lr, momentum: 0.0 },
+            Loss::CrossEntropy { classes: o },
+        );
         let mut tr = Trainer::new(gpu, &w, cfg, t, b).unwrap();
         let (w_y, b_y) = tr.head(gpu).unwrap();
         let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let (loss, g, dw_y, db_y) = cpu_step(&w, &w_y, &b_y, &xd, t, b, &classes, o);
         let st = tr.step(gpu, &x, Targets::Classes(&classes)).unwrap();
-        assert!((st.loss as f64 - loss).abs() <= 1e-5 + 1e-5 * loss, "{cell}: loss {} vs {loss}", st.loss);
-        let norm: f64 = g.named().iter().flat_map(|(_, _, v)| v.iter()).chain(dw_y.iter()).chain(db_y.iter()).map(|v| v * v).sum::<f64>().sqrt();
-        assert!((st.grad_norm as f64 - norm).abs() <= 1e-4 * norm, "{cell}: norm {} vs {norm}", st.grad_norm);
+        assert!(
+            (st.loss as f64 - loss).abs() <= 1e-5 + 1e-5 * loss,
+            "{cell}: loss {} vs {loss}",
+            st.loss
+        );
+        let norm: f64 = g
+            .named()
+            .iter()
+            .flat_map(|(_, _, v)| v.iter())
+            .chain(dw_y.iter())
+            .chain(db_y.iter())
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            (st.grad_norm as f64 - norm).abs() <= 1e-4 * norm,
+            "{cell}: norm {} vs {norm}",
+            st.grad_norm
+        );
         let grads = tr.grads(gpu).unwrap().expect("a step was taken");
         for ((name, _, got), (_, _, want)) in grads.named().into_iter().zip(g.named()) {
             assert_close(compare(&format!("{cell} grad {name}"), got, want, 1e-5, 1e-3));
         }
         let after = tr.weights(gpu).unwrap();
-        for ((name, _, got), ((_, _, w0), (_, _, gr))) in after.named().into_iter().zip(w.named().into_iter().zip(g.named())) {
+        for ((name, _, got), ((_, _, w0), (_, _, gr))) in
+            after.named().into_iter().zip(w.named().into_iter().zip(g.named()))
+        {
             let want: Vec<f64> = w0.iter().zip(gr).map(|(a, d)| a - lr as f64 * d).collect();
             assert_close(compare(&format!("{cell} {name} after SGD"), got, &want, 1e-5, 1e-4));
         }
         let (w_y2, b_y2) = tr.head(gpu).unwrap();
-        let want: Vec<f64> = w_y.iter().zip(&dw_y).map(|(&a, d)| a as f64 - lr as f64 * d).collect();
+        let want: Vec<f64> =
+            w_y.iter().zip(&dw_y).map(|(&a, d)| a as f64 - lr as f64 * d).collect();
         assert_close(compare("W_y after SGD", &w_y2, &want, 1e-5, 1e-4));
-        let want: Vec<f64> = b_y.iter().zip(&db_y).map(|(&a, d)| a as f64 - lr as f64 * d).collect();
+        let want: Vec<f64> =
+            b_y.iter().zip(&db_y).map(|(&a, d)| a as f64 - lr as f64 * d).collect();
         assert_close(compare("b_y after SGD", &b_y2, &want, 1e-5, 1e-4));
     }
 }
@@ -107,9 +159,18 @@ fn adam_first_step_and_norm_clipping_follow_pytorch_rules() {
     assert!(st.clipped && st.grad_norm > tau, "norm {} should exceed {tau}", st.grad_norm);
     let scale = (tau / st.grad_norm) as f64;
     let after = tr.weights(gpu).unwrap();
-    for ((name, _, got), ((_, _, w0), (_, _, gr))) in after.named().into_iter().zip(w.named().into_iter().zip(g.named())) {
+    for ((name, _, got), ((_, _, w0), (_, _, gr))) in
+        after.named().into_iter().zip(w.named().into_iter().zip(g.named()))
+    {
         // Adam's first update: m̂ = g, v̂ = g², so Δ = lr·g/(|g| + eps), with g = scale·grad.
-        let want: Vec<f64> = w0.iter().zip(gr).map(|(a, d)| { let gs = scale * d; a - lr as f64 * gs / (gs.abs() + 1e-8) }).collect();
+        let want: Vec<f64> = w0
+            .iter()
+            .zip(gr)
+            .map(|(a, d)| {
+                let gs = scale * d;
+                a - lr as f64 * gs / (gs.abs() + 1e-8)
+            })
+            .collect();
         assert_close(compare(&format!("{name} after Adam"), got, &want, 2e-5, 1e-4));
     }
 }
@@ -123,7 +184,8 @@ fn training_is_bitwise_repeatable() {
         cfg.clip_norm = Some(1.0);
         cfg.carry_state = true;
         let mut tr = Trainer::new(gpu, &w, cfg, t, b).unwrap();
-        let losses: Vec<f32> = (0..3).map(|_| tr.step(gpu, &x, Targets::Classes(&classes)).unwrap().loss).collect();
+        let losses: Vec<f32> =
+            (0..3).map(|_| tr.step(gpu, &x, Targets::Classes(&classes)).unwrap().loss).collect();
         (losses, tr.weights(gpu).unwrap(), tr.head(gpu).unwrap())
     };
     let (a, b2) = (run(), run());
@@ -209,42 +271,85 @@ fn momentum_adagrad_clip_value_and_carried_state() {
         let (_, g, _, _) = cpu_step(&w, &w_y, &b_y, &xd, t, b, &classes, o);
         tr.step(gpu, &x, Targets::Classes(&classes)).unwrap();
         let after = tr.weights(gpu).unwrap();
-        for ((name, _, got), ((_, _, w0), (_, _, gr))) in after.named().into_iter().zip(w.named().into_iter().zip(g.named())) {
+        for ((name, _, got), ((_, _, w0), (_, _, gr))) in
+            after.named().into_iter().zip(w.named().into_iter().zip(g.named()))
+        {
             let want: Vec<f64> = w0.iter().zip(gr).map(|(&a, &d)| f(a, d)).collect();
             assert_close(compare(&format!("{opt:?} {name}"), got, &want, 2e-5, 1e-4));
         }
         tr
     };
     let (lr, c) = (0.3f64, 0.002f64);
-    updated(Optimizer::Adagrad { lr: lr as f32, eps: 1e-10 }, None, &|a, g| a - lr * g / ((g * g).sqrt() + 1e-10));
-    updated(Optimizer::Sgd { lr: lr as f32, momentum: 0.0 }, Some(c as f32), &|a, g| a - lr * g.clamp(-c, c));
+    updated(Optimizer::Adagrad { lr: lr as f32, eps: 1e-10 }, None, &|a, g| {
+        a - lr * g / ((g * g).sqrt() + 1e-10)
+    });
+    updated(Optimizer::Sgd { lr: lr as f32, momentum: 0.0 }, Some(c as f32), &|a, g| {
+        a - lr * g.clamp(-c, c)
+    });
     // Momentum: the second update is lr·(m·g1 + g2), g2 taken at the updated weights.
     let m = 0.9;
-    let mut tr = updated(Optimizer::Sgd { lr: lr as f32, momentum: m as f32 }, None, &|a, g| a - lr * g);
+    let mut tr =
+        updated(Optimizer::Sgd { lr: lr as f32, momentum: m as f32 }, None, &|a, g| a - lr * g);
     let w1 = tr.weights(gpu).unwrap();
     let (w_y1, b_y1) = tr.head(gpu).unwrap();
     let (_, g2, _, _) = cpu_step(&w1, &w_y1, &b_y1, &xd, t, b, &classes, o);
-    let (w_y0, b_y0) = Trainer::new(gpu, &w, TrainConfig::new(Optimizer::adam(0.1), Loss::CrossEntropy { classes: o }), t, b).unwrap().head(gpu).unwrap();
+    let (w_y0, b_y0) = Trainer::new(
+        gpu,
+        &w,
+        TrainConfig::new(Optimizer::adam(0.1), Loss::CrossEntropy { classes: o }),
+        t,
+        b,
+    )
+    .unwrap()
+    .head(gpu)
+    .unwrap();
     let (_, g1, _, _) = cpu_step(&w, &w_y0, &b_y0, &xd, t, b, &classes, o);
     tr.step(gpu, &x, Targets::Classes(&classes)).unwrap();
     let w2 = tr.weights(gpu).unwrap();
-    for ((name, _, got), ((_, _, a), ((_, _, d1), (_, _, d2)))) in w2.named().into_iter().zip(w1.named().into_iter().zip(g1.named().into_iter().zip(g2.named()))) {
-        let want: Vec<f64> = a.iter().zip(d1.iter().zip(d2)).map(|(&a, (&d1, &d2))| a - lr * (m * d1 + d2)).collect();
+    for ((name, _, got), ((_, _, a), ((_, _, d1), (_, _, d2)))) in w2
+        .named()
+        .into_iter()
+        .zip(w1.named().into_iter().zip(g1.named().into_iter().zip(g2.named())))
+    {
+        let want: Vec<f64> = a
+            .iter()
+            .zip(d1.iter().zip(d2))
+            .map(|(&a, (&d1, &d2))| a - lr * (m * d1 + d2))
+            .collect();
         assert_close(compare(&format!("momentum step 2 {name}"), got, &want, 2e-5, 1e-4));
     }
 
     // Truncated BPTT: with carry_state, step 2's loss is that of a forward from step 1's h_n.
-    let mut cfg = TrainConfig::new(Optimizer::Sgd { lr: 0.1, momentum: 0.0 }, Loss::CrossEntropy { classes: o });
+    let mut cfg = TrainConfig::new(
+        Optimizer::Sgd { lr: 0.1, momentum: 0.0 },
+        Loss::CrossEntropy { classes: o },
+    );
     cfg.carry_state = true;
     let mut tr = Trainer::new(gpu, &w, cfg, t, b).unwrap();
     tr.step(gpu, &x, Targets::Classes(&classes)).unwrap();
-    let first = reference::forward(&w, &SeqBatch { t, b, x: &xd, h0: None, c0: None, lengths: None }).unwrap();
+    let first =
+        reference::forward(&w, &SeqBatch { t, b, x: &xd, h0: None, c0: None, lengths: None })
+            .unwrap();
     let (w1, (w_y1, b_y1)) = (tr.weights(gpu).unwrap(), tr.head(gpu).unwrap());
     let x2: Vec<f32> = x.iter().map(|v| -v).collect();
     let x2d: Vec<f64> = x2.iter().map(|&v| v as f64).collect();
-    let (want, _, _, _) = cpu_step_from(&w1, &w_y1, &b_y1, &x2d, t, b, &classes, o, Some(&first.h_n), Some(&first.c_n));
+    let (want, _, _, _) = cpu_step_from(
+        &w1,
+        &w_y1,
+        &b_y1,
+        &x2d,
+        t,
+        b,
+        &classes,
+        o,
+        Some(&first.h_n),
+        Some(&first.c_n),
+    );
     let (fresh, _, _, _) = cpu_step(&w1, &w_y1, &b_y1, &x2d, t, b, &classes, o);
     let got = tr.step(gpu, &x2, Targets::Classes(&classes)).unwrap().loss as f64;
-    assert!((got - want).abs() <= 1e-5 * want, "carried-state loss {got} vs {want} (from zeros: {fresh})");
+    assert!(
+        (got - want).abs() <= 1e-5 * want,
+        "carried-state loss {got} vs {want} (from zeros: {fresh})"
+    );
     assert!((fresh - want).abs() > 1e-4, "the test needs the carried state to matter");
 }

@@ -47,7 +47,10 @@ fn wrong_shape_names_the_tensor_and_both_shapes() {
     let err = Weights::load(&p, spec).unwrap_err();
     assert!(matches!(err, Error::TensorShape { .. }));
     let msg = err.to_string();
-    assert!(msg.contains("weight_hh_l0") && msg.contains("[28, 7]") && msg.contains("[28, 6]"), "{msg}");
+    assert!(
+        msg.contains("weight_hh_l0") && msg.contains("[28, 7]") && msg.contains("[28, 6]"),
+        "{msg}"
+    );
 }
 
 #[test]

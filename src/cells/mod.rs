@@ -28,7 +28,13 @@ pub fn sigmoid(x: f64) -> f64 {
 }
 
 /// One step: returns (h_new [H], c_new [H] or empty).
-pub fn forward(cell: CellKind, xg: &[f64], hg: &[f64], h_prev: &[f64], c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
+pub fn forward(
+    cell: CellKind,
+    xg: &[f64],
+    hg: &[f64],
+    h_prev: &[f64],
+    c_prev: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
     match cell {
         CellKind::RnnTanh => (rnn::forward(xg, hg, false), vec![]),
         CellKind::RnnRelu => (rnn::forward(xg, hg, true), vec![]),
@@ -65,7 +71,11 @@ pub fn activations(cell: CellKind, xg: &[f64], hg: &[f64]) -> Vec<f64> {
         CellKind::Lstm => (0..4 * h)
             .map(|k| {
                 let a = xg[k] + hg[k];
-                if k / h == 2 { a.tanh() } else { sigmoid(a) }
+                if k / h == 2 {
+                    a.tanh()
+                } else {
+                    sigmoid(a)
+                }
             })
             .collect(),
         CellKind::Gru => {

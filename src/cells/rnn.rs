@@ -7,14 +7,26 @@ pub fn forward(xg: &[f64], hg: &[f64], relu: bool) -> Vec<f64> {
 }
 
 fn act(a: f64, relu: bool) -> f64 {
-    if relu { a.max(0.0) } else { a.tanh() }
+    if relu {
+        a.max(0.0)
+    } else {
+        a.tanh()
+    }
 }
 
 pub fn backward(xg: &[f64], hg: &[f64], dh: &[f64], relu: bool) -> StepGrads {
     let da: Vec<f64> = (0..dh.len())
         .map(|j| {
             let a = xg[j] + hg[j];
-            let d = if relu { if a > 0.0 { 1.0 } else { 0.0 } } else { 1.0 - a.tanh().powi(2) };
+            let d = if relu {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                1.0 - a.tanh().powi(2)
+            };
             dh[j] * d
         })
         .collect();

@@ -21,8 +21,14 @@
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 
 use super::context::{Binding, Dispatch, Gpu, Kernel};
-use super::forward::{pad_rows, persistent_chunk, step_entries, unpad_rows, FusedParams, GemmParams, GpuModel, Input, StepParams, FLAG_TRAIN, FLAG_WRITE_OUT};
-use super::kernels::{self, hp, persistent_kernel, GEMM_SUBGROUP_ROWS, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape, Variant, SUBGROUP_LANES};
+use super::forward::{
+    pad_rows, persistent_chunk, step_entries, unpad_rows, FusedParams, GemmParams, GpuModel, Input,
+    StepParams, FLAG_TRAIN, FLAG_WRITE_OUT,
+};
+use super::kernels::{
+    self, hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel,
+    PersistentShape, Variant, GEMM_SUBGROUP_ROWS, SUBGROUP_LANES,
+};
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
@@ -30,16 +36,19 @@ use std::sync::Arc;
 
 pub const BACKWARD_CELL_WGSL: &str = include_str!("../../shaders/backward_cell.wgsl");
 pub const BACKWARD_IO_ALIGNED_WGSL: &str = include_str!("../../shaders/backward_io_aligned.wgsl");
-pub const BACKWARD_IO_UNALIGNED_WGSL: &str = include_str!("../../shaders/backward_io_unaligned.wgsl");
+pub const BACKWARD_IO_UNALIGNED_WGSL: &str =
+    include_str!("../../shaders/backward_io_unaligned.wgsl");
 pub const BACKWARD_STEP_WGSL: &str = include_str!("../../shaders/backward_step.wgsl");
-pub const BACKWARD_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/backward_step_subgroup.wgsl");
+pub const BACKWARD_STEP_SUBGROUP_WGSL: &str =
+    include_str!("../../shaders/backward_step_subgroup.wgsl");
 pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
 pub const WEIGHT_GRAD_SUBGROUP_WGSL: &str = include_str!("../../shaders/weight_grad_subgroup.wgsl");
 pub const WEIGHT_GRAD_REDUCE_WGSL: &str = include_str!("../../shaders/weight_grad_reduce.wgsl");
 pub const GEMM_NN_COMMON_WGSL: &str = include_str!("../../shaders/gemm_nn_common.wgsl");
 pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
 pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
-pub const PERSISTENT_BACKWARD_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_backward_subgroup.wgsl");
+pub const PERSISTENT_BACKWARD_SUBGROUP_WGSL: &str =
+    include_str!("../../shaders/persistent_backward_subgroup.wgsl");
 pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
 
 const BWD_BINDINGS: [Binding; 14] = [
@@ -59,10 +68,14 @@ const BWD_BINDINGS: [Binding; 14] = [
     Binding::ReadWrite,
     Binding::ReadWrite,
 ];
-const WGRAD_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
-const REDUCE_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
-const COLSUM_BINDINGS: [Binding; 3] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
-const NN_BINDINGS: [Binding; 4] = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
+const WGRAD_BINDINGS: [Binding; 4] =
+    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
+const REDUCE_BINDINGS: [Binding; 4] =
+    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
+const COLSUM_BINDINGS: [Binding; 3] =
+    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
+const NN_BINDINGS: [Binding; 4] =
+    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
 
 /// Units (one vec4 of a W_hh row) and batch rows per invocation of the backward step.
 const BWD_UNITS: usize = 4;
@@ -281,7 +294,6 @@ pub(crate) struct GradPlan {
     _keep: Vec<wgpu::Buffer>,
 }
 
-
 /// The variant training uses when none is asked for: the forward's pick, except that a
 /// `persistent` pick trains with its per-step kernel. Measured on lavapipe at lstm-b1
 /// (alternating runs): the persistent-subgroup training forward beat per-step kernels
@@ -303,7 +315,9 @@ pub fn auto_training_variant(gpu: &Gpu, spec: &crate::spec::RnnSpec, b: usize) -
 pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
     match v {
         Variant::Persistent | Variant::PersistentSubgroup => {
-            if Variant::Subgroup.unsupported(gpu, &crate::spec::RnnSpec::new(crate::spec::CellKind::Lstm, 1, 1)).is_none()
+            if Variant::Subgroup
+                .unsupported(gpu, &crate::spec::RnnSpec::new(crate::spec::CellKind::Lstm, 1, 1))
+                .is_none()
                 && gpu.caps.cpu_like
             {
                 Variant::Subgroup
@@ -319,7 +333,14 @@ pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
 }
 
 impl GpuModel {
-    fn grad_plan(&self, gpu: &Gpu, t: usize, b: usize, requested: Variant, trace: bool) -> Result<GradPlan> {
+    fn grad_plan(
+        &self,
+        gpu: &Gpu,
+        t: usize,
+        b: usize,
+        requested: Variant,
+        trace: bool,
+    ) -> Result<GradPlan> {
         let variant = training_variant(gpu, requested);
         let s = &self.spec;
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
@@ -353,10 +374,16 @@ impl GpuModel {
         // Fused variants run training's forward in the fused step, which keeps the reserve
         // space itself (where the device has its storage buffers; else the unfused kernels).
         let fused = matches!(requested, Variant::FusedSubgroup | Variant::FusedPersistent)
-            && gpu.limits.max_storage_buffers_per_shader_stage >= kernels::FUSED_TRAIN_STORAGE_BUFFERS;
+            && gpu.limits.max_storage_buffers_per_shader_stage
+                >= kernels::FUSED_TRAIN_STORAGE_BUFFERS;
         let fused_persistent = fused && requested == Variant::FusedPersistent;
         let state_bytes = (d * b * hpad) as u64 * f;
-        let h_state = [0, 1].map(|i| gpu.storage("h_state", if fused_persistent && i == 0 { 2 * state_bytes } else { state_bytes }));
+        let h_state = [0, 1].map(|i| {
+            gpu.storage(
+                "h_state",
+                if fused_persistent && i == 0 { 2 * state_bytes } else { state_bytes },
+            )
+        });
         let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
         let dout = gpu.storage("dout", (r * d * hpad) as u64 * f);
         let d_h_n = gpu.storage("d_h_n", (n_state * hpad) as u64 * f);
@@ -383,15 +410,27 @@ impl GpuModel {
             _ if fused_persistent => {
                 let chunk = kernels::fused_persistent_chunk(s, b, kp_max, true);
                 let blocks = b.div_ceil(kernels::step_subgroup_rows(b));
-                (kernels::fused_kernel(gpu, s.cell, b, Some(chunk), true)?, (blocks as u32, d as u32, 1), chunk)
+                (
+                    kernels::fused_kernel(gpu, s.cell, b, Some(chunk), true)?,
+                    (blocks as u32, d as u32, 1),
+                    chunk,
+                )
             }
             _ if fused => {
                 let g = step_groups(variant, s.cell, h, b);
-                (kernels::fused_kernel(gpu, s.cell, b, None, true)?, (g.0 as u32, g.1 as u32, d as u32), 1)
+                (
+                    kernels::fused_kernel(gpu, s.cell, b, None, true)?,
+                    (g.0 as u32, g.1 as u32, d as u32),
+                    1,
+                )
             }
             Variant::Persistent => {
                 let shape = PersistentShape::new(gpu, s, b)?;
-                (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1), persistent_chunk(shape.rows, h))
+                (
+                    persistent_kernel(gpu, s.cell, h, shape)?,
+                    (b.div_ceil(shape.rows) as u32, d as u32, 1),
+                    persistent_chunk(shape.rows, h),
+                )
             }
             Variant::PersistentSubgroup => {
                 let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;
@@ -404,9 +443,17 @@ impl GpuModel {
         };
         // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
         let sg = variant == Variant::Subgroup;
-        let (bwd_name, bwd_body) = if sg { ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL) } else { ("backward_step", BACKWARD_STEP_WGSL) };
+        let (bwd_name, bwd_body) = if sg {
+            ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL)
+        } else {
+            ("backward_step", BACKWARD_STEP_WGSL)
+        };
         // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
-        let (io_name, io) = if h % 4 == 0 { ("aligned", BACKWARD_IO_ALIGNED_WGSL) } else { ("unaligned", BACKWARD_IO_UNALIGNED_WGSL) };
+        let (io_name, io) = if h % 4 == 0 {
+            ("aligned", BACKWARD_IO_ALIGNED_WGSL)
+        } else {
+            ("unaligned", BACKWARD_IO_UNALIGNED_WGSL)
+        };
         let rows = kernels::step_subgroup_rows(b);
         let unit_chunks = h.div_ceil(BWD_UNITS);
         // Small batches under persistent-subgroup: the persistent BPTT kernel, one dispatch
@@ -425,37 +472,65 @@ impl GpuModel {
             (k, (b.div_ceil(prow) as u32, d as u32, 1), chunk)
         } else {
             // Only the subgroup kernel depends on the row block; one pipeline for the others.
-            let key = if sg { format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name()) } else { format!("{bwd_name}/{}/{io_name}", s.cell.name()) };
+            let key = if sg {
+                format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name())
+            } else {
+                format!("{bwd_name}/{}/{io_name}", s.cell.name())
+            };
             let k = gpu.kernel(&key, &BWD_BINDINGS, || {
-                let body = if sg { kernels::unroll_rows(bwd_body, rows) } else { bwd_body.to_string() };
+                let body =
+                    if sg { kernels::unroll_rows(bwd_body, rows) } else { bwd_body.to_string() };
                 kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{body}"))
             })?;
             let groups = if sg {
-                (unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32, b.div_ceil(rows) as u32, d as u32)
+                (
+                    unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32,
+                    b.div_ceil(rows) as u32,
+                    d as u32,
+                )
             } else {
                 (unit_chunks.div_ceil(BWD_WG) as u32, b.div_ceil(BWD_ROWS) as u32, d as u32)
             };
             (k, groups, 1)
         };
         let wgrad = if sg {
-            gpu.kernel(&format!("weight_grad_subgroup/rows{WGRAD_SG_ROWS}"), &WGRAD_BINDINGS, || format!("const RM: u32 = {WGRAD_SG_ROWS}u;\n{}", kernels::unroll(WEIGHT_GRAD_SUBGROUP_WGSL, WGRAD_SG_ROWS, 4)))?
+            gpu.kernel(
+                &format!("weight_grad_subgroup/rows{WGRAD_SG_ROWS}"),
+                &WGRAD_BINDINGS,
+                || {
+                    format!(
+                        "const RM: u32 = {WGRAD_SG_ROWS}u;\n{}",
+                        kernels::unroll(WEIGHT_GRAD_SUBGROUP_WGSL, WGRAD_SG_ROWS, 4)
+                    )
+                },
+            )?
         } else {
             gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
         };
         let nn = if sg {
             gpu.kernel(&format!("gemm_nn_subgroup/rows{GEMM_SUBGROUP_ROWS}"), &NN_BINDINGS, || {
-                format!("{GEMM_NN_COMMON_WGSL}\n{}", kernels::unroll_rows(GEMM_NN_SUBGROUP_WGSL, GEMM_SUBGROUP_ROWS))
+                format!(
+                    "{GEMM_NN_COMMON_WGSL}\n{}",
+                    kernels::unroll_rows(GEMM_NN_SUBGROUP_WGSL, GEMM_SUBGROUP_ROWS)
+                )
             })?
         } else {
-            gpu.kernel("gemm_nn", &NN_BINDINGS, || format!("{GEMM_NN_COMMON_WGSL}\n{GEMM_NN_WGSL}"))?
+            gpu.kernel("gemm_nn", &NN_BINDINGS, || {
+                format!("{GEMM_NN_COMMON_WGSL}\n{GEMM_NN_WGSL}")
+            })?
         };
         let colsum = gpu.kernel("colsum", &COLSUM_BINDINGS, || COLSUM_WGSL.to_string())?;
-        let reduce = gpu.kernel("weight_grad_reduce", &REDUCE_BINDINGS, || WEIGHT_GRAD_REDUCE_WGSL.to_string())?;
+        let reduce = gpu.kernel("weight_grad_reduce", &REDUCE_BINDINGS, || {
+            WEIGHT_GRAD_REDUCE_WGSL.to_string()
+        })?;
         // Subgroup weight gradients: rows split into `segs` segments of `seg_rows`, each
         // partial [N1*N2 + N1 rounded to 4] in `wpart`, summed in segment order.
-        let part_ld_max = gh * self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0).max(hpad) + hp(gh);
+        let part_ld_max =
+            gh * self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0).max(hpad) + hp(gh);
         let part_bytes = (part_ld_max * 4) as u64;
-        let seg_cap = (gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size) / part_bytes).max(1) as usize;
+        let seg_cap = (gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size)
+            / part_bytes)
+            .max(1) as usize;
         let segs = r.div_ceil(WGRAD_SEG_MIN_ROWS).clamp(1, WGRAD_MAX_SEGMENTS.min(seg_cap));
         // On CPU adapters an invocation may loop at most kernels::LAVAPIPE_LOOP_LIMIT times in
         // all (past it lavapipe's loops stop silently): the subgroup kernel loops once per
@@ -463,7 +538,9 @@ impl GpuModel {
         // the register/tiled kernel and colsum loop over every row and refuse such R.
         let loop_rows = kernels::LAVAPIPE_LOOP_BUDGET * SUBGROUP_LANES as usize;
         let segs = if gpu.caps.cpu_like && sg { segs.max(r.div_ceil(loop_rows)) } else { segs };
-        if gpu.caps.cpu_like && (if sg { segs > seg_cap } else { r > kernels::LAVAPIPE_LOOP_BUDGET }) {
+        if gpu.caps.cpu_like
+            && (if sg { segs > seg_cap } else { r > kernels::LAVAPIPE_LOOP_BUDGET })
+        {
             return Err(Error::DeviceLimit {
                 what: format!("rows T*B of the weight-gradient reduction on a CPU adapter, which stops a shader's loops after {} iterations", kernels::LAVAPIPE_LOOP_LIMIT),
                 value: r as u64,
@@ -479,7 +556,10 @@ impl GpuModel {
         } else {
             gpu.storage("weight-gradient partials (unused)", 16)
         };
-        for (what, n) in [("step", step_groups.0.max(step_groups.1)), ("backward step", bwd_groups.0.max(bwd_groups.1))] {
+        for (what, n) in [
+            ("step", step_groups.0.max(step_groups.1)),
+            ("backward step", bwd_groups.0.max(bwd_groups.1)),
+        ] {
             gpu.check_groups(what, n)?;
         }
 
@@ -488,7 +568,11 @@ impl GpuModel {
         let (step_params, mut align) = if fused {
             (None, 0)
         } else {
-            let (p, a) = step_entries(gpu, "train step params", (0..t).map(|st| StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN)));
+            let (p, a) = step_entries(
+                gpu,
+                "train step params",
+                (0..t).map(|st| StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN)),
+            );
             (Some(p), a)
         };
         let (bwd_params, align_bwd) = step_entries(
@@ -532,10 +616,22 @@ impl GpuModel {
             let mut params: Vec<wgpu::Buffer> = Vec::new();
             let gemm_d = match &gemm {
                 Some(gemm) => {
-                    let gp = gpu.uniform_init("gemm params", bytemuck::bytes_of(&GemmParams { m: r as u32, n: (d * gh) as u32, kp4: (kp / 4) as u32, pad: 0 }));
+                    let gp = gpu.uniform_init(
+                        "gemm params",
+                        bytemuck::bytes_of(&GemmParams {
+                            m: r as u32,
+                            n: (d * gh) as u32,
+                            kp4: (kp / 4) as u32,
+                            pad: 0,
+                        }),
+                    );
                     let (gx, gy) = gemm_v.groups(r, d * gh);
                     gpu.check_groups("input GEMM", gx.max(gy))?;
-                    let dispatch = Dispatch { bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16), kernel: gemm.clone(), groups: (gx, gy, 1) };
+                    let dispatch = Dispatch {
+                        bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16),
+                        kernel: gemm.clone(),
+                        groups: (gx, gy, 1),
+                    };
                     params.push(gp);
                     Some(dispatch)
                 }
@@ -544,31 +640,74 @@ impl GpuModel {
             let step_bgs = if fused {
                 // per layer: the step parameters carry this layer's input width
                 let kp4 = (kp / 4) as u32;
-                let entries = (0..t).map(|st| FusedParams { step: StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN), kp4, pad: [0; 3] });
+                let entries = (0..t).map(|st| FusedParams {
+                    step: StepParams::new(s, t, b, st, FLAG_WRITE_OUT | FLAG_TRAIN),
+                    kp4,
+                    pad: [0; 3],
+                });
                 let (fp, fused_align) = step_entries(gpu, "fused train step params", entries);
                 align = fused_align;
                 let bgs = [0, 1].map(|i| {
-                    let (h_out, h_in) = if fused_persistent { (&h_state[0], &h_state[0]) } else { (&h_state[1 - i], &h_state[i]) };
-                    let bufs = [&fp, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in, h_out, &c_state, &out, &xg, &hg, &hprev, &cprev];
+                    let (h_out, h_in) = if fused_persistent {
+                        (&h_state[0], &h_state[0])
+                    } else {
+                        (&h_state[1 - i], &h_state[i])
+                    };
+                    let bufs = [
+                        &fp, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in, h_out,
+                        &c_state, &out, &xg, &hg, &hprev, &cprev,
+                    ];
                     step.bind(gpu, &bufs, std::mem::size_of::<FusedParams>() as u64)
                 });
                 params.push(fp);
                 bgs
             } else {
-                let step_params = step_params.as_ref().expect("unfused plans build the shared step parameters");
+                let step_params =
+                    step_params.as_ref().expect("unfused plans build the shared step parameters");
                 [0, 1].map(|i| {
                     let (h_out, h_in) = (&h_state[1 - i], &h_state[i]);
-                    step.bind(gpu, &[step_params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, &out, &hg, &hprev, &cprev, h_in], 32)
+                    step.bind(
+                        gpu,
+                        &[
+                            step_params,
+                            &xg,
+                            &lw.w_hh,
+                            &lw.b_hh,
+                            &lengths,
+                            h_out,
+                            &c_state,
+                            &out,
+                            &hg,
+                            &hprev,
+                            &cprev,
+                            h_in,
+                        ],
+                        32,
+                    )
                 })
             };
 
             let mut grads = Vec::new();
-            let mut wg = |params: &mut Vec<wgpu::Buffer>, a: &wgpu::Buffer, bm: &wgpu::Buffer, c: &wgpu::Buffer, db: &wgpu::Buffer, p: WgradParams| -> Result<()> {
+            let mut wg = |params: &mut Vec<wgpu::Buffer>,
+                          a: &wgpu::Buffer,
+                          bm: &wgpu::Buffer,
+                          c: &wgpu::Buffer,
+                          db: &wgpu::Buffer,
+                          p: WgradParams|
+             -> Result<()> {
                 if !sg {
                     let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&p));
-                    let groups = ((p.n2 as usize).div_ceil(8).div_ceil(64) as u32, (p.n1 as usize).div_ceil(4) as u32, 1);
+                    let groups = (
+                        (p.n2 as usize).div_ceil(8).div_ceil(64) as u32,
+                        (p.n1 as usize).div_ceil(4) as u32,
+                        1,
+                    );
                     gpu.check_groups("weight gradient", groups.1)?;
-                    grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32), groups });
+                    grads.push(Dispatch {
+                        kernel: wgrad.clone(),
+                        bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32),
+                        groups,
+                    });
                     params.push(pb);
                     return Ok(());
                 }
@@ -588,9 +727,17 @@ impl GpuModel {
                     pad: [0; 3],
                 };
                 let pb = gpu.uniform_init("wgrad params", bytemuck::bytes_of(&sp));
-                let groups = ((n2 / 4).div_ceil(SUBGROUP_LANES as usize) as u32, n1.div_ceil(WGRAD_SG_ROWS) as u32, segs as u32);
+                let groups = (
+                    (n2 / 4).div_ceil(SUBGROUP_LANES as usize) as u32,
+                    n1.div_ceil(WGRAD_SG_ROWS) as u32,
+                    segs as u32,
+                );
                 gpu.check_groups("weight gradient", groups.0.max(groups.1).max(groups.2))?;
-                grads.push(Dispatch { kernel: wgrad.clone(), bind: wgrad.bind(gpu, &[&pb, a, bm, &wpart], 48), groups });
+                grads.push(Dispatch {
+                    kernel: wgrad.clone(),
+                    bind: wgrad.bind(gpu, &[&pb, a, bm, &wpart], 48),
+                    groups,
+                });
                 params.push(pb);
                 let rp = ReduceParams {
                     s: segs as u32,
@@ -604,7 +751,11 @@ impl GpuModel {
                 let rb = gpu.uniform_init("wgrad reduce params", bytemuck::bytes_of(&rp));
                 let rgroups = ((part_ld / 4).div_ceil(64) as u32, 1, 1);
                 gpu.check_groups("weight-gradient reduction", rgroups.0)?;
-                grads.push(Dispatch { kernel: reduce.clone(), bind: reduce.bind(gpu, &[&rb, &wpart, c, db], 32), groups: rgroups });
+                grads.push(Dispatch {
+                    kernel: reduce.clone(),
+                    bind: reduce.bind(gpu, &[&rb, &wpart, c, db], 32),
+                    groups: rgroups,
+                });
                 params.push(rb);
                 Ok(())
             };
@@ -632,15 +783,33 @@ impl GpuModel {
             }
             for dir in (0..d).filter(|_| !sg) {
                 // db_ih, db_hh: column sums of dGx, dGh.
-                let c = ColsumParams { r: r as u32, n: gh as u32, lda: (d * ghp) as u32, a_off: (dir * ghp) as u32, c_off: (dir * gh) as u32, pad: [0; 3] };
+                let c = ColsumParams {
+                    r: r as u32,
+                    n: gh as u32,
+                    lda: (d * ghp) as u32,
+                    a_off: (dir * ghp) as u32,
+                    c_off: (dir * gh) as u32,
+                    pad: [0; 3],
+                };
                 for (a, out_b) in [(dg_x, &db_ih), (&dgh, &db_hh)] {
                     let pb = gpu.uniform_init("colsum params", bytemuck::bytes_of(&c));
-                    grads.push(Dispatch { kernel: colsum.clone(), bind: colsum.bind(gpu, &[&pb, a, out_b], 32), groups: (gh.div_ceil(64) as u32, 1, 1) });
+                    grads.push(Dispatch {
+                        kernel: colsum.clone(),
+                        bind: colsum.bind(gpu, &[&pb, a, out_b], 32),
+                        groups: (gh.div_ceil(64) as u32, 1, 1),
+                    });
                     params.push(pb);
                 }
             }
             // dL/dx = dGx · W_ih, reading the model's W_ih [D*GH, Kp] in place.
-            let nnp = NnParams { m: r as u32, n4: (kp / 4) as u32, d: d as u32, gh: gh as u32, ghp4: (ghp / 4) as u32, pad: [0; 3] };
+            let nnp = NnParams {
+                m: r as u32,
+                n4: (kp / 4) as u32,
+                d: d as u32,
+                gh: gh as u32,
+                ghp4: (ghp / 4) as u32,
+                pad: [0; 3],
+            };
             let dxp = gpu.uniform_init("dx gemm params", bytemuck::bytes_of(&nnp));
             let (gx, gy) = if sg {
                 ((kp / 4).div_ceil(SUBGROUP_LANES as usize), r.div_ceil(GEMM_SUBGROUP_ROWS))
@@ -648,21 +817,76 @@ impl GpuModel {
                 ((kp / 4).div_ceil(BWD_WG), r.div_ceil(NN_ROWS))
             };
             gpu.check_groups("dx GEMM", gx.max(gy) as u32)?;
-            let dx_gemm = Dispatch { bind: nn.bind(gpu, &[&dxp, dg_x, &lw.w_ih, &dx], 32), kernel: nn.clone(), groups: (gx as u32, gy as u32, 1) };
+            let dx_gemm = Dispatch {
+                bind: nn.bind(gpu, &[&dxp, dg_x, &lw.w_ih, &dx], 32),
+                kernel: nn.clone(),
+                groups: (gx as u32, gy as u32, 1),
+            };
             params.push(dxp);
             // Bound to the user's dout; layers below the top are rebound once all exist.
             let [dh_tr, dc_tr] = &traces[l];
-            let bwd_bg = bwd.bind(gpu, &[&bwd_params, &xg, &hg, &hprev, &cprev, &lw.w_hh, &lengths, &dout, &dgx, &dgh, &dh_carry, &dc, dh_tr, dc_tr], 32);
+            let bwd_bg = bwd.bind(
+                gpu,
+                &[
+                    &bwd_params,
+                    &xg,
+                    &hg,
+                    &hprev,
+                    &cprev,
+                    &lw.w_hh,
+                    &lengths,
+                    &dout,
+                    &dgx,
+                    &dgh,
+                    &dh_carry,
+                    &dc,
+                    dh_tr,
+                    dc_tr,
+                ],
+                32,
+            );
             let mut keep = vec![xg, hg, hprev, cprev];
             keep.extend(params);
-            layers.push(TrainLayer { gemm: gemm_d, step_bgs, bwd_bg, grads, dx_gemm, out, dw_ih, dw_hh, db_ih, db_hh, dx, _keep: keep });
+            layers.push(TrainLayer {
+                gemm: gemm_d,
+                step_bgs,
+                bwd_bg,
+                grads,
+                dx_gemm,
+                out,
+                dw_ih,
+                dw_hh,
+                db_ih,
+                db_hh,
+                dx,
+                _keep: keep,
+            });
         }
         // Layer l < L-1 receives dL/d out_l from layer l+1's dx.
         for l in 0..s.num_layers.saturating_sub(1) {
             // _keep starts with xg, hg, hprev, cprev (see above).
             let k = &layers[l]._keep;
             let [dh_tr, dc_tr] = &traces[l];
-            let bg = bwd.bind(gpu, &[&bwd_params, &k[0], &k[1], &k[2], &k[3], &self.layers[l].w_hh, &lengths, &layers[l + 1].dx, &dgx, &dgh, &dh_carry, &dc, dh_tr, dc_tr], 32);
+            let bg = bwd.bind(
+                gpu,
+                &[
+                    &bwd_params,
+                    &k[0],
+                    &k[1],
+                    &k[2],
+                    &k[3],
+                    &self.layers[l].w_hh,
+                    &lengths,
+                    &layers[l + 1].dx,
+                    &dgx,
+                    &dgh,
+                    &dh_carry,
+                    &dc,
+                    dh_tr,
+                    dc_tr,
+                ],
+                32,
+            );
             layers[l].bwd_bg = bg;
         }
         Ok(GradPlan {
@@ -693,18 +917,33 @@ impl GpuModel {
             align,
             align_bwd,
             // the state before forward step s is in half s % 2 of fused-persistent's buffer
-            h_last: if fused_persistent { (0, (t % 2) as u64 * state_bytes) } else { (t.div_ceil(fwd_chunk) % 2, 0) },
+            h_last: if fused_persistent {
+                (0, (t % 2) as u64 * state_bytes)
+            } else {
+                (t.div_ceil(fwd_chunk) % 2, 0)
+            },
             _keep: [bwd_params, dgx, dgh, wpart].into_iter().chain(step_params).collect(),
         })
     }
 
-    fn encode_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>, input_grad: bool) {
+    fn encode_train(
+        &self,
+        plan: &GradPlan,
+        enc: &mut wgpu::CommandEncoder,
+        mut prof: Option<&mut Profiler>,
+        input_grad: bool,
+    ) {
         self.encode_forward_train(plan, enc, prof.as_deref_mut());
         self.encode_backward(plan, enc, prof, input_grad);
     }
 
     /// Records the training forward (reserve space kept) of every layer.
-    pub(crate) fn encode_forward_train(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>) {
+    pub(crate) fn encode_forward_train(
+        &self,
+        plan: &GradPlan,
+        enc: &mut wgpu::CommandEncoder,
+        mut prof: Option<&mut Profiler>,
+    ) {
         let s = &self.spec;
         let (t, b, d) = (plan.key.0, plan.key.1, s.directions());
         let hpad = hp(s.hidden_size);
@@ -712,19 +951,32 @@ impl GpuModel {
         let c_bytes = (d * b * s.hidden_size * 4) as u64;
         let lstm = s.cell.has_cell_state();
         for (l, tl) in plan.layers.iter().enumerate() {
-            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state[0], 0, state_bytes);
+            enc.copy_buffer_to_buffer(
+                &plan.h0,
+                l as u64 * state_bytes,
+                &plan.h_state[0],
+                0,
+                state_bytes,
+            );
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
             }
             if let Some(gemm) = &tl.gemm {
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::INPUT_GEMM));
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("input gemm"), timestamp_writes: tw });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("input gemm"),
+                    timestamp_writes: tw,
+                });
                 gemm.record(&mut pass);
             }
             {
-                let family = if tl.gemm.is_some() { profile::RECURRENT_STEP } else { profile::FUSED_STEP };
+                let family =
+                    if tl.gemm.is_some() { profile::RECURRENT_STEP } else { profile::FUSED_STEP };
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(family));
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("recurrent"),
+                    timestamp_writes: tw,
+                });
                 pass.set_pipeline(&plan.step.pipeline);
                 let (gx, gy, gz) = plan.step_groups;
                 for (i, st) in (0..t).step_by(plan.fwd_chunk).enumerate() {
@@ -733,7 +985,13 @@ impl GpuModel {
                 }
             }
             let (last, offset) = plan.h_last;
-            enc.copy_buffer_to_buffer(&plan.h_state[last], offset, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            enc.copy_buffer_to_buffer(
+                &plan.h_state[last],
+                offset,
+                &plan.h_n,
+                l as u64 * state_bytes,
+                state_bytes,
+            );
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
             }
@@ -744,7 +1002,13 @@ impl GpuModel {
     /// in the plan, to the gradient buffers, `dh0` and `dc0`, and with `input_grad` also to
     /// `dx` of layer 0 (dL/dx of the network input: one GEMM, a third of the
     /// weight-gradient family's FLOPs, that training never needs).
-    pub(crate) fn encode_backward(&self, plan: &GradPlan, enc: &mut wgpu::CommandEncoder, mut prof: Option<&mut Profiler>, input_grad: bool) {
+    pub(crate) fn encode_backward(
+        &self,
+        plan: &GradPlan,
+        enc: &mut wgpu::CommandEncoder,
+        mut prof: Option<&mut Profiler>,
+        input_grad: bool,
+    ) {
         let s = &self.spec;
         let (t, b, d) = (plan.key.0, plan.key.1, s.directions());
         let hpad = hp(s.hidden_size);
@@ -752,13 +1016,22 @@ impl GpuModel {
         let c_bytes = (d * b * s.hidden_size * 4) as u64;
         let lstm = s.cell.has_cell_state();
         for (l, tl) in plan.layers.iter().enumerate().rev() {
-            enc.copy_buffer_to_buffer(&plan.d_h_n, l as u64 * state_bytes, &plan.dh_carry, 0, state_bytes);
+            enc.copy_buffer_to_buffer(
+                &plan.d_h_n,
+                l as u64 * state_bytes,
+                &plan.dh_carry,
+                0,
+                state_bytes,
+            );
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.d_c_n, l as u64 * c_bytes, &plan.dc, 0, c_bytes);
             }
             {
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::BACKWARD_STEP));
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("backward"), timestamp_writes: tw });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("backward"),
+                    timestamp_writes: tw,
+                });
                 pass.set_pipeline(&plan.bwd.pipeline);
                 let (gx, gy, gz) = plan.bwd_groups;
                 for st in (0..=t).step_by(plan.bwd_chunk) {
@@ -766,13 +1039,22 @@ impl GpuModel {
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
             }
-            enc.copy_buffer_to_buffer(&plan.dh_carry, 0, &plan.dh0, l as u64 * state_bytes, state_bytes);
+            enc.copy_buffer_to_buffer(
+                &plan.dh_carry,
+                0,
+                &plan.dh0,
+                l as u64 * state_bytes,
+                state_bytes,
+            );
             if lstm {
                 enc.copy_buffer_to_buffer(&plan.dc, 0, &plan.dc0, l as u64 * c_bytes, c_bytes);
             }
             {
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::WEIGHT_GRAD));
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("weight grads"), timestamp_writes: tw });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("weight grads"),
+                    timestamp_writes: tw,
+                });
                 for dsp in &tl.grads {
                     dsp.record(&mut pass);
                 }
@@ -787,7 +1069,11 @@ impl GpuModel {
         let s = &self.spec;
         let n_out = input.t * input.b * s.output_size();
         if g.d_output.len() != n_out {
-            return Err(Error::shape("d_output", format!("[{}, {}, {}]", input.t, input.b, s.output_size()), format!("{} values", g.d_output.len())));
+            return Err(Error::shape(
+                "d_output",
+                format!("[{}, {}, {}]", input.t, input.b, s.output_size()),
+                format!("{} values", g.d_output.len()),
+            ));
         }
         check_finite("d_output", g.d_output)?;
         let n_state = s.num_layers * s.directions() * input.b * s.hidden_size;
@@ -800,19 +1086,34 @@ impl GpuModel {
             }
         }
         if g.d_c_n.is_some() && !s.cell.has_cell_state() {
-            return Err(Error::Config(format!("d_c_n given, but a {} cell has no cell state", s.cell)));
+            return Err(Error::Config(format!(
+                "d_c_n given, but a {} cell has no cell state",
+                s.cell
+            )));
         }
         Ok(())
     }
 
-    fn upload_train(&self, gpu: &Gpu, plan: &GradPlan, input: &Input<'_>, g: &GradInput<'_>) -> Result<()> {
+    fn upload_train(
+        &self,
+        gpu: &Gpu,
+        plan: &GradPlan,
+        input: &Input<'_>,
+        g: &GradInput<'_>,
+    ) -> Result<()> {
         let s = &self.spec;
         let (t, b, h, hpad) = (input.t, input.b, s.hidden_size, hp(s.hidden_size));
         let n_state = s.num_layers * s.directions() * b;
         let q = &gpu.queue;
-        q.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))));
+        q.write_buffer(
+            &plan.x,
+            0,
+            bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))),
+        );
         let lengths: Vec<u32> = match input.lengths {
-            Some(l) => crate::reference::check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
+            Some(l) => {
+                crate::reference::check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect()
+            }
             None => vec![t as u32; b],
         };
         q.write_buffer(&plan.lengths, 0, bytemuck::cast_slice(&lengths));
@@ -826,18 +1127,38 @@ impl GpuModel {
             q.write_buffer(&plan.c0, 0, bytemuck::cast_slice(&pad_or_zero(input.c0, h, h)));
             q.write_buffer(&plan.d_c_n, 0, bytemuck::cast_slice(&pad_or_zero(g.d_c_n, h, h)));
         }
-        q.write_buffer(&plan.dout, 0, bytemuck::cast_slice(&pad_rows(g.d_output, t * b * s.directions(), h, hpad)));
+        q.write_buffer(
+            &plan.dout,
+            0,
+            bytemuck::cast_slice(&pad_rows(g.d_output, t * b * s.directions(), h, hpad)),
+        );
         Ok(())
     }
 
-    pub(crate) fn with_grad_plan<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_grad_plan<T>(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        variant: Option<Variant>,
+        f: impl FnOnce(&GradPlan) -> Result<T>,
+    ) -> Result<T> {
         self.with_grad_plan_opts(gpu, input, variant, false, f)
     }
 
     /// `with_grad_plan`, optionally with a plan that records the per-step trace.
-    fn with_grad_plan_opts<T>(&self, gpu: &Gpu, input: &Input<'_>, variant: Option<Variant>, trace: bool, f: impl FnOnce(&GradPlan) -> Result<T>) -> Result<T> {
+    fn with_grad_plan_opts<T>(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        variant: Option<Variant>,
+        trace: bool,
+        f: impl FnOnce(&GradPlan) -> Result<T>,
+    ) -> Result<T> {
         let v = variant.unwrap_or_else(|| auto_training_variant(gpu, &self.spec, input.b));
-        if let Some(why) = training_variant(gpu, v).unsupported(gpu, &self.spec).or_else(|| v.unsupported(gpu, &self.spec)) {
+        if let Some(why) = training_variant(gpu, v)
+            .unsupported(gpu, &self.spec)
+            .or_else(|| v.unsupported(gpu, &self.spec))
+        {
             return Err(Error::Config(why));
         }
         let key = (input.t, input.b, v, trace);
@@ -852,24 +1173,52 @@ impl GpuModel {
     /// Forward and backward through time: the gradient of
     /// L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n with respect to every parameter,
     /// x, h0 and c0, plus the forward results.
-    pub fn forward_backward(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<GradOutput> {
-        self.run_train(gpu, input, grad, variant, true, |plan| self.read_grads(gpu, plan, input, true))
+    pub fn forward_backward(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+    ) -> Result<GradOutput> {
+        self.run_train(gpu, input, grad, variant, true, |plan| {
+            self.read_grads(gpu, plan, input, true)
+        })
     }
 
     /// One training call (upload, forward, backward) waited for, nothing read back.
-    pub fn forward_backward_no_readback(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Variant> {
+    pub fn forward_backward_no_readback(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+    ) -> Result<Variant> {
         self.run_train(gpu, input, grad, variant, true, |plan| gpu.wait().map(|_| plan.key.2))
     }
 
     /// `forward_backward` without dL/dx of the network input (`GradOutput::x` is empty):
     /// what training needs (every parameter, h0 and c0), one GEMM less — PyTorch's backward
     /// when x does not require grad.
-    pub fn weight_grads(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<GradOutput> {
-        self.run_train(gpu, input, grad, variant, false, |plan| self.read_grads(gpu, plan, input, false))
+    pub fn weight_grads(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+    ) -> Result<GradOutput> {
+        self.run_train(gpu, input, grad, variant, false, |plan| {
+            self.read_grads(gpu, plan, input, false)
+        })
     }
 
     /// `weight_grads` waited for, nothing read back.
-    pub fn weight_grads_no_readback(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>) -> Result<Variant> {
+    pub fn weight_grads_no_readback(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+    ) -> Result<Variant> {
         self.run_train(gpu, input, grad, variant, false, |plan| gpu.wait().map(|_| plan.key.2))
     }
 
@@ -896,7 +1245,14 @@ impl GpuModel {
 
     /// GPU time per kernel family of one training call (dL/dx of the network input
     /// included when `input_grad`), in ms.
-    pub fn profile_train(&self, gpu: &Gpu, input: &Input<'_>, grad: &GradInput<'_>, variant: Option<Variant>, input_grad: bool) -> Result<Vec<(&'static str, f64)>> {
+    pub fn profile_train(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+        input_grad: bool,
+    ) -> Result<Vec<(&'static str, f64)>> {
         self.run_train(gpu, input, grad, variant, input_grad, |_| gpu.wait())?;
         self.with_grad_plan(gpu, input, variant, |plan| {
             let mut prof = Profiler::new(gpu, 4 * self.spec.num_layers as u32)?;
@@ -908,7 +1264,13 @@ impl GpuModel {
         })
     }
 
-    fn read_grads(&self, gpu: &Gpu, plan: &GradPlan, input: &Input<'_>, input_grad: bool) -> Result<GradOutput> {
+    fn read_grads(
+        &self,
+        gpu: &Gpu,
+        plan: &GradPlan,
+        input: &Input<'_>,
+        input_grad: bool,
+    ) -> Result<GradOutput> {
         let s = &self.spec;
         let (t, b) = (input.t, input.b);
         let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
@@ -926,21 +1288,40 @@ impl GpuModel {
         let mut it = got.into_iter();
         let output = unpad_rows(&it.next().unwrap(), t * b * d, h, hpad);
         let h_n = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
-        let c_n = if s.cell.has_cell_state() { it.next().unwrap() } else { it.next(); vec![] };
-        let x = if input_grad { unpad_rows(&it.next().unwrap(), t * b, s.input_size, hp(s.input_size)) } else { it.next(); vec![] };
+        let c_n = if s.cell.has_cell_state() {
+            it.next().unwrap()
+        } else {
+            it.next();
+            vec![]
+        };
+        let x = if input_grad {
+            unpad_rows(&it.next().unwrap(), t * b, s.input_size, hp(s.input_size))
+        } else {
+            it.next();
+            vec![]
+        };
         let h0 = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
-        let c0 = if s.cell.has_cell_state() { it.next().unwrap() } else { it.next(); vec![] };
+        let c0 = if s.cell.has_cell_state() {
+            it.next().unwrap()
+        } else {
+            it.next();
+            vec![]
+        };
         let gw = self.read_param_layout(gpu, &plan.buffers().grads)?;
         Ok(GradOutput { output, h_n, c_n, weights: gw, x, h0, c0, variant: plan.key.2 })
     }
 }
 
-
 impl GpuModel {
     /// Forward and backward with dL/d(output) = `d_output` (no gradient at the final
     /// states), recording dL/dh_t (and dL/dc_t) of every step of the last layer's forward
     /// direction and its activated gates: the GPU engine of `stability`.
-    pub fn trace_steps(&self, gpu: &Gpu, input: &Input<'_>, d_output: &[f32]) -> Result<crate::stability::Trace> {
+    pub fn trace_steps(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        d_output: &[f32],
+    ) -> Result<crate::stability::Trace> {
         self.check_input_pub(input)?;
         let grad = GradInput { d_output, d_h_n: None, d_c_n: None };
         self.check_grad_input(input, &grad)?;
@@ -955,12 +1336,29 @@ impl GpuModel {
             let top = s.num_layers - 1;
             let [dh_tr, dc_tr] = &plan.traces[top];
             let k = &plan.layers[top]._keep;
-            let got = gpu.read_many(&[(dh_tr, t * b * d * hpad), (dc_tr, t * b * d * hpad), (&k[0], t * b * d * g * h), (&k[1], t * b * d * g * h)])?;
+            let got = gpu.read_many(&[
+                (dh_tr, t * b * d * hpad),
+                (dc_tr, t * b * d * hpad),
+                (&k[0], t * b * d * g * h),
+                (&k[1], t * b * d * g * h),
+            ])?;
             // Forward direction (dir 0) of every row: [T, B, H] and gates [T, B, G*H].
             let dir0 = |v: &[f32], width: usize| -> Vec<f64> {
-                (0..t * b).flat_map(|row| v[row * d * width..row * d * width + width].iter().map(|&x| x as f64).collect::<Vec<_>>()).collect()
+                (0..t * b)
+                    .flat_map(|row| {
+                        v[row * d * width..row * d * width + width]
+                            .iter()
+                            .map(|&x| x as f64)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
             };
-            let unpad = |v: Vec<f64>| unpad_rows(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), t * b, h, hpad).into_iter().map(|x| x as f64).collect::<Vec<f64>>();
+            let unpad = |v: Vec<f64>| {
+                unpad_rows(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), t * b, h, hpad)
+                    .into_iter()
+                    .map(|x| x as f64)
+                    .collect::<Vec<f64>>()
+            };
             let dh = unpad(dir0(&got[0], hpad));
             let dc = s.cell.has_cell_state().then(|| unpad(dir0(&got[1], hpad)));
             let (xg, hg) = (dir0(&got[2], g * h), dir0(&got[3], g * h));
@@ -990,10 +1388,20 @@ pub struct StepStates {
 impl GpuModel {
     /// Runs the training forward (no backward) and reads back h_t, c_t and the activated
     /// gates of every step of `layer`, direction `dir`.
-    pub fn forward_states(&self, gpu: &Gpu, input: &Input<'_>, layer: usize, dir: usize) -> Result<StepStates> {
+    pub fn forward_states(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        layer: usize,
+        dir: usize,
+    ) -> Result<StepStates> {
         let s = self.spec;
         if layer >= s.num_layers || dir >= s.directions() {
-            return Err(Error::Config(format!("layer {layer} direction {dir}: the model has {} layers and {} directions", s.num_layers, s.directions())));
+            return Err(Error::Config(format!(
+                "layer {layer} direction {dir}: the model has {} layers and {} directions",
+                s.num_layers,
+                s.directions()
+            )));
         }
         self.check_input_pub(input)?;
         let (t, b) = (input.t, input.b);
@@ -1009,16 +1417,30 @@ impl GpuModel {
             // _keep starts with xg, hg, hprev, cprev.
             let k = &tl._keep;
             let n_state = s.num_layers * d * b;
-            let got = gpu.read_many(&[(&tl.out, t * b * d * hpad), (&k[0], t * b * d * g * h), (&k[1], t * b * d * g * h), (&k[3], t * b * d * h), (&plan.c_n, n_state * h)])?;
+            let got = gpu.read_many(&[
+                (&tl.out, t * b * d * hpad),
+                (&k[0], t * b * d * g * h),
+                (&k[1], t * b * d * g * h),
+                (&k[3], t * b * d * h),
+                (&plan.c_n, n_state * h),
+            ])?;
             // Row r's slice of `width` values for this direction.
-            let pick = |v: &[f32], width: usize, keep: usize| -> Vec<f32> { (0..t * b).flat_map(|r| v[(r * d + dir) * width..(r * d + dir) * width + keep].to_vec()).collect() };
+            let pick = |v: &[f32], width: usize, keep: usize| -> Vec<f32> {
+                (0..t * b)
+                    .flat_map(|r| v[(r * d + dir) * width..(r * d + dir) * width + keep].to_vec())
+                    .collect()
+            };
             let hs = pick(&got[0], hpad, h);
             let (xg, hg) = (pick(&got[1], g * h, g * h), pick(&got[2], g * h, g * h));
             let mut gates = Vec::with_capacity(t * b * g * h);
             for r in 0..t * b {
                 let span = r * g * h..(r + 1) * g * h;
                 let as64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-                gates.extend(crate::cells::activations(s.cell, &as64(&xg[span.clone()]), &as64(&hg[span])).into_iter().map(|x| x as f32));
+                gates.extend(
+                    crate::cells::activations(s.cell, &as64(&xg[span.clone()]), &as64(&hg[span]))
+                        .into_iter()
+                        .map(|x| x as f32),
+                );
             }
             // c_t is the c_{t-1} the next step kept; the last step's is c_n (the reverse
             // direction runs backwards in time: its next step is t-1, its last is step 0).
@@ -1032,7 +1454,9 @@ impl GpuModel {
                     for row in 0..b {
                         let dst = (st * b + row) * h..(st * b + row + 1) * h;
                         if next < len(row) {
-                            c[dst].copy_from_slice(&cprev[(next * b + row) * h..(next * b + row + 1) * h]);
+                            c[dst].copy_from_slice(
+                                &cprev[(next * b + row) * h..(next * b + row + 1) * h],
+                            );
                         } else {
                             c[dst].copy_from_slice(&c_n[row * h..(row + 1) * h]);
                         }

@@ -45,7 +45,9 @@ pub struct Gpu {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binding {
     /// A uniform block, optionally selected per dispatch with a dynamic offset.
-    Uniform { dynamic: bool },
+    Uniform {
+        dynamic: bool,
+    },
     Read,
     ReadWrite,
 }
@@ -92,7 +94,11 @@ impl Kernel {
                 },
             })
             .collect();
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &self.layout, entries: &entries })
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &self.layout,
+            entries: &entries,
+        })
     }
 }
 
@@ -105,16 +111,19 @@ impl Gpu {
     }
 
     async fn new_async() -> Result<Self> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(want) => {
                 let want = want.to_lowercase();
                 let all = instance.enumerate_adapters(backends).await;
                 let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
-                all.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&want)).ok_or_else(|| {
-                    Error::NoAdapter { detail: format!("WGPU_ADAPTER_NAME={want} matches none of {names:?}") }
-                })?
+                all.into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&want))
+                    .ok_or_else(|| Error::NoAdapter {
+                        detail: format!("WGPU_ADAPTER_NAME={want} matches none of {names:?}"),
+                    })?
             }
             Err(_) => instance
                 .request_adapter(&wgpu::RequestAdapterOptions {
@@ -149,7 +158,9 @@ impl Gpu {
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             subgroup_min_size: info.subgroup_min_size,
             subgroup_max_size: info.subgroup_max_size,
-            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            timestamps: features.contains(
+                wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+            ),
             cpu_like: info.device_type == wgpu::DeviceType::Cpu,
             wide_loads: false,
         };
@@ -157,12 +168,32 @@ impl Gpu {
         let wide_loads = match std::env::var("WGPU_RNN_WIDE_LOADS").as_deref() {
             Ok("0") => false,
             Ok("1") if int64 => true,
-            Ok("1") => return Err(Error::Config(format!("WGPU_RNN_WIDE_LOADS=1 needs Features::SHADER_INT64, which {} lacks", info.name))),
-            Ok(other) => return Err(Error::Config(format!("WGPU_RNN_WIDE_LOADS must be 0 or 1, got `{other}`"))),
+            Ok("1") => {
+                return Err(Error::Config(format!(
+                    "WGPU_RNN_WIDE_LOADS=1 needs Features::SHADER_INT64, which {} lacks",
+                    info.name
+                )))
+            }
+            Ok(other) => {
+                return Err(Error::Config(format!(
+                    "WGPU_RNN_WIDE_LOADS must be 0 or 1, got `{other}`"
+                )))
+            }
             Err(_) => caps.cpu_like && int64,
         };
         let caps = Caps { wide_loads, ..caps };
-        Ok(Gpu { instance, adapter, device, queue, info, limits, features, caps, pipelines: Mutex::new(HashMap::new()), tuned: Mutex::new(None) })
+        Ok(Gpu {
+            instance,
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            caps,
+            pipelines: Mutex::new(HashMap::new()),
+            tuned: Mutex::new(None),
+        })
     }
 
     /// The variants `wgpu-rnn tune` measured for this machine (see `crate::tune`).
@@ -179,19 +210,34 @@ impl Gpu {
     pub fn describe(&self) -> String {
         format!(
             "{} ({:?}, {:?}, driver {} {})",
-            self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info
         )
     }
 
     /// Builds (once per process) and returns the kernel `key` from WGSL `source` with an
     /// explicit layout of `bindings`. Shader errors come back as `Error::Device`.
-    pub fn kernel(&self, key: &str, bindings: &[Binding], source: impl FnOnce() -> String) -> Result<Arc<Kernel>> {
+    pub fn kernel(
+        &self,
+        key: &str,
+        bindings: &[Binding],
+        source: impl FnOnce() -> String,
+    ) -> Result<Arc<Kernel>> {
         self.kernel_entry(key, "main", bindings, source)
     }
 
     /// `kernel` for the entry point `entry` of a module with several. The source gets the
     /// loads prelude (`V4`, `ld4`) of the context's `caps.wide_loads` prepended.
-    pub fn kernel_entry(&self, key: &str, entry: &str, bindings: &[Binding], source: impl FnOnce() -> String) -> Result<Arc<Kernel>> {
+    pub fn kernel_entry(
+        &self,
+        key: &str,
+        entry: &str,
+        bindings: &[Binding],
+        source: impl FnOnce() -> String,
+    ) -> Result<Arc<Kernel>> {
         let wide = self.caps.wide_loads;
         let key = &format!("{key}#{entry}#{}", if wide { "wide" } else { "vec4" });
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {
@@ -200,7 +246,10 @@ impl Gpu {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(key),
-            source: wgpu::ShaderSource::Wgsl(format!("{}\n{}", if wide { LOADS_WIDE_WGSL } else { LOADS_VEC4_WGSL }, source()).into()),
+            source: wgpu::ShaderSource::Wgsl(
+                format!("{}\n{}", if wide { LOADS_WIDE_WGSL } else { LOADS_VEC4_WGSL }, source())
+                    .into(),
+            ),
         });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
             .iter()
@@ -223,7 +272,10 @@ impl Gpu {
                 count: None,
             })
             .collect();
-        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(key), entries: &entries });
+        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(key),
+            entries: &entries,
+        });
         let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(key),
             bind_group_layouts: &[Some(&layout)],
@@ -257,7 +309,9 @@ impl Gpu {
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: if bytes.is_empty() { &pad } else { bytes },
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
         })
     }
 
@@ -276,7 +330,9 @@ impl Gpu {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(16).div_ceil(16) * 16,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
     }
@@ -345,9 +401,15 @@ impl Gpu {
         rx.recv()
             .map_err(|e| Error::Device(format!("readback channel: {e}")))?
             .map_err(|e| Error::Device(format!("map_async: {e}")))?;
-        let view = slice.get_mapped_range().map_err(|e| Error::Device(format!("get_mapped_range: {e}")))?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Device(format!("get_mapped_range: {e}")))?;
         let all: &[f32] = bytemuck::cast_slice(&view);
-        let out = srcs.iter().zip(&offsets).map(|((_, n), &o)| all[(o / 4) as usize..(o / 4) as usize + n].to_vec()).collect();
+        let out = srcs
+            .iter()
+            .zip(&offsets)
+            .map(|((_, n), &o)| all[(o / 4) as usize..(o / 4) as usize + n].to_vec())
+            .collect();
         drop(view);
         staging.unmap();
         Ok(out)

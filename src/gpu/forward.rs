@@ -18,8 +18,11 @@
 //!   w_hh[l]  [D, G*H, Hp]       b_ih[l], b_hh[l] [D*G*H]
 
 use super::context::{Gpu, Kernel};
+use super::kernels::{
+    hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape,
+    Variant,
+};
 use super::profile::{self, Profiler};
-use super::kernels::{hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape, Variant};
 use crate::error::{check_finite, Error, Result};
 use crate::reference::{check_batch, check_lengths};
 use crate::spec::RnnSpec;
@@ -80,7 +83,11 @@ pub(crate) struct GemmParams {
 
 /// A uniform buffer of one entry per step, each at a multiple of the device's dynamic-offset
 /// alignment.
-pub(crate) fn step_entries<P: bytemuck::Pod>(gpu: &Gpu, label: &str, entries: impl Iterator<Item = P>) -> (wgpu::Buffer, u64) {
+pub(crate) fn step_entries<P: bytemuck::Pod>(
+    gpu: &Gpu,
+    label: &str,
+    entries: impl Iterator<Item = P>,
+) -> (wgpu::Buffer, u64) {
     let min_align = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
     let align = std::mem::size_of::<P>().div_ceil(min_align) as u64 * min_align as u64;
     let mut bytes = vec![];
@@ -288,11 +295,16 @@ impl GpuModel {
     /// its GPU memory does not grow with T.
     pub fn forward(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Output> {
         self.check_input(input)?;
-        if !opts.return_sequence && !self.spec.bidirectional && input.lengths.is_none() && input.t > FINAL_ONLY_CHUNK {
+        if !opts.return_sequence
+            && !self.spec.bidirectional
+            && input.lengths.is_none()
+            && input.t > FINAL_ONLY_CHUNK
+        {
             return self.forward_chunked(gpu, input, opts);
         }
         let variant = self.pick(gpu, input.b, opts.variant)?;
-        let key = PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
+        let key =
+            PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
         let mut slot = self.plan.lock().unwrap();
         if slot.as_ref().map(|p| p.key) != Some(key) {
             *slot = None; // free the old buffers first
@@ -310,21 +322,34 @@ impl GpuModel {
         let state_bytes = (d * b * hp(s.hidden_size) * 4) as u64;
         let c_bytes = (d * b * s.hidden_size * 4) as u64;
         for (l, lb) in plan.binds.iter().enumerate() {
-            enc.copy_buffer_to_buffer(&plan.h0, l as u64 * state_bytes, &plan.h_state[0], 0, state_bytes);
+            enc.copy_buffer_to_buffer(
+                &plan.h0,
+                l as u64 * state_bytes,
+                &plan.h_state[0],
+                0,
+                state_bytes,
+            );
             if s.cell.has_cell_state() {
                 enc.copy_buffer_to_buffer(&plan.c0, l as u64 * c_bytes, &plan.c_state, 0, c_bytes);
             }
             if let (Some(gemm), Some(bg)) = (&plan.gemm, &lb.gemm_bg) {
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(profile::INPUT_GEMM));
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("input gemm"), timestamp_writes: tw });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("input gemm"),
+                    timestamp_writes: tw,
+                });
                 pass.set_pipeline(&gemm.pipeline);
                 pass.set_bind_group(0, bg, &[]);
                 pass.dispatch_workgroups(lb.gemm_groups.0, lb.gemm_groups.1, 1);
             }
             {
-                let family = if plan.gemm.is_some() { profile::RECURRENT_STEP } else { profile::FUSED_STEP };
+                let family =
+                    if plan.gemm.is_some() { profile::RECURRENT_STEP } else { profile::FUSED_STEP };
                 let tw = prof.as_deref_mut().and_then(|p| p.pass(family));
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("recurrent"), timestamp_writes: tw });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("recurrent"),
+                    timestamp_writes: tw,
+                });
                 pass.set_pipeline(&plan.recurrent.pipeline);
                 let (gx, gy, gz) = plan.rec_groups;
                 for i in 0..plan.rec_dispatches {
@@ -333,7 +358,13 @@ impl GpuModel {
                 }
             }
             let (last, offset) = plan.h_last;
-            enc.copy_buffer_to_buffer(&plan.h_state[last], offset, &plan.h_n, l as u64 * state_bytes, state_bytes);
+            enc.copy_buffer_to_buffer(
+                &plan.h_state[last],
+                offset,
+                &plan.h_n,
+                l as u64 * state_bytes,
+                state_bytes,
+            );
             if s.cell.has_cell_state() {
                 enc.copy_buffer_to_buffer(&plan.c_state, 0, &plan.c_n, l as u64 * c_bytes, c_bytes);
             }
@@ -388,7 +419,11 @@ impl GpuModel {
             // no padding: straight from the caller's slice (saves a copy of x per call)
             gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(input.x));
         } else {
-            gpu.queue.write_buffer(&plan.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, ip)));
+            gpu.queue.write_buffer(
+                &plan.x,
+                0,
+                bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, ip)),
+            );
         }
         let lengths: Vec<u32> = match input.lengths {
             Some(l) => check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
@@ -404,7 +439,10 @@ impl GpuModel {
         let s = &self.spec;
         let (h, hpad) = (s.hidden_size, hp(s.hidden_size));
         let n_state = s.num_layers * s.directions() * input.b;
-        let h0 = input.h0.map(|v| pad_rows(v, n_state, h, hpad)).unwrap_or_else(|| vec![0.0; n_state * hpad]);
+        let h0 = input
+            .h0
+            .map(|v| pad_rows(v, n_state, h, hpad))
+            .unwrap_or_else(|| vec![0.0; n_state * hpad]);
         gpu.queue.write_buffer(&plan.h0, 0, bytemuck::cast_slice(&h0));
         if s.cell.has_cell_state() {
             let c0 = input.c0.map(|v| v.to_vec()).unwrap_or_else(|| vec![0.0; n_state * h]);
@@ -419,7 +457,14 @@ impl GpuModel {
 
     fn check_input(&self, input: &Input<'_>) -> Result<()> {
         let s = &self.spec;
-        check_batch(s, input.t, input.b, input.x.len(), input.h0.map(|v| v.len()), input.c0.map(|v| v.len()))?;
+        check_batch(
+            s,
+            input.t,
+            input.b,
+            input.x.len(),
+            input.h0.map(|v| v.len()),
+            input.c0.map(|v| v.len()),
+        )?;
         check_finite("x", input.x)?;
         if let Some(h0) = input.h0 {
             check_finite("h0", h0)?;
@@ -462,7 +507,8 @@ impl GpuModel {
         }
         let x = gpu.storage("x", sizes[0].1);
         let xg = gpu.storage("xg", if fused { 16 } else { sizes[1].1 });
-        let outs: Vec<wgpu::Buffer> = (0..s.num_layers.min(2)).map(|_| gpu.storage("out", sizes[2].1)).collect();
+        let outs: Vec<wgpu::Buffer> =
+            (0..s.num_layers.min(2)).map(|_| gpu.storage("out", sizes[2].1)).collect();
         let h0 = gpu.storage("h0", sizes[3].1);
         let h_n = gpu.storage("h_n", sizes[3].1);
         let c0 = gpu.storage("c0", (n_state * h) as u64 * f);
@@ -470,18 +516,29 @@ impl GpuModel {
         // fused-persistent keeps both halves of the state in one buffer (h_state[0])
         let fused_persistent = key.variant == Variant::FusedPersistent;
         let state_bytes = (d * b * hpad) as u64 * f;
-        let h_state = [0, 1].map(|i| gpu.storage("h_state", if fused_persistent && i == 0 { 2 * state_bytes } else { state_bytes }));
+        let h_state = [0, 1].map(|i| {
+            gpu.storage(
+                "h_state",
+                if fused_persistent && i == 0 { 2 * state_bytes } else { state_bytes },
+            )
+        });
         let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
         let lengths = gpu.storage("lengths", b as u64 * 4);
 
         let gemm_variant = key.variant.gemm(gpu);
         let gemm = if fused { None } else { Some(gemm_variant.kernel(gpu)?) };
-        let persistent = matches!(key.variant, Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent);
+        let persistent = matches!(
+            key.variant,
+            Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent
+        );
         let mut chunk = t;
         let (recurrent, rec_groups) = if key.variant == Variant::Persistent {
             let shape = PersistentShape::new(gpu, s, b)?;
             chunk = persistent_chunk(shape.rows, h);
-            (persistent_kernel(gpu, s.cell, h, shape)?, (b.div_ceil(shape.rows) as u32, d as u32, 1))
+            (
+                persistent_kernel(gpu, s.cell, h, shape)?,
+                (b.div_ceil(shape.rows) as u32, d as u32, 1),
+            )
         } else if fused_persistent {
             let kp = self.layers.iter().map(|lw| lw.kp).max().unwrap_or(0);
             chunk = super::kernels::fused_persistent_chunk(s, b, kp, false);
@@ -501,7 +558,8 @@ impl GpuModel {
 
         // Per-step kernels: one entry per step. Persistent kernels: one per chunk of steps,
         // `step` being the chunk's first step.
-        let entries: Vec<usize> = if persistent { (0..t).step_by(chunk).collect() } else { (0..t).collect() };
+        let entries: Vec<usize> =
+            if persistent { (0..t).step_by(chunk).collect() } else { (0..t).collect() };
         let mut align = 0;
         let mut keep = Vec::new();
         let mut binds = Vec::new();
@@ -511,27 +569,48 @@ impl GpuModel {
             let step_params = entries.iter().map(|&step| StepParams::new(s, t, b, step, flags));
             let (params, al) = if fused {
                 let kp4 = (lw.kp / 4) as u32;
-                step_entries(gpu, "fused step params", step_params.map(|step| FusedParams { step, kp4, pad: [0; 3] }))
+                step_entries(
+                    gpu,
+                    "fused step params",
+                    step_params.map(|step| FusedParams { step, kp4, pad: [0; 3] }),
+                )
             } else {
                 step_entries(gpu, "step params", step_params)
             };
             align = al;
-            let gp = GemmParams { m: (t * b) as u32, n: (d * g * h) as u32, kp4: (lw.kp / 4) as u32, pad: 0 };
+            let gp = GemmParams {
+                m: (t * b) as u32,
+                n: (d * g * h) as u32,
+                kp4: (lw.kp / 4) as u32,
+                pad: 0,
+            };
             let gemm_params = gpu.uniform_init("gemm params", bytemuck::bytes_of(&gp));
             let input = if l == 0 { &x } else { &outs[(l - 1) % outs.len()] };
             let out = &outs[l % outs.len()];
             let gemm_groups = gemm_variant.groups(t * b, d * g * h);
             gpu.check_groups("input GEMM (x)", gemm_groups.0)?;
             gpu.check_groups("input GEMM (y)", gemm_groups.1)?;
-            let gemm_bg = gemm.as_ref().map(|k| k.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16));
+            let gemm_bg = gemm
+                .as_ref()
+                .map(|k| k.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16));
             let step_bgs = [0, 1].map(|i| {
-                let (h_out, h_in) = if fused_persistent { (&h_state[0], &h_state[0]) } else { (&h_state[1 - i], &h_state[i]) };
+                let (h_out, h_in) = if fused_persistent {
+                    (&h_state[0], &h_state[0])
+                } else {
+                    (&h_state[1 - i], &h_state[i])
+                };
                 if fused {
-                    let bufs = [&params, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in, h_out, &c_state, out];
+                    let bufs = [
+                        &params, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in,
+                        h_out, &c_state, out,
+                    ];
                     recurrent.bind(gpu, &bufs, std::mem::size_of::<FusedParams>() as u64)
                 } else {
                     // The reserve-space bindings (8..10) are unused at inference: any buffer will do.
-                    let bufs = [&params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, out, &c_state, &c_state, &c_state, h_in];
+                    let bufs = [
+                        &params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, out, &c_state,
+                        &c_state, &c_state, h_in,
+                    ];
                     recurrent.bind(gpu, &bufs, 32)
                 }
             });
@@ -558,7 +637,11 @@ impl GpuModel {
             rec_groups,
             rec_dispatches: entries.len(),
             // the state before step s is in half s % 2 of fused-persistent's buffer
-            h_last: if fused_persistent { (0, (t % 2) as u64 * state_bytes) } else { (entries.len() % 2, 0) },
+            h_last: if fused_persistent {
+                (0, (t % 2) as u64 * state_bytes)
+            } else {
+                (entries.len() % 2, 0)
+            },
             align,
         })
     }
@@ -568,7 +651,12 @@ impl GpuModel {
 pub const FINAL_ONLY_CHUNK: usize = 256;
 
 impl GpuModel {
-    fn forward_chunked(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Output> {
+    fn forward_chunked(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        opts: ForwardOptions,
+    ) -> Result<Output> {
         let mut stream = self.stream(input.b)?;
         stream.h0 = input.h0.map(|v| v.to_vec());
         stream.c0 = input.c0.map(|v| v.to_vec());
@@ -600,7 +688,9 @@ impl GpuModel {
     /// A stream state for `b` sequences, starting from zeros (or `with_state`).
     pub fn stream(&self, b: usize) -> Result<Stream<'_>> {
         if self.spec.bidirectional {
-            return Err(Error::Config("streaming needs a unidirectional model (bidirectional=true given)".into()));
+            return Err(Error::Config(
+                "streaming needs a unidirectional model (bidirectional=true given)".into(),
+            ));
         }
         if b == 0 {
             return Err(Error::shape("stream batch", ">= 1", 0));
@@ -633,7 +723,11 @@ impl Stream<'_> {
         let s = &self.model.spec;
         let row = self.b * s.input_size;
         if x.is_empty() || x.len() % row != 0 {
-            return Err(Error::shape("stream x", format!("[k, {}, {}]", self.b, s.input_size), format!("{} values", x.len())));
+            return Err(Error::shape(
+                "stream x",
+                format!("[k, {}, {}]", self.b, s.input_size),
+                format!("{} values", x.len()),
+            ));
         }
         let k = x.len() / row;
         let variant = self.model.pick(gpu, self.b, self.variant)?;
@@ -644,14 +738,16 @@ impl Stream<'_> {
             let prev = self.plan.as_ref().expect("a started stream has a plan");
             let hpad = hp(s.hidden_size);
             let n = s.num_layers * self.b;
-            let mut got = gpu.read_many(&[(&prev.h_n, n * hpad), (&prev.c_n, n * s.hidden_size)])?;
+            let mut got =
+                gpu.read_many(&[(&prev.h_n, n * hpad), (&prev.c_n, n * s.hidden_size)])?;
             let c = got.pop().unwrap();
             self.h0 = Some(unpad_rows(&got.pop().unwrap(), n, s.hidden_size, hpad));
             self.c0 = s.cell.has_cell_state().then_some(c);
         }
         let carry = self.started && same_plan;
         let (h0, c0) = if carry { (None, None) } else { (self.h0.take(), self.c0.take()) };
-        let input = Input { t: k, b: self.b, x, h0: h0.as_deref(), c0: c0.as_deref(), lengths: None };
+        let input =
+            Input { t: k, b: self.b, x, h0: h0.as_deref(), c0: c0.as_deref(), lengths: None };
         self.model.check_input(&input)?;
         let init = if carry { StateInit::Carry } else { StateInit::Host };
         if self.plan.as_ref().map(|p| p.key) != Some(key) {
@@ -667,10 +763,16 @@ impl Stream<'_> {
 impl GpuModel {
     /// One whole forward call (upload, all dispatches, one submit) waited for but not read
     /// back: what benchmarks time. The first call of a shape builds its plan.
-    pub fn forward_no_readback(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Variant> {
+    pub fn forward_no_readback(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        opts: ForwardOptions,
+    ) -> Result<Variant> {
         self.check_input(input)?;
         let variant = self.pick(gpu, input.b, opts.variant)?;
-        let key = PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
+        let key =
+            PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
         let mut slot = self.plan.lock().unwrap();
         if slot.as_ref().map(|p| p.key) != Some(key) {
             *slot = None;
@@ -688,7 +790,12 @@ impl GpuModel {
 
 impl GpuModel {
     /// GPU time per kernel family for one forward call, in ms (needs TIMESTAMP_QUERY).
-    pub fn profile_forward(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Vec<(&'static str, f64)>> {
+    pub fn profile_forward(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        opts: ForwardOptions,
+    ) -> Result<Vec<(&'static str, f64)>> {
         self.forward_no_readback(gpu, input, opts)?; // builds the plan, warms the pipelines
         let slot = self.plan.lock().unwrap();
         let plan = slot.as_ref().unwrap();
@@ -704,13 +811,18 @@ impl GpuModel {
 impl GpuModel {
     /// Reads the parameters back from the GPU (after training updated them in place).
     pub fn read_weights(&self, gpu: &Gpu) -> Result<Weights> {
-        let bufs: Vec<[&wgpu::Buffer; 4]> = self.layers.iter().map(|lw| [&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh]).collect();
+        let bufs: Vec<[&wgpu::Buffer; 4]> =
+            self.layers.iter().map(|lw| [&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh]).collect();
         self.read_param_layout(gpu, &bufs)
     }
 
     /// Reads per-layer [w_ih, w_hh, b_ih, b_hh]-shaped buffers in the GPU layouts (the
     /// weights, or their gradients) back into a `Weights` with PyTorch's layouts.
-    pub(crate) fn read_param_layout(&self, gpu: &Gpu, bufs: &[[&wgpu::Buffer; 4]]) -> Result<Weights> {
+    pub(crate) fn read_param_layout(
+        &self,
+        gpu: &Gpu,
+        bufs: &[[&wgpu::Buffer; 4]],
+    ) -> Result<Weights> {
         let s = &self.spec;
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
         let gh = g * h;
@@ -726,7 +838,8 @@ impl GpuModel {
         for l in 0..s.num_layers {
             let kp = self.layers[l].kp;
             let k_in = s.layer_input_size(l);
-            let (w_ih, w_hh, b_ih, b_hh) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            let (w_ih, w_hh, b_ih, b_hh) =
+                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
             for dir in 0..d {
                 let p = w.dir_mut(l, dir);
                 for row in 0..gh {

@@ -24,7 +24,14 @@ pub struct GemmPlan {
 }
 
 /// The CPU twin: plain f64 loops.
-pub fn gemm_reference(a: &[f32], b: &[f32], bias: &[f32], m: usize, n: usize, k: usize) -> Vec<f64> {
+pub fn gemm_reference(
+    a: &[f32],
+    b: &[f32],
+    bias: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
@@ -39,15 +46,33 @@ pub fn gemm_reference(a: &[f32], b: &[f32], bias: &[f32], m: usize, n: usize, k:
 }
 
 impl GemmPlan {
-    pub fn new(gpu: &Gpu, variant: GemmVariant, a: &[f32], b: &[f32], bias: &[f32], m: usize, n: usize, k: usize) -> Result<Self> {
+    pub fn new(
+        gpu: &Gpu,
+        variant: GemmVariant,
+        a: &[f32],
+        b: &[f32],
+        bias: &[f32],
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Result<Self> {
         if a.len() != m * k || b.len() != n * k || bias.len() != n || m == 0 || n == 0 || k == 0 {
-            return Err(Error::shape("gemm operands", format!("a [{m}, {k}], b [{n}, {k}], bias [{n}]"), format!("{}, {}, {} values", a.len(), b.len(), bias.len())));
+            return Err(Error::shape(
+                "gemm operands",
+                format!("a [{m}, {k}], b [{n}, {k}], bias [{n}]"),
+                format!("{}, {}, {} values", a.len(), b.len(), bias.len()),
+            ));
         }
         if !variant.supported(gpu) {
-            return Err(Error::Config(format!("GEMM variant {} is not supported on {}", variant.name(), gpu.describe())));
+            return Err(Error::Config(format!(
+                "GEMM variant {} is not supported on {}",
+                variant.name(),
+                gpu.describe()
+            )));
         }
         let kp = hp(k);
-        for (what, bytes) in [("gemm a", m * kp * 4), ("gemm b", n * kp * 4), ("gemm c", m * n * 4)] {
+        for (what, bytes) in [("gemm a", m * kp * 4), ("gemm b", n * kp * 4), ("gemm c", m * n * 4)]
+        {
             gpu.check_binding(what, bytes as u64)?;
         }
         let kernel = variant.kernel(gpu)?;
@@ -66,7 +91,10 @@ impl GemmPlan {
 
     /// Records `reps` dispatches into one pass.
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder, reps: usize) {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gemm"), timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("gemm"),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&self.kernel.pipeline);
         pass.set_bind_group(0, &self.bind, &[]);
         for _ in 0..reps {

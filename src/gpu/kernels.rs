@@ -81,7 +81,10 @@ pub fn unroll(src: &str, rows: usize, group: usize) -> String {
             continue;
         };
         for r in copies {
-            let l = line.replace("$r", &r.to_string()).replace("$l", &(r % group).to_string()).replace("$g", &(r / group).to_string());
+            let l = line
+                .replace("$r", &r.to_string())
+                .replace("$l", &(r % group).to_string())
+                .replace("$g", &(r / group).to_string());
             out.push_str(&l);
             out.push('\n');
         }
@@ -209,9 +212,15 @@ impl Variant {
             let balanced = blocks >= threads && (blocks % threads == 0 || blocks >= 4 * threads);
             // without a subgroup barrier its loop would need storageBarrier (see fused_kernel)
             let cheap_barrier = gpu.features.contains(wgpu::Features::SUBGROUP_BARRIER);
-            if Variant::FusedPersistent.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH && balanced && cheap_barrier {
+            if Variant::FusedPersistent.unsupported(gpu, spec).is_none()
+                && b >= FUSED_MIN_BATCH
+                && balanced
+                && cheap_barrier
+            {
                 Variant::FusedPersistent
-            } else if Variant::FusedSubgroup.unsupported(gpu, spec).is_none() && b >= FUSED_MIN_BATCH {
+            } else if Variant::FusedSubgroup.unsupported(gpu, spec).is_none()
+                && b >= FUSED_MIN_BATCH
+            {
                 Variant::FusedSubgroup
             } else if subgroups_ok(gpu) {
                 Variant::Subgroup
@@ -228,7 +237,9 @@ impl Variant {
         match self {
             Variant::Tiled => GemmVariant::Tiled,
             Variant::Register => GemmVariant::Register,
-            Variant::Subgroup | Variant::FusedSubgroup | Variant::FusedPersistent => GemmVariant::Subgroup,
+            Variant::Subgroup | Variant::FusedSubgroup | Variant::FusedPersistent => {
+                GemmVariant::Subgroup
+            }
             Variant::Persistent | Variant::PersistentSubgroup => GemmVariant::best(gpu),
         }
     }
@@ -243,13 +254,10 @@ impl fmt::Display for Variant {
 impl FromStr for Variant {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Variant::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
-                Error::Config(format!("unknown variant `{s}` (one of {})", names.join(", ")))
-            })
+        Variant::ALL.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+            Error::Config(format!("unknown variant `{s}` (one of {})", names.join(", ")))
+        })
     }
 }
 
@@ -276,7 +284,8 @@ pub enum GemmVariant {
 }
 
 impl GemmVariant {
-    pub const ALL: [GemmVariant; 3] = [GemmVariant::Tiled, GemmVariant::Register, GemmVariant::Subgroup];
+    pub const ALL: [GemmVariant; 3] =
+        [GemmVariant::Tiled, GemmVariant::Register, GemmVariant::Subgroup];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -317,16 +326,25 @@ impl GemmVariant {
             GemmVariant::Subgroup => GEMM_SUBGROUP_WGSL,
         };
         if self == GemmVariant::Subgroup {
-            return gpu.kernel(&format!("gemm_subgroup/rows{GEMM_SUBGROUP_ROWS}"), &GEMM_BINDINGS, || {
-                format!("{GEMM_COMMON_WGSL}\n{}", unroll_rows(src, GEMM_SUBGROUP_ROWS))
-            });
+            return gpu.kernel(
+                &format!("gemm_subgroup/rows{GEMM_SUBGROUP_ROWS}"),
+                &GEMM_BINDINGS,
+                || format!("{GEMM_COMMON_WGSL}\n{}", unroll_rows(src, GEMM_SUBGROUP_ROWS)),
+            );
         }
-        gpu.kernel(&format!("gemm_{}", self.name()), &GEMM_BINDINGS, || format!("{GEMM_COMMON_WGSL}\n{src}"))
+        gpu.kernel(&format!("gemm_{}", self.name()), &GEMM_BINDINGS, || {
+            format!("{GEMM_COMMON_WGSL}\n{src}")
+        })
     }
 }
 
-pub const GEMM_BINDINGS: [Binding; 5] =
-    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::Read, Binding::ReadWrite];
+pub const GEMM_BINDINGS: [Binding; 5] = [
+    Binding::Uniform { dynamic: false },
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::ReadWrite,
+];
 
 pub const STEP_BINDINGS: [Binding; 12] = [
     Binding::Uniform { dynamic: true },
@@ -350,7 +368,11 @@ pub const STEP_BINDINGS: [Binding; 12] = [
 /// block), B = 64 93-96 / 92-95 (two), and rnn-b64 29-30 / 24-25.
 pub fn cpu_threads() -> usize {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    std::env::var("LP_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(cpus).max(1)
+    std::env::var("LP_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(cpus)
+        .max(1)
 }
 
 /// The smallest batch for which `Variant::auto` fuses the input projection into the step
@@ -433,9 +455,10 @@ fn step_subgroup_units(cell: CellKind) -> usize {
 /// Workgroups (x over hidden units, y over batch rows) of a variant's per-step kernel.
 pub fn step_groups(variant: Variant, cell: CellKind, h: usize, b: usize) -> (usize, usize) {
     match variant {
-        Variant::Subgroup | Variant::FusedSubgroup => {
-            (h.div_ceil(SUBGROUP_LANES as usize * step_subgroup_units(cell)), b.div_ceil(step_subgroup_rows(b)))
-        }
+        Variant::Subgroup | Variant::FusedSubgroup => (
+            h.div_ceil(SUBGROUP_LANES as usize * step_subgroup_units(cell)),
+            b.div_ceil(step_subgroup_rows(b)),
+        ),
         _ => (h.div_ceil(64), b.div_ceil(4)),
     }
 }
@@ -447,10 +470,16 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
         Variant::Register => STEP_REG_WGSL,
         Variant::Subgroup => {
             let rows = step_subgroup_rows(b);
-            let src = if step_subgroup_units(cell) == 4 { STEP_SUBGROUP_RNN_WGSL } else { STEP_SUBGROUP_WGSL };
-            return gpu.kernel(&format!("step_subgroup/{}/rows{rows}", cell.name()), &STEP_BINDINGS, || {
-                format!("{}\n{}", cell_prelude(cell), unroll_rows(src, rows))
-            });
+            let src = if step_subgroup_units(cell) == 4 {
+                STEP_SUBGROUP_RNN_WGSL
+            } else {
+                STEP_SUBGROUP_WGSL
+            };
+            return gpu.kernel(
+                &format!("step_subgroup/{}/rows{rows}", cell.name()),
+                &STEP_BINDINGS,
+                || format!("{}\n{}", cell_prelude(cell), unroll_rows(src, rows)),
+            );
         }
         Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false),
         Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent => {
@@ -465,13 +494,22 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
 /// The fused step kernel (step_fused_subgroup.wgsl) for a cell and batch size: one step
 /// per dispatch (`main`), or with `chunk` steps per dispatch its persistent entry point;
 /// with `train` it keeps the reserve space (bindings FUSED_TRAIN_BINDINGS).
-pub fn fused_kernel(gpu: &Gpu, cell: CellKind, b: usize, chunk: Option<usize>, train: bool) -> Result<Arc<Kernel>> {
+pub fn fused_kernel(
+    gpu: &Gpu,
+    cell: CellKind,
+    b: usize,
+    chunk: Option<usize>,
+    train: bool,
+) -> Result<Arc<Kernel>> {
     let rows = step_subgroup_rows(b);
     let units = step_subgroup_units(cell);
     let entry = if chunk.is_some() { "main_persistent" } else { "main" };
     let chunk = chunk.unwrap_or(1);
-    let (reserve, bindings): (&str, &[Binding]) =
-        if train { (STEP_FUSED_RESERVE_WGSL, &FUSED_TRAIN_BINDINGS) } else { (STEP_FUSED_NORESERVE_WGSL, &FUSED_STEP_BINDINGS) };
+    let (reserve, bindings): (&str, &[Binding]) = if train {
+        (STEP_FUSED_RESERVE_WGSL, &FUSED_TRAIN_BINDINGS)
+    } else {
+        (STEP_FUSED_NORESERVE_WGSL, &FUSED_STEP_BINDINGS)
+    };
     let key = format!("step_fused_subgroup/{}/rows{rows}/chunk{chunk}/train{train}", cell.name());
     // The persistent loop's barrier between steps (its workgroup is one subgroup). On
     // lavapipe storageBarrier() makes the driver run the workgroup as coroutines, 1.4-2x
@@ -542,19 +580,35 @@ impl PersistentShape {
     pub fn new(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Result<Self> {
         let cap = persistent_rows(gpu, spec);
         if cap == 0 {
-            return Err(Error::Config(Variant::Persistent.unsupported(gpu, spec).unwrap_or_default()));
+            return Err(Error::Config(
+                Variant::Persistent.unsupported(gpu, spec).unwrap_or_default(),
+            ));
         }
         let rows = b.min(cap);
-        let max_threads = gpu.limits.max_compute_invocations_per_workgroup.min(gpu.limits.max_compute_workgroup_size_x);
+        let max_threads = gpu
+            .limits
+            .max_compute_invocations_per_workgroup
+            .min(gpu.limits.max_compute_workgroup_size_x);
         let threads = ((rows * spec.hidden_size).div_ceil(32) * 32).clamp(32, 256) as u32;
         Ok(PersistentShape { rows, threads: threads.min(max_threads) })
     }
 }
 
 /// The persistent kernel for a cell and launch shape.
-pub fn persistent_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, shape: PersistentShape) -> Result<Arc<Kernel>> {
+pub fn persistent_kernel(
+    gpu: &Gpu,
+    cell: CellKind,
+    hidden: usize,
+    shape: PersistentShape,
+) -> Result<Arc<Kernel>> {
     let hs4 = shape.rows * hp(hidden) / 4;
-    let key = format!("persistent/{}/rows{}/wg{}/hs{}/h{hidden}", cell.name(), shape.rows, shape.threads, hs4);
+    let key = format!(
+        "persistent/{}/rows{}/wg{}/hs{}/h{hidden}",
+        cell.name(),
+        shape.rows,
+        shape.threads,
+        hs4
+    );
     gpu.kernel(&key, &STEP_BINDINGS, || {
         format!(
             "const BS: u32 = {}u;\nconst WGP: u32 = {}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{PERSISTENT_WGSL}",
@@ -569,7 +623,12 @@ pub fn persistent_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, shape: Persis
 
 /// The register-resident persistent kernel for a cell and H; returns it with the batch
 /// rows per workgroup.
-pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: usize) -> Result<(Arc<Kernel>, usize)> {
+pub fn persistent_subgroup_kernel(
+    gpu: &Gpu,
+    cell: CellKind,
+    hidden: usize,
+    b: usize,
+) -> Result<(Arc<Kernel>, usize)> {
     let rows = b.min(PERSISTENT_SUBGROUP_ROWS);
     // Sizes are compile-time constants of the kernel; bucketing them (chunks of h to the
     // next power of two from 8, invocations to a multiple of 32) keeps the number of
@@ -577,7 +636,11 @@ pub fn persistent_subgroup_kernel(gpu: &Gpu, cell: CellKind, hidden: usize, b: u
     let hp4 = (hp(hidden) / 4).div_ceil(8).next_power_of_two() * 8;
     let threads = hidden.div_ceil(32) * 32;
     let hs4 = rows * hp4;
-    let key = format!("persistent_subgroup/{}/rows{rows}/hp4_{hp4}/wg{threads}/chunk{}", cell.name(), super::forward::persistent_chunk(rows, hidden));
+    let key = format!(
+        "persistent_subgroup/{}/rows{rows}/hp4_{hp4}/wg{threads}/chunk{}",
+        cell.name(),
+        super::forward::persistent_chunk(rows, hidden)
+    );
     let k = gpu.kernel(&key, &STEP_BINDINGS, || {
         format!(
             "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{}",

@@ -25,7 +25,10 @@ pub struct Profiler {
 impl Profiler {
     pub fn new(gpu: &Gpu, cap: u32) -> Result<Self> {
         if !gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
-            return Err(Error::Config(format!("{} has no TIMESTAMP_QUERY: no per-kernel profile", gpu.info.name)));
+            return Err(Error::Config(format!(
+                "{} has no TIMESTAMP_QUERY: no per-kernel profile",
+                gpu.info.name
+            )));
         }
         let count = 2 * cap;
         let queries = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {

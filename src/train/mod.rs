@@ -75,7 +75,15 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     pub fn new(optimizer: Optimizer, loss: Loss) -> Self {
-        TrainConfig { optimizer, loss, clip_norm: None, clip_value: None, carry_state: false, variant: None, seed: 0 }
+        TrainConfig {
+            optimizer,
+            loss,
+            clip_norm: None,
+            clip_value: None,
+            carry_state: false,
+            variant: None,
+            seed: 0,
+        }
     }
 }
 
@@ -132,16 +140,27 @@ pub struct Trainer {
 impl Trainer {
     /// A trainer for batches of `b` sequences of `t` steps. The head is initialised like
     /// `nn.Linear` (U(-1/sqrt(D*H), 1/sqrt(D*H))) from `config.seed`.
-    pub fn new(gpu: &Gpu, weights: &Weights, config: TrainConfig, t: usize, b: usize) -> Result<Self> {
+    pub fn new(
+        gpu: &Gpu,
+        weights: &Weights,
+        config: TrainConfig,
+        t: usize,
+        b: usize,
+    ) -> Result<Self> {
         let spec = weights.spec;
         let o = config.loss.outputs();
         if o == 0 || t == 0 || b == 0 {
-            return Err(Error::Config(format!("trainer needs T, B and outputs >= 1 (T={t}, B={b}, outputs={o})")));
+            return Err(Error::Config(format!(
+                "trainer needs T, B and outputs >= 1 (T={t}, B={b}, outputs={o})"
+            )));
         }
         config.optimizer.validate()?;
         let model = GpuModel::new(gpu, weights)?;
         let variant = config.variant.unwrap_or_else(|| auto_training_variant(gpu, &spec, b));
-        if let Some(why) = training_variant(gpu, variant).unsupported(gpu, &spec).or_else(|| variant.unsupported(gpu, &spec)) {
+        if let Some(why) = training_variant(gpu, variant)
+            .unsupported(gpu, &spec)
+            .or_else(|| variant.unsupported(gpu, &spec))
+        {
             return Err(Error::Config(why));
         }
         let (d, hpad) = (spec.directions(), hp(spec.hidden_size));
@@ -212,12 +231,21 @@ impl Trainer {
         }
         let input_x = vec![0.0f32; self.t * self.b * self.spec.input_size];
         let input = Input::new(&input_x, self.t, self.b);
-        self.model.with_grad_plan(gpu, &input, Some(self.variant), |plan| self.model.read_param_layout(gpu, &plan.buffers().grads)).map(Some)
+        self.model
+            .with_grad_plan(gpu, &input, Some(self.variant), |plan| {
+                self.model.read_param_layout(gpu, &plan.buffers().grads)
+            })
+            .map(Some)
     }
 
     /// The head's parameters: W_y [O, D*H] and b_y [O].
     pub fn head(&self, gpu: &Gpu) -> Result<(Vec<f32>, Vec<f32>)> {
-        let (o, d, h, hpad) = (self.config.loss.outputs(), self.spec.directions(), self.spec.hidden_size, hp(self.spec.hidden_size));
+        let (o, d, h, hpad) = (
+            self.config.loss.outputs(),
+            self.spec.directions(),
+            self.spec.hidden_size,
+            hp(self.spec.hidden_size),
+        );
         let kp = d * hpad;
         let mut got = gpu.read_many(&[(&self.w_y, o * kp), (&self.b_y, o)])?;
         let b_y = got.pop().unwrap();
@@ -227,9 +255,18 @@ impl Trainer {
 
     /// Replaces the head's parameters: W_y [O, D*H], b_y [O].
     pub fn set_head(&mut self, gpu: &Gpu, w_y: &[f32], b_y: &[f32]) -> Result<()> {
-        let (o, d, h, hpad) = (self.config.loss.outputs(), self.spec.directions(), self.spec.hidden_size, hp(self.spec.hidden_size));
+        let (o, d, h, hpad) = (
+            self.config.loss.outputs(),
+            self.spec.directions(),
+            self.spec.hidden_size,
+            hp(self.spec.hidden_size),
+        );
         if w_y.len() != o * d * h || b_y.len() != o {
-            return Err(Error::shape("head", format!("w_y [{o}, {}], b_y [{o}]", d * h), format!("{} and {} values", w_y.len(), b_y.len())));
+            return Err(Error::shape(
+                "head",
+                format!("w_y [{o}, {}], b_y [{o}]", d * h),
+                format!("{} and {} values", w_y.len(), b_y.len()),
+            ));
         }
         gpu.queue.write_buffer(&self.w_y, 0, bytemuck::cast_slice(&pad_rows(w_y, o * d, h, hpad)));
         gpu.queue.write_buffer(&self.b_y, 0, bytemuck::cast_slice(b_y));
@@ -246,21 +283,36 @@ impl Trainer {
         match (targets, self.config.loss) {
             (Targets::Classes(c), Loss::CrossEntropy { classes }) => {
                 if c.len() != t * b {
-                    return Err(Error::shape("targets", format!("[{t}, {b}] classes"), format!("{} values", c.len())));
+                    return Err(Error::shape(
+                        "targets",
+                        format!("[{t}, {b}] classes"),
+                        format!("{} values", c.len()),
+                    ));
                 }
                 if let Some((i, &v)) = c.iter().enumerate().find(|(_, &v)| v as usize >= classes) {
-                    return Err(Error::Config(format!("target class {v} at index {i} is not below {classes}")));
+                    return Err(Error::Config(format!(
+                        "target class {v} at index {i} is not below {classes}"
+                    )));
                 }
                 gpu.queue.write_buffer(&self.classes, 0, bytemuck::cast_slice(c));
             }
             (Targets::Values(v), Loss::Mse { .. }) => {
                 if v.len() != t * b * o {
-                    return Err(Error::shape("targets", format!("[{t}, {b}, {o}]"), format!("{} values", v.len())));
+                    return Err(Error::shape(
+                        "targets",
+                        format!("[{t}, {b}, {o}]"),
+                        format!("{} values", v.len()),
+                    ));
                 }
                 check_finite("targets", v)?;
                 gpu.queue.write_buffer(&self.targets, 0, bytemuck::cast_slice(v));
             }
-            _ => return Err(Error::Config(format!("targets do not fit the loss {:?}", self.config.loss))),
+            _ => {
+                return Err(Error::Config(format!(
+                    "targets do not fit the loss {:?}",
+                    self.config.loss
+                )))
+            }
         }
         self.steps += 1;
         let carry = self.config.carry_state && self.carried;
@@ -279,21 +331,39 @@ impl Trainer {
                 let bufs = plan.buffers();
                 let s = &this.spec;
                 let n_state = (s.num_layers * s.directions() * b) as u64;
-                enc.copy_buffer_to_buffer(bufs.h_n, 0, bufs.h0, 0, n_state * hp(s.hidden_size) as u64 * 4);
+                enc.copy_buffer_to_buffer(
+                    bufs.h_n,
+                    0,
+                    bufs.h0,
+                    0,
+                    n_state * hp(s.hidden_size) as u64 * 4,
+                );
                 if s.cell.has_cell_state() {
-                    enc.copy_buffer_to_buffer(bufs.c_n, 0, bufs.c0, 0, n_state * s.hidden_size as u64 * 4);
+                    enc.copy_buffer_to_buffer(
+                        bufs.c_n,
+                        0,
+                        bufs.c0,
+                        0,
+                        n_state * s.hidden_size as u64 * 4,
+                    );
                 }
             }
             model.encode_forward_train(plan, &mut enc, None);
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("head"), timestamp_writes: None });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("head"),
+                    timestamp_writes: None,
+                });
                 for dsp in &bound.head {
                     dsp.record(&mut pass);
                 }
             }
             model.encode_backward(plan, &mut enc, None, false);
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("clip+optim"), timestamp_writes: None });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("clip+optim"),
+                    timestamp_writes: None,
+                });
                 for dsp in &bound.norm {
                     dsp.record(&mut pass);
                 }
@@ -313,7 +383,11 @@ impl Trainer {
         self.carried = true;
         let s = StepStats { loss: stats[0], grad_norm: stats[1], clipped: stats[3] > 0.5 };
         if !s.loss.is_finite() {
-            return Err(Error::NonFinite { what: format!("loss at step {}", self.steps), index: 0, value: s.loss });
+            return Err(Error::NonFinite {
+                what: format!("loss at step {}", self.steps),
+                index: 0,
+                value: s.loss,
+            });
         }
         self.log.push(s);
         Ok(s)
@@ -324,7 +398,11 @@ impl Trainer {
         let (t, b) = (self.t, self.b);
         let bufs = plan.buffers();
         let q = &gpu.queue;
-        q.write_buffer(bufs.x, 0, bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))));
+        q.write_buffer(
+            bufs.x,
+            0,
+            bytemuck::cast_slice(&pad_rows(input.x, t * b, s.input_size, hp(s.input_size))),
+        );
         q.write_buffer(bufs.lengths, 0, bytemuck::cast_slice(&vec![t as u32; b]));
         let n_state = s.num_layers * s.directions() * b;
         let hz = vec![0.0f32; n_state * hp(s.hidden_size)];
@@ -360,14 +438,33 @@ impl Trainer {
         // logits = out · W_yᵀ + b_y with the forward GEMM.
         let gv = crate::gpu::GemmVariant::best(gpu);
         let gemm = gv.kernel(gpu)?;
-        let gp = gpu.uniform_init("head gemm", bytemuck::bytes_of(&GemmParams { m: r as u32, n: op as u32, kp4: (kp / 4) as u32, pad: 0 }));
+        let gp = gpu.uniform_init(
+            "head gemm",
+            bytemuck::bytes_of(&GemmParams {
+                m: r as u32,
+                n: op as u32,
+                kp4: (kp / 4) as u32,
+                pad: 0,
+            }),
+        );
         let (gx, gy) = gv.groups(r, op);
         gpu.check_groups("head GEMM", gx.max(gy))?;
-        head.push(Dispatch { bind: gemm.bind(gpu, &[&gp, bufs.out, &self.w_y, &self.b_y, &self.logits], 16), kernel: gemm, groups: (gx, gy, 1) });
+        head.push(Dispatch {
+            bind: gemm.bind(gpu, &[&gp, bufs.out, &self.w_y, &self.b_y, &self.logits], 16),
+            kernel: gemm,
+            groups: (gx, gy, 1),
+        });
 
         let loss_k = gpu.kernel(
             "loss",
-            &[Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::Read, Binding::ReadWrite, Binding::ReadWrite],
+            &[
+                Binding::Uniform { dynamic: false },
+                Binding::Read,
+                Binding::Read,
+                Binding::Read,
+                Binding::ReadWrite,
+                Binding::ReadWrite,
+            ],
             || LOSS_WGSL.to_string(),
         )?;
         let (mse, inv) = match self.config.loss {
@@ -377,7 +474,11 @@ impl Trainer {
         let lp: [u32; 8] = [r as u32, o as u32, op as u32, mse, inv.to_bits(), 0, 0, 0];
         let lpb = gpu.uniform_init("loss params", bytemuck::cast_slice(&lp));
         head.push(Dispatch {
-            bind: loss_k.bind(gpu, &[&lpb, &self.logits, &self.classes, &self.targets, &self.dlogits, &self.row_loss], 32),
+            bind: loss_k.bind(
+                gpu,
+                &[&lpb, &self.logits, &self.classes, &self.targets, &self.dlogits, &self.row_loss],
+                32,
+            ),
             kernel: loss_k,
             groups: (r.div_ceil(64) as u32, 1, 1),
         });
@@ -391,7 +492,10 @@ impl Trainer {
             Binding::ReadWrite,
             Binding::ReadWrite,
         ];
-        let hp_buf = gpu.uniform_init("head params", bytemuck::cast_slice(&[r as u32, (op / 4) as u32, (kp / 4) as u32, 0u32]));
+        let hp_buf = gpu.uniform_init(
+            "head params",
+            bytemuck::cast_slice(&[r as u32, (op / 4) as u32, (kp / 4) as u32, 0u32]),
+        );
         for (entry, groups) in [
             ("weights", ((kp / 4).div_ceil(64) as u32, (op / 4) as u32, 1)),
             ("bias", ((op / 4).div_ceil(64) as u32, 1, 1)),
@@ -399,7 +503,11 @@ impl Trainer {
         ] {
             gpu.check_groups("head gradient", groups.0.max(groups.1))?;
             let k = gpu.kernel_entry("head_grad", entry, &hb, || HEAD_GRAD_WGSL.to_string())?;
-            let bind = k.bind(gpu, &[&hp_buf, &self.dlogits, bufs.out, &self.w_y, &self.dw_y, &self.db_y, bufs.dout], 16);
+            let bind = k.bind(
+                gpu,
+                &[&hp_buf, &self.dlogits, bufs.out, &self.w_y, &self.dw_y, &self.db_y, bufs.dout],
+                16,
+            );
             head.push(Dispatch { kernel: k, bind, groups });
         }
 
@@ -421,8 +529,14 @@ impl Trainer {
         pairs.push((&self.w_y, &self.dw_y, op * kp));
         pairs.push((&self.b_y, &self.db_y, op));
 
-        let nb = [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
-        let partial = gpu.kernel_entry("grad_norm", "partial", &nb, || GRAD_NORM_WGSL.to_string())?;
+        let nb = [
+            Binding::Uniform { dynamic: false },
+            Binding::Read,
+            Binding::ReadWrite,
+            Binding::ReadWrite,
+        ];
+        let partial =
+            gpu.kernel_entry("grad_norm", "partial", &nb, || GRAD_NORM_WGSL.to_string())?;
         let finish = gpu.kernel_entry("grad_norm", "finish", &nb, || GRAD_NORM_WGSL.to_string())?;
         let total_partials: usize = pairs.iter().map(|p| p.2.div_ceil(NORM_CHUNK)).sum();
         let partials = gpu.storage("partials", (total_partials * 4) as u64);
@@ -430,22 +544,46 @@ impl Trainer {
         let mut slot = 0usize;
         let max_norm = self.config.clip_norm.unwrap_or(0.0);
         for &(_, grad, n) in &pairs {
-            let pb = gpu.uniform_init("norm params", bytemuck::cast_slice(&[n as u32, slot as u32, 0u32, max_norm.to_bits()]));
+            let pb = gpu.uniform_init(
+                "norm params",
+                bytemuck::cast_slice(&[n as u32, slot as u32, 0u32, max_norm.to_bits()]),
+            );
             let chunks = n.div_ceil(NORM_CHUNK);
-            norm.push(Dispatch { bind: partial.bind(gpu, &[&pb, grad, &partials, &self.stats], 16), kernel: partial.clone(), groups: (chunks.div_ceil(64) as u32, 1, 1) });
+            norm.push(Dispatch {
+                bind: partial.bind(gpu, &[&pb, grad, &partials, &self.stats], 16),
+                kernel: partial.clone(),
+                groups: (chunks.div_ceil(64) as u32, 1, 1),
+            });
             slot += chunks;
         }
-        let fb = gpu.uniform_init("norm finish", bytemuck::cast_slice(&[total_partials as u32, 0u32, r as u32, max_norm.to_bits()]));
-        norm.push(Dispatch { bind: finish.bind(gpu, &[&fb, &self.row_loss, &partials, &self.stats], 16), kernel: finish, groups: (1, 1, 1) });
+        let fb = gpu.uniform_init(
+            "norm finish",
+            bytemuck::cast_slice(&[total_partials as u32, 0u32, r as u32, max_norm.to_bits()]),
+        );
+        norm.push(Dispatch {
+            bind: finish.bind(gpu, &[&fb, &self.row_loss, &partials, &self.stats], 16),
+            kernel: finish,
+            groups: (1, 1, 1),
+        });
 
         let optim = gpu.kernel(
             "optim",
-            &[Binding::Uniform { dynamic: false }, Binding::ReadWrite, Binding::Read, Binding::ReadWrite, Binding::ReadWrite, Binding::Read],
+            &[
+                Binding::Uniform { dynamic: false },
+                Binding::ReadWrite,
+                Binding::Read,
+                Binding::ReadWrite,
+                Binding::ReadWrite,
+                Binding::Read,
+            ],
             || OPTIM_WGSL.to_string(),
         )?;
         let mut params = vec![];
         for &(param, grad, n) in &pairs {
-            let opt_params = gpu.uniform_init("optim params", bytemuck::bytes_of(&self.config.optimizer.params(n, 1, None)));
+            let opt_params = gpu.uniform_init(
+                "optim params",
+                bytemuck::bytes_of(&self.config.optimizer.params(n, 1, None)),
+            );
             let m = gpu.storage("optim m", (n * 4) as u64);
             let v = gpu.storage("optim v", (n * 4) as u64);
             let bind = optim.bind(gpu, &[&opt_params, param, grad, &m, &v, &self.stats], 48);
@@ -469,7 +607,9 @@ pub fn read_log(path: &std::path::Path) -> Result<Vec<StepStats>> {
     struct Log {
         steps: Vec<StepStats>,
     }
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    let log: Log = serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("training log {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let log: Log = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Config(format!("training log {}: {e}", path.display())))?;
     Ok(log.steps)
 }

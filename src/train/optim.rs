@@ -20,7 +20,9 @@ impl Optimizer {
         let (lr, ok) = match *self {
             Optimizer::Sgd { lr, momentum } => (lr, (0.0..1.0).contains(&momentum)),
             Optimizer::Adagrad { lr, eps } => (lr, eps > 0.0),
-            Optimizer::Adam { lr, beta1, beta2, eps } => (lr, (0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0),
+            Optimizer::Adam { lr, beta1, beta2, eps } => {
+                (lr, (0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0)
+            }
         };
         if !(lr > 0.0 && lr.is_finite()) || !ok {
             return Err(Error::Config(format!("invalid optimizer settings {self:?}")));
@@ -30,7 +32,8 @@ impl Optimizer {
 
     /// The uniform block of optim.wgsl for `n` elements at update number `step` (from 1).
     pub(crate) fn params(&self, n: usize, step: u64, clip_value: Option<f32>) -> OptParams {
-        let mut p = OptParams { n: n as u32, clip_value: clip_value.unwrap_or(0.0), ..Default::default() };
+        let mut p =
+            OptParams { n: n as u32, clip_value: clip_value.unwrap_or(0.0), ..Default::default() };
         match *self {
             Optimizer::Sgd { lr, momentum } => {
                 p.kind = 0;

@@ -49,7 +49,9 @@ impl Golden {
         let (t, b) = (x.shape[0], x.shape[1]);
         let h0 = file.float("h0", None).unwrap().data;
         let c0 = file.contains("c0").then(|| file.float("c0", None).unwrap().data);
-        let lengths = file.contains("lengths").then(|| file.int("lengths", None).unwrap().iter().map(|&v| v as usize).collect());
+        let lengths = file
+            .contains("lengths")
+            .then(|| file.int("lengths", None).unwrap().iter().map(|&v| v as usize).collect());
         Golden { name: name.into(), file, weights, t, b, x: x.data, h0, c0, lengths }
     }
 

@@ -353,3 +353,37 @@ fn momentum_adagrad_clip_value_and_carried_state() {
     );
     assert!((fresh - want).abs() > 1e-4, "the test needs the carried state to matter");
 }
+
+/// A forward/backward through `trainer.model()` with another T and B must not disturb the
+/// trainer: its head and optimizer stay bound to the trainer's own buffers, so the steps
+/// after it give the same losses and weights as steps without it.
+#[test]
+fn model_calls_between_steps_leave_training_unchanged() {
+    use wgpu_rnn::gpu::backward::GradInput;
+    use wgpu_rnn::Input;
+    let gpu = gpu();
+    let (w, x, classes, t, b, o) = setup(CellKind::Lstm, 1, false);
+    let run = |interleave: bool| {
+        let cfg = TrainConfig::new(
+            Optimizer::Sgd { lr: 0.5, momentum: 0.0 },
+            Loss::CrossEntropy { classes: o },
+        );
+        let mut tr = Trainer::new(gpu, &w, cfg, t, b).unwrap();
+        let mut losses = vec![tr.step(gpu, &x, Targets::Classes(&classes)).unwrap().loss];
+        if interleave {
+            let (t2, b2) = (t + 2, b + 1);
+            let x2 = vec![0.25f32; t2 * b2 * 6];
+            let dy = vec![1.0f32; t2 * b2 * 10];
+            let grad = GradInput { d_output: &dy, d_h_n: None, d_c_n: None };
+            tr.model().forward_backward(gpu, &Input::new(&x2, t2, b2), &grad, None).unwrap();
+        }
+        for _ in 0..2 {
+            losses.push(tr.step(gpu, &x, Targets::Classes(&classes)).unwrap().loss);
+        }
+        (losses, tr.weights(gpu).unwrap(), tr.grads(gpu).unwrap().unwrap())
+    };
+    let (plain, interleaved) = (run(false), run(true));
+    assert_eq!(plain.0, interleaved.0, "losses with and without a model call between steps");
+    assert_eq!(plain.1, interleaved.1, "weights after the steps");
+    assert_eq!(plain.2, interleaved.2, "gradients of the last step");
+}

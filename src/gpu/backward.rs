@@ -333,7 +333,7 @@ pub fn training_variant(gpu: &Gpu, v: Variant) -> Variant {
 }
 
 impl GpuModel {
-    fn grad_plan(
+    pub(crate) fn grad_plan(
         &self,
         gpu: &Gpu,
         t: usize,

@@ -119,7 +119,6 @@ pub struct Trainer {
     pub b: usize,
     pub config: TrainConfig,
     model: GpuModel,
-    variant: Variant,
     w_y: wgpu::Buffer,
     b_y: wgpu::Buffer,
     dw_y: wgpu::Buffer,
@@ -130,6 +129,10 @@ pub struct Trainer {
     classes: wgpu::Buffer,
     targets: wgpu::Buffer,
     stats: wgpu::Buffer,
+    /// The trainer's own training plan (never the model's cached one, which a call through
+    /// `model()` with another shape rebuilds) and the head and optimizer bound to it.
+    plan: GradPlan,
+    /// Set by `new` (binding needs the trainer's own buffers).
     bound: Option<Bound>,
     steps: u64,
     carried: bool,
@@ -184,12 +187,12 @@ impl Trainer {
         for (what, n) in [("logits", r * op), ("head weight", op * kp)] {
             gpu.check_binding(what, (n * 4) as u64)?;
         }
-        Ok(Trainer {
+        let plan = model.grad_plan(gpu, t, b, variant, false)?;
+        let mut trainer = Trainer {
             spec,
             t,
             b,
             model,
-            variant,
             w_y: gpu.storage_init("w_y", &w_y),
             b_y: gpu.storage_init("b_y", &b_y),
             dw_y: gpu.storage("dw_y", (op * kp * 4) as u64),
@@ -201,11 +204,14 @@ impl Trainer {
             targets: gpu.storage("targets", (r * o * 4) as u64),
             stats: gpu.storage("stats", 16),
             config,
+            plan,
             bound: None,
             steps: 0,
             carried: false,
             log: vec![],
-        })
+        };
+        trainer.bound = Some(trainer.bind(gpu, &trainer.plan)?);
+        Ok(trainer)
     }
 
     /// The RNN on the GPU (for forward passes with the trained weights).
@@ -229,13 +235,7 @@ impl Trainer {
         if self.steps == 0 {
             return Ok(None);
         }
-        let input_x = vec![0.0f32; self.t * self.b * self.spec.input_size];
-        let input = Input::new(&input_x, self.t, self.b);
-        self.model
-            .with_grad_plan(gpu, &input, Some(self.variant), |plan| {
-                self.model.read_param_layout(gpu, &plan.buffers().grads)
-            })
-            .map(Some)
+        self.model.read_param_layout(gpu, &self.plan.buffers().grads).map(Some)
     }
 
     /// The head's parameters: W_y [O, D*H] and b_y [O].
@@ -316,14 +316,11 @@ impl Trainer {
         }
         self.steps += 1;
         let carry = self.config.carry_state && self.carried;
-        let mut bound = self.bound.take();
         let this = &*self;
-        let model = &this.model;
-        let stats = model.with_grad_plan(gpu, &input, Some(this.variant), |plan| {
-            if bound.is_none() {
-                bound = Some(this.bind(gpu, plan)?);
-            }
-            let bound = bound.as_ref().unwrap();
+        let (model, plan) = (&this.model, &this.plan);
+        let bound =
+            this.bound.as_ref().ok_or_else(|| Error::Config("trainer has no bound plan".into()))?;
+        let stats = {
             this.upload(gpu, plan, &input, carry)?;
             this.write_optimizer_params(gpu, bound);
             let mut enc = gpu.device.create_command_encoder(&Default::default());
@@ -377,8 +374,7 @@ impl Trainer {
             }
             gpu.queue.submit([enc.finish()]);
             gpu.read_f32(&this.stats, 4)
-        });
-        self.bound = bound;
+        };
         let stats = stats?;
         self.carried = true;
         let s = StepStats { loss: stats[0], grad_norm: stats[1], clipped: stats[3] > 0.5 };

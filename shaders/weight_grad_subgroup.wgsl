@@ -38,6 +38,9 @@ struct WgradParams {
     b_off4: u32,
     RS: u32,          // rows per segment
     part_ld: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: WgradParams;

@@ -9,6 +9,7 @@
 //! `input_size` (= V), `bidirectional`, `bias`, `step` (updates done).
 
 use crate::error::{Error, Result};
+#[cfg(feature = "native")]
 use crate::gpu::{Gpu, GpuModel};
 use crate::io::{TensorFile, TensorWriter};
 use crate::spec::{CellKind, RnnSpec};
@@ -94,18 +95,35 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Writes atomically: a crash mid-write leaves the previous file intact.
+    #[cfg(feature = "native")]
     pub fn save(&self, path: &Path) -> Result<()> {
+        self.writer().write(path)
+    }
+
+    /// The checkpoint as `.safetensors` bytes (what `save` writes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.writer().to_bytes()
+    }
+
+    fn writer(&self) -> TensorWriter {
         let mut w = TensorWriter::new();
         self.weights.write_into(&mut w);
         let (v, k) = (self.vocab.len(), self.weights.spec.output_size());
         w.add_f32("head.weight", vec![v, k], self.head_weight.clone());
         w.add_f32("head.bias", vec![v], self.head_bias.clone());
         w.meta("vocab", self.vocab.to_json()).meta("step", self.step.to_string());
-        w.write(path)
+        w
     }
 
+    /// Reads a checkpoint written by `save`.
+    #[cfg(feature = "native")]
     pub fn load(path: &Path) -> Result<Self> {
-        let f = TensorFile::open(path)?;
+        Self::from_file(&TensorFile::open(path)?)
+    }
+
+    /// Reads a checkpoint from a parsed file (`TensorFile::from_bytes` in the browser).
+    pub fn from_file(f: &TensorFile) -> Result<Self> {
+        let path = Path::new(f.path());
         let m = f.metadata();
         let get = |k: &str| {
             m.get(k).cloned().ok_or_else(|| {
@@ -134,7 +152,7 @@ impl Checkpoint {
                 vocab.len()
             )));
         }
-        let weights = Weights::from_file(&f, spec)?;
+        let weights = Weights::from_file(f, spec)?;
         let (v, k) = (vocab.len(), spec.output_size());
         let to32 =
             |t: crate::io::Tensor| t.data.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
@@ -170,6 +188,7 @@ impl Checkpoint {
 /// state in chunks of `chunk` characters (the state carried). Batching the streams is what
 /// makes validation cheap: one stream of 20000 characters is 20000 sequential steps of
 /// B = 1. The last `(len - 1) % streams` predictions are left out so segments are equal.
+#[cfg(feature = "native")]
 pub fn evaluate(
     gpu: &Gpu,
     ck: &Checkpoint,
@@ -215,6 +234,7 @@ pub fn evaluate(
 
 /// Generates `length` characters after `prime` (which is returned too). Temperature 0 is
 /// greedy (argmax); otherwise softmax(logits / temperature) sampled from a seeded RNG.
+#[cfg(feature = "native")]
 pub fn sample(
     gpu: &Gpu,
     ck: &Checkpoint,

@@ -38,6 +38,9 @@ pub enum Error {
     )]
     NoAdapter { detail: String },
 
+    #[error("{variant} cannot run here: {reason}")]
+    Unsupported { variant: String, reason: Refusal },
+
     #[error("GPU device error: {0}")]
     Device(String),
 
@@ -53,6 +56,57 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why a kernel variant cannot run for a model on an adapter: a typed reason, so callers
+/// (and tests) match the cause instead of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Needs subgroup operations with at least `min_lanes` lanes; the adapter's subgroup
+    /// sizes are `sizes` (None: no `Features::SUBGROUP`).
+    NoSubgroups { min_lanes: u32, sizes: Option<(u32, u32)> },
+    /// One step runs about `iterations` loop iterations per invocation, past the `budget` a
+    /// CPU adapter (lavapipe) allows one dispatch before its loops stop silently.
+    LoopLimit { iterations: usize, budget: usize, hidden: usize, input: usize },
+    /// Needs `needed` bytes of workgroup memory; the device has `limit`.
+    WorkgroupMemory { needed: u64, limit: u64 },
+    /// Needs `needed` storage buffers per shader stage; the device has `limit`.
+    StorageBuffers { needed: u32, limit: u32 },
+    /// Keeps W_hh rows in registers, which holds up to H = `max`.
+    HiddenSize { hidden: usize, max: usize },
+    /// Needs `needed` invocations per workgroup; the device has `limit`.
+    Invocations { needed: u32, limit: u32 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoSubgroups { min_lanes, sizes: None } => {
+                write!(f, "needs Features::SUBGROUP with subgroups of at least {min_lanes} lanes (the adapter has no SUBGROUP)")
+            }
+            Refusal::NoSubgroups { min_lanes, sizes: Some((lo, hi)) } => {
+                write!(f, "needs subgroups of at least {min_lanes} lanes (the adapter's are {lo}..{hi})")
+            }
+            Refusal::LoopLimit { iterations, budget, hidden, input } => write!(
+                f,
+                "one step of H = {hidden}, input {input} runs about {iterations} loop iterations per invocation, past the {budget} a CPU adapter (lavapipe) allows a dispatch"
+            ),
+            Refusal::WorkgroupMemory { needed, limit } => {
+                write!(f, "needs {needed} bytes of workgroup memory, the device has {limit}")
+            }
+            Refusal::StorageBuffers { needed, limit } => write!(
+                f,
+                "needs {needed} storage buffers per shader stage, the device has {limit}"
+            ),
+            Refusal::HiddenSize { hidden, max } => {
+                write!(f, "keeps W_hh rows in registers: H = {hidden} > {max}")
+            }
+            Refusal::Invocations { needed, limit } => write!(
+                f,
+                "needs {needed} invocations per workgroup (one per hidden unit), the device allows {limit}"
+            ),
+        }
+    }
+}
 
 impl Error {
     pub(crate) fn shape(

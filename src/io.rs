@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::{BTreeMap, HashMap};
+#[cfg(feature = "native")]
 use std::path::Path;
 
 /// A `.safetensors` file held in memory.
@@ -21,6 +22,8 @@ pub struct Tensor {
 }
 
 impl TensorFile {
+    /// Reads and parses a `.safetensors` file.
+    #[cfg(feature = "native")]
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let p = path.as_ref();
         let bytes = std::fs::read(p)
@@ -245,12 +248,14 @@ impl TensorWriter {
     }
 
     /// Writes to `path` atomically: a temporary file beside it, fsync, then rename.
+    #[cfg(feature = "native")]
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         write_atomic(path.as_ref(), &self.to_bytes()?)
     }
 }
 
 /// Writes `bytes` to `path` so that readers see either the old file or the new one, whole.
+#[cfg(feature = "native")]
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let io = |source| Error::Io { path: path.display().to_string(), source };

@@ -5,6 +5,7 @@
 //! B = batch, I = input size, H = hidden size, G = gates (RNN 1, GRU 3, LSTM 4),
 //! D = directions, L = layers. Sequences are [T, B, features], states [L*D, B, H].
 
+#[cfg(feature = "native")]
 pub mod bench;
 pub mod cells;
 pub mod charlm;
@@ -12,13 +13,17 @@ pub mod check;
 pub mod error;
 pub mod gpu;
 pub mod io;
+#[cfg(feature = "native")]
 pub mod plot;
 pub mod reference;
 pub mod spec;
 pub mod stability;
+#[cfg(feature = "native")]
 pub mod trace;
 pub mod train;
+#[cfg(feature = "native")]
 pub mod tune;
+#[cfg(feature = "native")]
 pub mod validate;
 pub mod weights;
 

@@ -350,6 +350,7 @@ pub fn summarize(
 /// The same trace from the GPU: forward and BPTT on the device, dL/dh_t (and dL/dc_t) of
 /// every step of the last layer read back from the backward pass, gates from the reserve
 /// space.
+#[cfg(feature = "native")]
 pub fn trace_gpu(
     gpu: &crate::gpu::Gpu,
     w: &Weights,

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::io::{Data, TensorFile, TensorWriter};
 use crate::spec::{CellKind, ParamKind, RnnSpec};
 use rand::{Rng, SeedableRng};
+#[cfg(feature = "native")]
 use std::path::Path;
 
 /// The four tensors of one layer and direction. Held in f64 so PyTorch's float64 fixtures
@@ -183,11 +184,13 @@ impl Weights {
     }
 
     /// `from_file` on a path.
+    #[cfg(feature = "native")]
     pub fn load(path: impl AsRef<Path>, spec: RnnSpec) -> Result<Self> {
         Self::from_file(&TensorFile::open(path)?, spec)
     }
 
     /// Loads a file whose sizes are inferred (see `infer_spec`).
+    #[cfg(feature = "native")]
     pub fn load_infer(path: impl AsRef<Path>, cell: CellKind) -> Result<Self> {
         let f = TensorFile::open(path)?;
         let spec = Self::infer_spec(&f, cell)?;
@@ -216,6 +219,7 @@ impl Weights {
     }
 
     /// Saves as f32 `.safetensors` with PyTorch's names, atomically.
+    #[cfg(feature = "native")]
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut w = TensorWriter::new();
         self.write_into(&mut w);

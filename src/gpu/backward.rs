@@ -20,62 +20,24 @@
 //!                wpart [S, N1*N2 + N1 rounded to 4]: per row segment, the partial weight and
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 
-use super::context::{Binding, Dispatch, Gpu, Kernel};
-use super::forward::{
-    pad_rows, persistent_chunk, step_entries, unpad_rows, FusedParams, GemmParams, GpuModel, Input,
-    StepParams, FLAG_TRAIN, FLAG_WRITE_OUT,
+use super::abi::{
+    self, BwdParams, ColsumParams, FusedParams, GemmParams, NnParams, ReduceParams, StepParams,
+    WgradParams, WgradSgParams, FLAG_TRACE, FLAG_TRAIN, FLAG_WRITE_OUT,
 };
+use super::context::{Dispatch, Gpu, Kernel};
+use super::forward::{pad_rows, step_entries, unpad_rows, GpuModel, Input};
 use super::kernels::{
-    self, hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel,
-    PersistentShape, Variant, GEMM_SUBGROUP_ROWS, SUBGROUP_LANES,
+    self, hp, persistent_chunk, persistent_kernel, persistent_subgroup_kernel, step_groups,
+    step_kernel, PersistentShape, Variant, GEMM_SUBGROUP_ROWS, SUBGROUP_LANES,
 };
+use super::shaders;
+
+/// Storage buffers of the backward step kernels.
+const BWD_STORAGE: u32 = abi::storage_buffers(&abi::BWD_BINDINGS);
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
 use std::sync::Arc;
-
-pub const BACKWARD_CELL_WGSL: &str = include_str!("../../shaders/backward_cell.wgsl");
-pub const BACKWARD_IO_ALIGNED_WGSL: &str = include_str!("../../shaders/backward_io_aligned.wgsl");
-pub const BACKWARD_IO_UNALIGNED_WGSL: &str =
-    include_str!("../../shaders/backward_io_unaligned.wgsl");
-pub const BACKWARD_STEP_WGSL: &str = include_str!("../../shaders/backward_step.wgsl");
-pub const BACKWARD_STEP_SUBGROUP_WGSL: &str =
-    include_str!("../../shaders/backward_step_subgroup.wgsl");
-pub const WEIGHT_GRAD_WGSL: &str = include_str!("../../shaders/weight_grad.wgsl");
-pub const WEIGHT_GRAD_SUBGROUP_WGSL: &str = include_str!("../../shaders/weight_grad_subgroup.wgsl");
-pub const WEIGHT_GRAD_REDUCE_WGSL: &str = include_str!("../../shaders/weight_grad_reduce.wgsl");
-pub const GEMM_NN_COMMON_WGSL: &str = include_str!("../../shaders/gemm_nn_common.wgsl");
-pub const GEMM_NN_WGSL: &str = include_str!("../../shaders/gemm_nn.wgsl");
-pub const GEMM_NN_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_nn_subgroup.wgsl");
-pub const PERSISTENT_BACKWARD_SUBGROUP_WGSL: &str =
-    include_str!("../../shaders/persistent_backward_subgroup.wgsl");
-pub const COLSUM_WGSL: &str = include_str!("../../shaders/colsum.wgsl");
-
-const BWD_BINDINGS: [Binding; 14] = [
-    Binding::Uniform { dynamic: true },
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    // per-step trace of dL/dh_t and dL/dc_t (written when BwdParams.flags has TRACE)
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-];
-const WGRAD_BINDINGS: [Binding; 4] =
-    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
-const REDUCE_BINDINGS: [Binding; 4] =
-    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite, Binding::ReadWrite];
-const COLSUM_BINDINGS: [Binding; 3] =
-    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::ReadWrite];
-const NN_BINDINGS: [Binding; 4] =
-    [Binding::Uniform { dynamic: false }, Binding::Read, Binding::Read, Binding::ReadWrite];
 
 /// Units (one vec4 of a W_hh row) and batch rows per invocation of the backward step.
 const BWD_UNITS: usize = 4;
@@ -92,84 +54,6 @@ const WGRAD_SG_ROWS: usize = 32;
 /// 8 rows per broadcast round), at most this many segments (partials cost memory).
 const WGRAD_SEG_MIN_ROWS: usize = 1024;
 const WGRAD_MAX_SEGMENTS: usize = 8;
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct BwdParams {
-    t: u32,
-    b: u32,
-    h: u32,
-    hp: u32,
-    d: u32,
-    step: u32,
-    ghp4: u32,
-    /// BWD_FLAG_TRACE: record dL/dh_t and dL/dc_t of every step
-    flags: u32,
-}
-
-const BWD_FLAG_TRACE: u32 = 1;
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct WgradParams {
-    r: u32,
-    n1: u32,
-    n2: u32,
-    lda4: u32,
-    ldb4: u32,
-    a_off4: u32,
-    b_off4: u32,
-    c_off: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct WgradSgParams {
-    r: u32,
-    n1: u32,
-    n2: u32,
-    lda4: u32,
-    ldb4: u32,
-    a_off4: u32,
-    b_off4: u32,
-    rs: u32,
-    part_ld: u32,
-    pad: [u32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceParams {
-    s: u32,
-    part_ld4: u32,
-    nc: u32,
-    n1: u32,
-    c_off: u32,
-    db_off: u32,
-    pad: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct NnParams {
-    m: u32,
-    n4: u32,
-    d: u32,
-    gh: u32,
-    ghp4: u32,
-    pad: [u32; 3],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ColsumParams {
-    r: u32,
-    n: u32,
-    lda: u32,
-    a_off: u32,
-    c_off: u32,
-    pad: [u32; 3],
-}
 
 /// Upstream gradients of one training call: dL/d output [T, B, D*H] and optionally
 /// dL/d h_n, dL/d c_n [L*D, B, H].
@@ -259,6 +143,7 @@ impl GradPlan {
 pub(crate) struct GradPlan {
     key: (usize, usize, Variant, bool),
     /// per layer: dL/dh_t and dL/dc_t of every step [R, D*Hp] (trace plans only)
+    #[cfg_attr(not(feature = "native"), allow(dead_code))]
     traces: Vec<[wgpu::Buffer; 2]>,
     x: wgpu::Buffer,
     lengths: wgpu::Buffer,
@@ -347,10 +232,10 @@ impl GpuModel {
         let (gh, ghp) = (g * h, hp(g * h));
         let r = t * b;
         let n_state = s.num_layers * d * b;
-        if gpu.limits.max_storage_buffers_per_shader_stage < 13 {
+        if gpu.limits.max_storage_buffers_per_shader_stage < BWD_STORAGE {
             return Err(Error::DeviceLimit {
                 what: "storage buffers of the backward step kernel".into(),
-                value: 13,
+                value: BWD_STORAGE as u64,
                 limit: gpu.limits.max_storage_buffers_per_shader_stage as u64,
                 limit_name: "max_storage_buffers_per_shader_stage".into(),
             });
@@ -443,17 +328,8 @@ impl GpuModel {
         };
         // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
         let sg = variant == Variant::Subgroup;
-        let (bwd_name, bwd_body) = if sg {
-            ("backward_step_subgroup", BACKWARD_STEP_SUBGROUP_WGSL)
-        } else {
-            ("backward_step", BACKWARD_STEP_WGSL)
-        };
         // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
-        let (io_name, io) = if h % 4 == 0 {
-            ("aligned", BACKWARD_IO_ALIGNED_WGSL)
-        } else {
-            ("unaligned", BACKWARD_IO_UNALIGNED_WGSL)
-        };
+        let aligned = h % 4 == 0;
         let rows = kernels::step_subgroup_rows(b);
         let unit_chunks = h.div_ceil(BWD_UNITS);
         // Small batches under persistent-subgroup: the persistent BPTT kernel, one dispatch
@@ -464,24 +340,12 @@ impl GpuModel {
             let wgp = (hpad / 4).div_ceil(lanes) * lanes;
             let ghp4 = (ghp / 4).div_ceil(lanes) * lanes;
             let chunk = persistent_chunk(prow, h);
-            let k = gpu.kernel(&format!("persistent_backward_subgroup/{}/{io_name}/rows{prow}/wg{wgp}/ghp4_{ghp4}/chunk{chunk}", s.cell.name()), &BWD_BINDINGS, || {
-                let consts = format!("const BS: u32 = {prow}u;\nconst WGP: u32 = {wgp}u;\nconst GHP4: u32 = {ghp4}u;\nconst CHUNK: u32 = {chunk}u;");
-                let body = kernels::unroll(PERSISTENT_BACKWARD_SUBGROUP_WGSL, ghp4, lanes);
-                kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{consts}\n{body}"))
-            })?;
+            let k = gpu.kernel(&shaders::persistent_backward_subgroup(
+                s.cell, aligned, prow, wgp, ghp4, chunk,
+            ))?;
             (k, (b.div_ceil(prow) as u32, d as u32, 1), chunk)
         } else {
-            // Only the subgroup kernel depends on the row block; one pipeline for the others.
-            let key = if sg {
-                format!("{bwd_name}/{}/{io_name}/rows{rows}", s.cell.name())
-            } else {
-                format!("{bwd_name}/{}/{io_name}", s.cell.name())
-            };
-            let k = gpu.kernel(&key, &BWD_BINDINGS, || {
-                let body =
-                    if sg { kernels::unroll_rows(bwd_body, rows) } else { bwd_body.to_string() };
-                kernels::cell_source(s.cell, &format!("{io}\n{BACKWARD_CELL_WGSL}\n{body}"))
-            })?;
+            let k = gpu.kernel(&shaders::backward_step(s.cell, aligned, sg.then_some(rows)))?;
             let groups = if sg {
                 (
                     unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32,
@@ -493,36 +357,10 @@ impl GpuModel {
             };
             (k, groups, 1)
         };
-        let wgrad = if sg {
-            gpu.kernel(
-                &format!("weight_grad_subgroup/rows{WGRAD_SG_ROWS}"),
-                &WGRAD_BINDINGS,
-                || {
-                    format!(
-                        "const RM: u32 = {WGRAD_SG_ROWS}u;\n{}",
-                        kernels::unroll(WEIGHT_GRAD_SUBGROUP_WGSL, WGRAD_SG_ROWS, 4)
-                    )
-                },
-            )?
-        } else {
-            gpu.kernel("weight_grad", &WGRAD_BINDINGS, || WEIGHT_GRAD_WGSL.to_string())?
-        };
-        let nn = if sg {
-            gpu.kernel(&format!("gemm_nn_subgroup/rows{GEMM_SUBGROUP_ROWS}"), &NN_BINDINGS, || {
-                format!(
-                    "{GEMM_NN_COMMON_WGSL}\n{}",
-                    kernels::unroll_rows(GEMM_NN_SUBGROUP_WGSL, GEMM_SUBGROUP_ROWS)
-                )
-            })?
-        } else {
-            gpu.kernel("gemm_nn", &NN_BINDINGS, || {
-                format!("{GEMM_NN_COMMON_WGSL}\n{GEMM_NN_WGSL}")
-            })?
-        };
-        let colsum = gpu.kernel("colsum", &COLSUM_BINDINGS, || COLSUM_WGSL.to_string())?;
-        let reduce = gpu.kernel("weight_grad_reduce", &REDUCE_BINDINGS, || {
-            WEIGHT_GRAD_REDUCE_WGSL.to_string()
-        })?;
+        let wgrad = gpu.kernel(&shaders::weight_grad(sg.then_some(WGRAD_SG_ROWS)))?;
+        let nn = gpu.kernel(&shaders::gemm_nn(sg.then_some(GEMM_SUBGROUP_ROWS)))?;
+        let colsum = gpu.kernel(&shaders::colsum())?;
+        let reduce = gpu.kernel(&shaders::weight_grad_reduce())?;
         // Subgroup weight gradients: rows split into `segs` segments of `seg_rows`, each
         // partial [N1*N2 + N1 rounded to 4] in `wpart`, summed in segment order.
         let part_ld_max =
@@ -586,12 +424,12 @@ impl GpuModel {
                 d: d as u32,
                 step: st as u32,
                 ghp4: (ghp / 4) as u32,
-                flags: if trace { BWD_FLAG_TRACE } else { 0 },
+                flags: if trace { FLAG_TRACE } else { 0 },
             }),
         );
 
         // dL/dh_t, dL/dc_t per step and layer when tracing; a 16-byte stand-in otherwise
-        // (the kernels touch these only with BWD_FLAG_TRACE set).
+        // (the kernels touch these only with FLAG_TRACE set).
         let traces: Vec<[wgpu::Buffer; 2]> = (0..s.num_layers)
             .map(|_| {
                 let bytes = if trace { (r * d * hpad) as u64 * f } else { 16 };
@@ -628,7 +466,7 @@ impl GpuModel {
                     let (gx, gy) = gemm_v.groups(r, d * gh);
                     gpu.check_groups("input GEMM", gx.max(gy))?;
                     let dispatch = Dispatch {
-                        bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg], 16),
+                        bind: gemm.bind(gpu, &[&gp, input, &lw.w_ih, &lw.b_ih, &xg]),
                         kernel: gemm.clone(),
                         groups: (gx, gy, 1),
                     };
@@ -657,7 +495,7 @@ impl GpuModel {
                         &fp, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in, h_out,
                         &c_state, &out, &xg, &hg, &hprev, &cprev,
                     ];
-                    step.bind(gpu, &bufs, std::mem::size_of::<FusedParams>() as u64)
+                    step.bind(gpu, &bufs)
                 });
                 params.push(fp);
                 bgs
@@ -682,7 +520,6 @@ impl GpuModel {
                             &cprev,
                             h_in,
                         ],
-                        32,
                     )
                 })
             };
@@ -705,7 +542,7 @@ impl GpuModel {
                     gpu.check_groups("weight gradient", groups.1)?;
                     grads.push(Dispatch {
                         kernel: wgrad.clone(),
-                        bind: wgrad.bind(gpu, &[&pb, a, bm, c], 32),
+                        bind: wgrad.bind(gpu, &[&pb, a, bm, c]),
                         groups,
                     });
                     params.push(pb);
@@ -735,7 +572,7 @@ impl GpuModel {
                 gpu.check_groups("weight gradient", groups.0.max(groups.1).max(groups.2))?;
                 grads.push(Dispatch {
                     kernel: wgrad.clone(),
-                    bind: wgrad.bind(gpu, &[&pb, a, bm, &wpart], 48),
+                    bind: wgrad.bind(gpu, &[&pb, a, bm, &wpart]),
                     groups,
                 });
                 params.push(pb);
@@ -753,7 +590,7 @@ impl GpuModel {
                 gpu.check_groups("weight-gradient reduction", rgroups.0)?;
                 grads.push(Dispatch {
                     kernel: reduce.clone(),
-                    bind: reduce.bind(gpu, &[&rb, &wpart, c, db], 32),
+                    bind: reduce.bind(gpu, &[&rb, &wpart, c, db]),
                     groups: rgroups,
                 });
                 params.push(rb);
@@ -795,7 +632,7 @@ impl GpuModel {
                     let pb = gpu.uniform_init("colsum params", bytemuck::bytes_of(&c));
                     grads.push(Dispatch {
                         kernel: colsum.clone(),
-                        bind: colsum.bind(gpu, &[&pb, a, out_b], 32),
+                        bind: colsum.bind(gpu, &[&pb, a, out_b]),
                         groups: (gh.div_ceil(64) as u32, 1, 1),
                     });
                     params.push(pb);
@@ -818,7 +655,7 @@ impl GpuModel {
             };
             gpu.check_groups("dx GEMM", gx.max(gy) as u32)?;
             let dx_gemm = Dispatch {
-                bind: nn.bind(gpu, &[&dxp, dg_x, &lw.w_ih, &dx], 32),
+                bind: nn.bind(gpu, &[&dxp, dg_x, &lw.w_ih, &dx]),
                 kernel: nn.clone(),
                 groups: (gx as u32, gy as u32, 1),
             };
@@ -843,7 +680,6 @@ impl GpuModel {
                     dh_tr,
                     dc_tr,
                 ],
-                32,
             );
             let mut keep = vec![xg, hg, hprev, cprev];
             keep.extend(params);
@@ -885,7 +721,6 @@ impl GpuModel {
                     dh_tr,
                     dc_tr,
                 ],
-                32,
             );
             layers[l].bwd_bg = bg;
         }
@@ -1155,12 +990,8 @@ impl GpuModel {
         f: impl FnOnce(&GradPlan) -> Result<T>,
     ) -> Result<T> {
         let v = variant.unwrap_or_else(|| auto_training_variant(gpu, &self.spec, input.b));
-        if let Some(why) = training_variant(gpu, v)
-            .unsupported(gpu, &self.spec)
-            .or_else(|| v.unsupported(gpu, &self.spec))
-        {
-            return Err(Error::Config(why));
-        }
+        training_variant(gpu, v).check_supported(gpu, &self.spec)?;
+        v.check_supported(gpu, &self.spec)?;
         let key = (input.t, input.b, v, trace);
         let mut slot = self.grad_plan.lock().unwrap();
         if slot.as_ref().map(|p| p.key) != Some(key) {
@@ -1173,6 +1004,7 @@ impl GpuModel {
     /// Forward and backward through time: the gradient of
     /// L = Σ output·d_output + Σ h_n·d_h_n + Σ c_n·d_c_n with respect to every parameter,
     /// x, h0 and c0, plus the forward results.
+    #[cfg(feature = "native")]
     pub fn forward_backward(
         &self,
         gpu: &Gpu,
@@ -1180,9 +1012,45 @@ impl GpuModel {
         grad: &GradInput<'_>,
         variant: Option<Variant>,
     ) -> Result<GradOutput> {
-        self.run_train(gpu, input, grad, variant, true, |plan| {
-            self.read_grads(gpu, plan, input, true)
-        })
+        pollster::block_on(self.forward_backward_async(gpu, input, grad, variant))
+    }
+
+    /// `forward_backward` without blocking.
+    pub async fn forward_backward_async(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+    ) -> Result<GradOutput> {
+        self.train_async(gpu, input, grad, variant, true).await
+    }
+
+    /// `weight_grads` without blocking.
+    pub async fn weight_grads_async(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+    ) -> Result<GradOutput> {
+        self.train_async(gpu, input, grad, variant, false).await
+    }
+
+    /// One training call, its results staged under the plan's lock and read after it.
+    async fn train_async(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        grad: &GradInput<'_>,
+        variant: Option<Variant>,
+        input_grad: bool,
+    ) -> Result<GradOutput> {
+        let (staged, v) = self.run_train(gpu, input, grad, variant, input_grad, |plan| {
+            Ok((gpu.stage(&self.grad_reads(plan, input, input_grad)), plan.key.2))
+        })?;
+        let got = gpu.fetch(staged).await?;
+        Ok(self.unpack_grads(input, input_grad, v, got))
     }
 
     /// One training call (upload, forward, backward) waited for, nothing read back.
@@ -1199,6 +1067,7 @@ impl GpuModel {
     /// `forward_backward` without dL/dx of the network input (`GradOutput::x` is empty):
     /// what training needs (every parameter, h0 and c0), one GEMM less — PyTorch's backward
     /// when x does not require grad.
+    #[cfg(feature = "native")]
     pub fn weight_grads(
         &self,
         gpu: &Gpu,
@@ -1206,9 +1075,7 @@ impl GpuModel {
         grad: &GradInput<'_>,
         variant: Option<Variant>,
     ) -> Result<GradOutput> {
-        self.run_train(gpu, input, grad, variant, false, |plan| {
-            self.read_grads(gpu, plan, input, false)
-        })
+        pollster::block_on(self.weight_grads_async(gpu, input, grad, variant))
     }
 
     /// `weight_grads` waited for, nothing read back.
@@ -1245,6 +1112,7 @@ impl GpuModel {
 
     /// GPU time per kernel family of one training call (dL/dx of the network input
     /// included when `input_grad`), in ms.
+    #[cfg(feature = "native")]
     pub fn profile_train(
         &self,
         gpu: &Gpu,
@@ -1264,51 +1132,69 @@ impl GpuModel {
         })
     }
 
-    fn read_grads(
+    /// The reads of a training call's results: outputs, states, dL/dx (when `input_grad`),
+    /// dL/dh0, dL/dc0, then the parameter gradients.
+    fn grad_reads<'p>(
         &self,
-        gpu: &Gpu,
-        plan: &GradPlan,
+        plan: &'p GradPlan,
         input: &Input<'_>,
         input_grad: bool,
-    ) -> Result<GradOutput> {
+    ) -> Vec<(&'p wgpu::Buffer, usize)> {
         let s = &self.spec;
         let (t, b) = (input.t, input.b);
         let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
         let n_state = s.num_layers * d * b;
-        let top = plan.layers.last().unwrap();
-        let reads: Vec<(&wgpu::Buffer, usize)> = vec![
+        let (top, bottom) = (&plan.layers[plan.layers.len() - 1], &plan.layers[0]);
+        let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![
             (&top.out, t * b * d * hpad),
             (&plan.h_n, n_state * hpad),
             (&plan.c_n, n_state * h),
-            (&plan.layers[0].dx, if input_grad { t * b * self.layers[0].kp } else { 0 }),
+            (&bottom.dx, if input_grad { t * b * self.layers[0].kp } else { 0 }),
             (&plan.dh0, n_state * hpad),
             (&plan.dc0, n_state * h),
         ];
-        let got = gpu.read_many(&reads)?;
+        let grads: Vec<[&'p wgpu::Buffer; 4]> =
+            plan.layers.iter().map(|l| [&l.dw_ih, &l.dw_hh, &l.db_ih, &l.db_hh]).collect();
+        reads.extend(self.param_layout_reads(&grads));
+        reads
+    }
+
+    /// A training call's results from the values of `grad_reads`.
+    fn unpack_grads(
+        &self,
+        input: &Input<'_>,
+        input_grad: bool,
+        variant: Variant,
+        got: Vec<Vec<f32>>,
+    ) -> GradOutput {
+        let s = &self.spec;
+        let (t, b) = (input.t, input.b);
+        let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
+        let n_state = s.num_layers * d * b;
         let mut it = got.into_iter();
-        let output = unpad_rows(&it.next().unwrap(), t * b * d, h, hpad);
-        let h_n = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
+        let output = unpad_rows(&it.next().unwrap_or_default(), t * b * d, h, hpad);
+        let h_n = unpad_rows(&it.next().unwrap_or_default(), n_state, h, hpad);
         let c_n = if s.cell.has_cell_state() {
-            it.next().unwrap()
+            it.next().unwrap_or_default()
         } else {
             it.next();
             vec![]
         };
         let x = if input_grad {
-            unpad_rows(&it.next().unwrap(), t * b, s.input_size, hp(s.input_size))
+            unpad_rows(&it.next().unwrap_or_default(), t * b, s.input_size, hp(s.input_size))
         } else {
             it.next();
             vec![]
         };
-        let h0 = unpad_rows(&it.next().unwrap(), n_state, h, hpad);
+        let h0 = unpad_rows(&it.next().unwrap_or_default(), n_state, h, hpad);
         let c0 = if s.cell.has_cell_state() {
-            it.next().unwrap()
+            it.next().unwrap_or_default()
         } else {
             it.next();
             vec![]
         };
-        let gw = self.read_param_layout(gpu, &plan.buffers().grads)?;
-        Ok(GradOutput { output, h_n, c_n, weights: gw, x, h0, c0, variant: plan.key.2 })
+        let gw = self.param_layout_unpack(&mut it);
+        GradOutput { output, h_n, c_n, weights: gw, x, h0, c0, variant }
     }
 }
 
@@ -1316,6 +1202,7 @@ impl GpuModel {
     /// Forward and backward with dL/d(output) = `d_output` (no gradient at the final
     /// states), recording dL/dh_t (and dL/dc_t) of every step of the last layer's forward
     /// direction and its activated gates: the GPU engine of `stability`.
+    #[cfg(feature = "native")]
     pub fn trace_steps(
         &self,
         gpu: &Gpu,
@@ -1388,6 +1275,7 @@ pub struct StepStates {
 impl GpuModel {
     /// Runs the training forward (no backward) and reads back h_t, c_t and the activated
     /// gates of every step of `layer`, direction `dir`.
+    #[cfg(feature = "native")]
     pub fn forward_states(
         &self,
         gpu: &Gpu,

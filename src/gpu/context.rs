@@ -1,6 +1,8 @@
 //! The one owner of GPU state: instance, adapter, device, queue and a pipeline cache.
 //! Host functions take `&Gpu`, so tests and users can share or bring their own.
 
+use super::abi::Binding;
+use super::shaders::KernelSource;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,9 +25,6 @@ pub struct Caps {
     pub wide_loads: bool,
 }
 
-const LOADS_WIDE_WGSL: &str = include_str!("../../shaders/loads_wide.wgsl");
-const LOADS_VEC4_WGSL: &str = include_str!("../../shaders/loads_vec4.wgsl");
-
 pub struct Gpu {
     pub instance: wgpu::Instance,
     pub adapter: wgpu::Adapter,
@@ -38,18 +37,8 @@ pub struct Gpu {
     pub caps: Caps,
     pipelines: Mutex<HashMap<String, Arc<Kernel>>>,
     /// the tune cache, read on first use
+    #[cfg(feature = "native")]
     tuned: Mutex<Option<Arc<std::collections::BTreeMap<String, String>>>>,
-}
-
-/// How a kernel sees one binding of its single bind group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Binding {
-    /// A uniform block, optionally selected per dispatch with a dynamic offset.
-    Uniform {
-        dynamic: bool,
-    },
-    Read,
-    ReadWrite,
 }
 
 /// A compute pipeline with its explicit bind group layout (derived layouts drop bindings
@@ -57,6 +46,8 @@ pub enum Binding {
 pub struct Kernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    /// bytes of the uniform block at binding 0 (see `KernelSource::uniform_size`)
+    pub uniform_size: u64,
 }
 
 /// One recorded dispatch: a kernel, its bind group (no dynamic offsets) and workgroups.
@@ -75,9 +66,10 @@ impl Dispatch {
 }
 
 impl Kernel {
-    /// A bind group of `buffers` in binding order (uniforms bound with `uniform_size` bytes,
-    /// so a dynamic offset can select one entry of a larger buffer).
-    pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer], uniform_size: u64) -> wgpu::BindGroup {
+    /// A bind group of `buffers` in binding order (uniforms bound with the kernel's
+    /// `uniform_size` bytes, so a dynamic offset can select one entry of a larger buffer).
+    pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let uniform_size = self.uniform_size;
         let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
             .iter()
             .enumerate()
@@ -106,11 +98,12 @@ impl Gpu {
     /// Opens the adapter chosen by `WGPU_BACKEND` (vulkan, metal, dx12, gl) and
     /// `WGPU_ADAPTER_NAME` (a case-insensitive substring of the adapter name), or the
     /// default adapter.
+    #[cfg(feature = "native")]
     pub fn new() -> Result<Self> {
         pollster::block_on(Self::new_async())
     }
 
-    async fn new_async() -> Result<Self> {
+    pub async fn new_async() -> Result<Self> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
@@ -192,16 +185,19 @@ impl Gpu {
             features,
             caps,
             pipelines: Mutex::new(HashMap::new()),
+            #[cfg(feature = "native")]
             tuned: Mutex::new(None),
         })
     }
 
     /// The variants `wgpu-rnn tune` measured for this machine (see `crate::tune`).
+    #[cfg(feature = "native")]
     pub fn tuned(&self) -> Arc<std::collections::BTreeMap<String, String>> {
         self.tuned.lock().unwrap().get_or_insert_with(|| Arc::new(crate::tune::load())).clone()
     }
 
     /// Re-reads the tune cache on next use.
+    #[cfg(feature = "native")]
     pub fn forget_tuned(&self) {
         *self.tuned.lock().unwrap() = None;
     }
@@ -218,40 +214,23 @@ impl Gpu {
         )
     }
 
-    /// Builds (once per process) and returns the kernel `key` from WGSL `source` with an
-    /// explicit layout of `bindings`. Shader errors come back as `Error::Device`.
-    pub fn kernel(
-        &self,
-        key: &str,
-        bindings: &[Binding],
-        source: impl FnOnce() -> String,
-    ) -> Result<Arc<Kernel>> {
-        self.kernel_entry(key, "main", bindings, source)
-    }
-
-    /// `kernel` for the entry point `entry` of a module with several. The source gets the
-    /// loads prelude (`V4`, `ld4`) of the context's `caps.wide_loads` prepended.
-    pub fn kernel_entry(
-        &self,
-        key: &str,
-        entry: &str,
-        bindings: &[Binding],
-        source: impl FnOnce() -> String,
-    ) -> Result<Arc<Kernel>> {
+    /// Builds (once per context) and returns the kernel `src` describes, with the loads
+    /// prelude (`V4`, `ld4`) of the context's `caps.wide_loads` and an explicit layout of its
+    /// bindings. Shader errors come back as `Error::Device`.
+    pub fn kernel(&self, src: &KernelSource) -> Result<Arc<Kernel>> {
         let wide = self.caps.wide_loads;
-        let key = &format!("{key}#{entry}#{}", if wide { "wide" } else { "vec4" });
+        let entry = src.entry;
+        let key = &format!("{}#{entry}#{}", src.key, if wide { "wide" } else { "vec4" });
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {
             return Ok(p.clone());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(key),
-            source: wgpu::ShaderSource::Wgsl(
-                format!("{}\n{}", if wide { LOADS_WIDE_WGSL } else { LOADS_VEC4_WGSL }, source())
-                    .into(),
-            ),
+            source: wgpu::ShaderSource::Wgsl(src.wgsl(wide).into()),
         });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = src
+            .bindings
             .iter()
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupLayoutEntry {
@@ -293,10 +272,15 @@ impl Gpu {
             },
             cache: None,
         });
+        // Natively the scope is waited for, so a bad shader fails here, naming the kernel;
+        // in the browser (no blocking waits) errors reach the device's uncaptured handler.
+        #[cfg(feature = "native")]
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Device(format!("pipeline {key}: {e}")));
         }
-        let p = Arc::new(Kernel { pipeline, layout });
+        #[cfg(not(feature = "native"))]
+        drop(scope);
+        let p = Arc::new(Kernel { pipeline, layout, uniform_size: src.uniform_size });
         self.pipelines.lock().unwrap().insert(key.to_string(), p.clone());
         Ok(p)
     }
@@ -365,14 +349,29 @@ impl Gpu {
         Ok(())
     }
 
-    /// Copies `bytes` of `src` (from offset 0) back to the host as f32 after all submitted work.
+    /// Copies `len` floats of `src` (from offset 0) back to the host after all submitted
+    /// work.
+    #[cfg(feature = "native")]
     pub fn read_f32(&self, src: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
         let mut out = self.read_many(&[(src, len)])?;
-        Ok(out.pop().unwrap())
+        Ok(out.pop().unwrap_or_default())
     }
 
-    /// Reads several buffers back with one submit and one wait.
+    /// Reads several buffers back with one submit and one wait (`len` floats of each).
+    #[cfg(feature = "native")]
     pub fn read_many(&self, srcs: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.read_many_async(srcs))
+    }
+
+    /// `read_many` without blocking: what the browser, where only async waits exist, calls.
+    pub async fn read_many_async(&self, srcs: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+        let staged = self.stage(srcs);
+        self.fetch(staged).await
+    }
+
+    /// Copies `srcs` (`len` floats of each) into one staging buffer and submits the copy:
+    /// the buffers may be reused or freed once this returns; `fetch` maps the copy.
+    pub(crate) fn stage(&self, srcs: &[(&wgpu::Buffer, usize)]) -> Staged {
         let total: u64 = srcs.iter().map(|(_, n)| (*n as u64 * 4).div_ceil(16) * 16).sum();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -381,35 +380,38 @@ impl Gpu {
             mapped_at_creation: false,
         });
         let mut enc = self.device.create_command_encoder(&Default::default());
-        let mut offsets = Vec::new();
+        let mut parts = Vec::with_capacity(srcs.len());
         let mut off = 0u64;
         for (b, n) in srcs {
-            let bytes = (*n as u64 * 4).div_ceil(4) * 4;
+            let bytes = *n as u64 * 4;
             if bytes > 0 {
                 enc.copy_buffer_to_buffer(b, 0, &staging, off, bytes);
             }
-            offsets.push(off);
-            off += (*n as u64 * 4).div_ceil(16) * 16;
+            parts.push(((off / 4) as usize, *n));
+            off += bytes.div_ceil(16) * 16;
         }
         self.queue.submit([enc.finish()]);
+        Staged { staging, parts }
+    }
+
+    /// Maps a staged copy once the GPU is done with it and returns each part as f32. On
+    /// native targets this polls the device until then; in the browser the map completes
+    /// from the event loop.
+    pub(crate) async fn fetch(&self, staged: Staged) -> Result<Vec<Vec<f32>>> {
+        let Staged { staging, parts } = staged;
         let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
+        let (tx, rx) = oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+        #[cfg(not(target_arch = "wasm32"))]
         self.wait()?;
-        rx.recv()
-            .map_err(|e| Error::Device(format!("readback channel: {e}")))?
+        rx.await
+            .ok_or_else(|| Error::Device("readback: the map callback was dropped".into()))?
             .map_err(|e| Error::Device(format!("map_async: {e}")))?;
         let view = slice
             .get_mapped_range()
             .map_err(|e| Error::Device(format!("get_mapped_range: {e}")))?;
         let all: &[f32] = bytemuck::cast_slice(&view);
-        let out = srcs
-            .iter()
-            .zip(&offsets)
-            .map(|((_, n), &o)| all[(o / 4) as usize..(o / 4) as usize + n].to_vec())
-            .collect();
+        let out = parts.iter().map(|&(o, n)| all[o..o + n].to_vec()).collect();
         drop(view);
         staging.unmap();
         Ok(out)
@@ -421,5 +423,70 @@ impl Gpu {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| Error::Device(format!("poll: {e}")))
+    }
+}
+
+/// Staged copies of device buffers (`Gpu::stage`), waiting to be mapped by `Gpu::fetch`.
+pub(crate) struct Staged {
+    staging: wgpu::Buffer,
+    /// (offset in floats, length) of each part
+    parts: Vec<(usize, usize)>,
+}
+
+/// A one-value channel whose receiver is a future: how a map callback reaches async code
+/// without an executor of its own (std only).
+mod oneshot {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+
+    struct Slot<T> {
+        value: Option<T>,
+        waker: Option<Waker>,
+        sender_gone: bool,
+    }
+
+    pub struct Sender<T>(Arc<Mutex<Slot<T>>>);
+    pub struct Receiver<T>(Arc<Mutex<Slot<T>>>);
+
+    pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+        let slot = Arc::new(Mutex::new(Slot { value: None, waker: None, sender_gone: false }));
+        (Sender(slot.clone()), Receiver(slot))
+    }
+
+    impl<T> Sender<T> {
+        pub fn send(self, value: T) {
+            if let Ok(mut s) = self.0.lock() {
+                s.value = Some(value);
+            }
+        }
+    }
+
+    impl<T> Drop for Sender<T> {
+        fn drop(&mut self) {
+            if let Ok(mut s) = self.0.lock() {
+                s.sender_gone = true;
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    impl<T> Future for Receiver<T> {
+        /// None when the sender was dropped without sending.
+        type Output = Option<T>;
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            let Ok(mut s) = self.0.lock() else { return Poll::Ready(None) };
+            if let Some(v) = s.value.take() {
+                return Poll::Ready(Some(v));
+            }
+            if s.sender_gone {
+                return Poll::Ready(None);
+            }
+            s.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
     }
 }

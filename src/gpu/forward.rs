@@ -17,10 +17,11 @@
 //!   w_ih[l]  [D*G*H, Kp_l]      Kp_0 = Ip, Kp_l = D*Hp (columns follow out's padding)
 //!   w_hh[l]  [D, G*H, Hp]       b_ih[l], b_hh[l] [D*G*H]
 
-use super::context::{Gpu, Kernel};
+use super::abi::{FusedParams, GemmParams, StepParams, FLAG_WRITE_OUT};
+use super::context::{Gpu, Kernel, Staged};
 use super::kernels::{
-    hp, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel, PersistentShape,
-    Variant,
+    hp, persistent_chunk, persistent_kernel, persistent_subgroup_kernel, step_groups, step_kernel,
+    PersistentShape, Variant,
 };
 use super::profile::{self, Profiler};
 use crate::error::{check_finite, Error, Result};
@@ -29,22 +30,9 @@ use crate::spec::RnnSpec;
 use crate::weights::Weights;
 use std::sync::{Arc, Mutex};
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct StepParams {
-    pub t: u32,
-    pub b: u32,
-    pub h: u32,
-    pub hp4: u32,
-    pub d: u32,
-    pub step: u32,
-    pub out_ld: u32,
-    pub flags: u32,
-}
-
 impl StepParams {
     /// The parameters of step `step` of a [T, B] call with hidden size H.
-    pub(crate) fn new(spec: &RnnSpec, t: usize, b: usize, step: usize, flags: u32) -> Self {
+    pub fn new(spec: &RnnSpec, t: usize, b: usize, step: usize, flags: u32) -> Self {
         let hpad = hp(spec.hidden_size);
         StepParams {
             t: t as u32,
@@ -57,28 +45,6 @@ impl StepParams {
             flags,
         }
     }
-}
-
-/// Per-step parameters of the fused step kernel (step_fused_subgroup.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct FusedParams {
-    pub step: StepParams,
-    /// Kp/4 of the layer's input
-    pub kp4: u32,
-    pub pad: [u32; 3],
-}
-
-pub(crate) const FLAG_WRITE_OUT: u32 = 1;
-pub(crate) const FLAG_TRAIN: u32 = 2;
-
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct GemmParams {
-    pub m: u32,
-    pub n: u32,
-    pub kp4: u32,
-    pub pad: u32,
 }
 
 /// A uniform buffer of one entry per step, each at a multiple of the device's dynamic-offset
@@ -97,18 +63,6 @@ pub(crate) fn step_entries<P: bytemuck::Pod>(
         bytes.resize(start + align as usize, 0);
     }
     (gpu.uniform_init(label, &bytes), align)
-}
-
-/// Steps per dispatch of a persistent kernel whose workgroups own `rows` batch rows of H
-/// units. One dispatch per chunk instead of one for all T: on lavapipe a single dispatch
-/// over many steps returned wrong results (measured: H = 256, 16 rows x 60 steps passed,
-/// x 80 failed; 8 x 100 passed, 12 x 100 failed). That is lavapipe's loop limit
-/// (kernels::LAVAPIPE_LOOP_LIMIT): persistent.wgsl runs about rows·(Hp/4 + 1) loop
-/// iterations per invocation and step (16 x 65 x 60 = 62k passed, x 80 = 83k failed;
-/// 8 x 65 x 100 = 52k, 12 x 65 x 100 = 78k). A chunk is kept to about 2^21 multiply-adds
-/// per workgroup, far below that.
-pub(crate) fn persistent_chunk(rows: usize, h: usize) -> usize {
-    ((1usize << 21) / (rows * h * h).max(1)).clamp(4, 1024)
 }
 
 /// Copies `rows` rows of `cols` values into rows of `cols_p` (zero padded).
@@ -194,6 +148,19 @@ pub struct Output {
     /// [L*D, B, H] (LSTM; empty otherwise)
     pub c_n: Vec<f32>,
     pub variant: Variant,
+}
+
+/// What a submitted forward call reads back (see `GpuModel::unpack`).
+struct ForwardReads {
+    t: usize,
+    b: usize,
+    return_sequence: bool,
+    variant: Variant,
+}
+
+/// The error for a plan cache left unusable by a panic in another thread.
+pub(crate) fn poisoned(what: &str) -> Error {
+    Error::Device(format!("{what}: a previous call panicked while holding it"))
 }
 
 /// Where a call's initial state comes from.
@@ -293,25 +260,40 @@ impl GpuModel {
     /// Runs the network over a batch; see `Input` for shapes. With `return_sequence` off,
     /// a unidirectional call without lengths runs in chunks of `FINAL_ONLY_CHUNK` steps, so
     /// its GPU memory does not grow with T.
+    #[cfg(feature = "native")]
     pub fn forward(&self, gpu: &Gpu, input: &Input<'_>, opts: ForwardOptions) -> Result<Output> {
+        pollster::block_on(self.forward_async(gpu, input, opts))
+    }
+
+    /// `forward` without blocking (the browser's only way; natively it polls the device).
+    pub async fn forward_async(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        opts: ForwardOptions,
+    ) -> Result<Output> {
         self.check_input(input)?;
         if !opts.return_sequence
             && !self.spec.bidirectional
             && input.lengths.is_none()
             && input.t > FINAL_ONLY_CHUNK
         {
-            return self.forward_chunked(gpu, input, opts);
+            return self.forward_chunked_async(gpu, input, opts).await;
         }
         let variant = self.pick(gpu, input.b, opts.variant)?;
         let key =
             PlanKey { t: input.t, b: input.b, variant, return_sequence: opts.return_sequence };
-        let mut slot = self.plan.lock().unwrap();
-        if slot.as_ref().map(|p| p.key) != Some(key) {
-            *slot = None; // free the old buffers first
-            *slot = Some(self.build_plan(gpu, key)?);
-        }
-        let plan = slot.as_ref().unwrap();
-        self.run(gpu, plan, input, StateInit::Host)
+        let (staged, reads) = {
+            let mut slot = self.plan.lock().map_err(|_| poisoned("forward plan"))?;
+            if slot.as_ref().map(|p| p.key) != Some(key) {
+                *slot = None; // free the old buffers first
+                *slot = Some(self.build_plan(gpu, key)?);
+            }
+            let plan = slot.as_ref().ok_or_else(|| poisoned("forward plan"))?;
+            self.submit(gpu, plan, input, StateInit::Host)?
+        };
+        let got = gpu.fetch(staged).await?;
+        Ok(self.unpack(&reads, got))
     }
 
     /// Records a whole forward call of `plan` into `enc` (inputs already uploaded). Used by
@@ -371,7 +353,15 @@ impl GpuModel {
         }
     }
 
-    fn run(&self, gpu: &Gpu, plan: &Plan, input: &Input<'_>, init: StateInit) -> Result<Output> {
+    /// Uploads, records and submits a forward call of `plan`, and stages its results for
+    /// readback.
+    fn submit(
+        &self,
+        gpu: &Gpu,
+        plan: &Plan,
+        input: &Input<'_>,
+        init: StateInit,
+    ) -> Result<(Staged, ForwardReads)> {
         let s = &self.spec;
         let (t, b) = (input.t, input.b);
         let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
@@ -397,17 +387,33 @@ impl GpuModel {
         if plan.key.return_sequence {
             reads.push((out_buf, t * b * d * hpad));
         }
-        let mut got = gpu.read_many(&reads)?.into_iter();
-        let h_n = unpad_rows(&got.next().unwrap(), n_state, h, hpad);
-        let c_n = if s.cell.has_cell_state() { got.next().unwrap() } else { vec![] };
-        let output = if plan.key.return_sequence {
-            let raw = got.next().unwrap();
+        let staged = gpu.stage(&reads);
+        Ok((
+            staged,
+            ForwardReads {
+                t,
+                b,
+                return_sequence: plan.key.return_sequence,
+                variant: plan.key.variant,
+            },
+        ))
+    }
+
+    /// The results of a forward call from its staged readback.
+    fn unpack(&self, r: &ForwardReads, got: Vec<Vec<f32>>) -> Output {
+        let s = &self.spec;
+        let (h, d, hpad) = (s.hidden_size, s.directions(), hp(s.hidden_size));
+        let n_state = s.num_layers * d * r.b;
+        let mut got = got.into_iter();
+        let h_n = unpad_rows(&got.next().unwrap_or_default(), n_state, h, hpad);
+        let c_n = if s.cell.has_cell_state() { got.next().unwrap_or_default() } else { vec![] };
+        let output = if r.return_sequence {
             // [T*B, D*Hp] -> [T*B, D*H]: every direction's block loses its padding.
-            unpad_rows(&raw, t * b * d, h, hpad)
+            unpad_rows(&got.next().unwrap_or_default(), r.t * r.b * d, h, hpad)
         } else {
             vec![]
         };
-        Ok(Output { output, h_n, c_n, variant: plan.key.variant })
+        Output { output, h_n, c_n, variant: r.variant }
     }
 
     /// Writes x and lengths into the plan's buffers.
@@ -480,9 +486,7 @@ impl GpuModel {
 
     fn pick(&self, gpu: &Gpu, b: usize, forced: Option<Variant>) -> Result<Variant> {
         let v = forced.unwrap_or_else(|| Variant::auto(gpu, &self.spec, b));
-        if let Some(why) = v.unsupported(gpu, &self.spec) {
-            return Err(Error::Config(why));
-        }
+        v.check_supported(gpu, &self.spec)?;
         Ok(v)
     }
 
@@ -590,9 +594,8 @@ impl GpuModel {
             let gemm_groups = gemm_variant.groups(t * b, d * g * h);
             gpu.check_groups("input GEMM (x)", gemm_groups.0)?;
             gpu.check_groups("input GEMM (y)", gemm_groups.1)?;
-            let gemm_bg = gemm
-                .as_ref()
-                .map(|k| k.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg], 16));
+            let gemm_bg =
+                gemm.as_ref().map(|k| k.bind(gpu, &[&gemm_params, input, &lw.w_ih, &lw.b_ih, &xg]));
             let step_bgs = [0, 1].map(|i| {
                 let (h_out, h_in) = if fused_persistent {
                     (&h_state[0], &h_state[0])
@@ -604,14 +607,14 @@ impl GpuModel {
                         &params, input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, &lengths, h_in,
                         h_out, &c_state, out,
                     ];
-                    recurrent.bind(gpu, &bufs, std::mem::size_of::<FusedParams>() as u64)
+                    recurrent.bind(gpu, &bufs)
                 } else {
                     // The reserve-space bindings (8..10) are unused at inference: any buffer will do.
                     let bufs = [
                         &params, &xg, &lw.w_hh, &lw.b_hh, &lengths, h_out, &c_state, out, &c_state,
                         &c_state, &c_state, h_in,
                     ];
-                    recurrent.bind(gpu, &bufs, 32)
+                    recurrent.bind(gpu, &bufs)
                 }
             });
             keep.push(params);
@@ -651,7 +654,7 @@ impl GpuModel {
 pub const FINAL_ONLY_CHUNK: usize = 256;
 
 impl GpuModel {
-    fn forward_chunked(
+    async fn forward_chunked_async(
         &self,
         gpu: &Gpu,
         input: &Input<'_>,
@@ -664,9 +667,9 @@ impl GpuModel {
         let row = input.b * self.spec.input_size;
         let mut last = None;
         for chunk in input.x.chunks(FINAL_ONLY_CHUNK * row) {
-            last = Some(stream.step_full(gpu, chunk)?);
+            last = Some(stream.step_full_async(gpu, chunk).await?);
         }
-        let mut out = last.expect("T >= 1");
+        let mut out = last.ok_or_else(|| Error::shape("x", "T >= 1 steps", 0))?;
         out.output = vec![];
         Ok(out)
     }
@@ -714,12 +717,24 @@ impl Stream<'_> {
 
     /// Advances every stream by k = x.len() / (B*I) steps; x is [k, B, I]. Returns the last
     /// layer's outputs [k, B, H]; the state stays on the GPU.
+    #[cfg(feature = "native")]
     pub fn step(&mut self, gpu: &Gpu, x: &[f32]) -> Result<Vec<f32>> {
         Ok(self.step_full(gpu, x)?.output)
     }
 
     /// Like `step`, also returning the states after the last step.
+    #[cfg(feature = "native")]
     pub fn step_full(&mut self, gpu: &Gpu, x: &[f32]) -> Result<Output> {
+        pollster::block_on(self.step_full_async(gpu, x))
+    }
+
+    /// `step` without blocking.
+    pub async fn step_async(&mut self, gpu: &Gpu, x: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.step_full_async(gpu, x).await?.output)
+    }
+
+    /// `step_full` without blocking.
+    pub async fn step_full_async(&mut self, gpu: &Gpu, x: &[f32]) -> Result<Output> {
         let s = &self.model.spec;
         let row = self.b * s.input_size;
         if x.is_empty() || x.len() % row != 0 {
@@ -735,13 +750,14 @@ impl Stream<'_> {
         let same_plan = self.plan.as_ref().map(|p| p.key) == Some(key);
         if self.started && !same_plan {
             // A new chunk length: carry the state over through the host once.
-            let prev = self.plan.as_ref().expect("a started stream has a plan");
+            let prev = self.plan.as_ref().ok_or_else(|| poisoned("stream plan"))?;
             let hpad = hp(s.hidden_size);
             let n = s.num_layers * self.b;
-            let mut got =
-                gpu.read_many(&[(&prev.h_n, n * hpad), (&prev.c_n, n * s.hidden_size)])?;
-            let c = got.pop().unwrap();
-            self.h0 = Some(unpad_rows(&got.pop().unwrap(), n, s.hidden_size, hpad));
+            let mut got = gpu
+                .read_many_async(&[(&prev.h_n, n * hpad), (&prev.c_n, n * s.hidden_size)])
+                .await?;
+            let c = got.pop().unwrap_or_default();
+            self.h0 = Some(unpad_rows(&got.pop().unwrap_or_default(), n, s.hidden_size, hpad));
             self.c0 = s.cell.has_cell_state().then_some(c);
         }
         let carry = self.started && same_plan;
@@ -754,9 +770,11 @@ impl Stream<'_> {
             self.plan = None;
             self.plan = Some(self.model.build_plan(gpu, key)?);
         }
-        let out = self.model.run(gpu, self.plan.as_ref().unwrap(), &input, init)?;
+        let plan = self.plan.as_ref().ok_or_else(|| poisoned("stream plan"))?;
+        let (staged, reads) = self.model.submit(gpu, plan, &input, init)?;
+        let got = gpu.fetch(staged).await?;
         self.started = true;
-        Ok(out)
+        Ok(self.model.unpack(&reads, got))
     }
 }
 
@@ -790,6 +808,7 @@ impl GpuModel {
 
 impl GpuModel {
     /// GPU time per kernel family for one forward call, in ms (needs TIMESTAMP_QUERY).
+    #[cfg(feature = "native")]
     pub fn profile_forward(
         &self,
         gpu: &Gpu,
@@ -810,6 +829,7 @@ impl GpuModel {
 
 impl GpuModel {
     /// Reads the parameters back from the GPU (after training updated them in place).
+    #[cfg(feature = "native")]
     pub fn read_weights(&self, gpu: &Gpu) -> Result<Weights> {
         let bufs: Vec<[&wgpu::Buffer; 4]> =
             self.layers.iter().map(|lw| [&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh]).collect();
@@ -818,14 +838,23 @@ impl GpuModel {
 
     /// Reads per-layer [w_ih, w_hh, b_ih, b_hh]-shaped buffers in the GPU layouts (the
     /// weights, or their gradients) back into a `Weights` with PyTorch's layouts.
+    #[cfg(feature = "native")]
     pub(crate) fn read_param_layout(
         &self,
         gpu: &Gpu,
         bufs: &[[&wgpu::Buffer; 4]],
     ) -> Result<Weights> {
+        let got = gpu.read_many(&self.param_layout_reads(bufs))?;
+        Ok(self.param_layout_unpack(&mut got.into_iter()))
+    }
+
+    /// The reads of `read_param_layout`: four per layer.
+    pub(crate) fn param_layout_reads<'b>(
+        &self,
+        bufs: &[[&'b wgpu::Buffer; 4]],
+    ) -> Vec<(&'b wgpu::Buffer, usize)> {
         let s = &self.spec;
-        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
-        let gh = g * h;
+        let (d, gh, hpad) = (s.directions(), s.gates() * s.hidden_size, hp(s.hidden_size));
         let mut reads = vec![];
         for (lw, b) in self.layers.iter().zip(bufs) {
             reads.push((b[0], d * gh * lw.kp));
@@ -833,13 +862,20 @@ impl GpuModel {
             reads.push((b[2], d * gh));
             reads.push((b[3], d * gh));
         }
-        let mut it = gpu.read_many(&reads)?.into_iter();
+        reads
+    }
+
+    /// `Weights` from the values of `param_layout_reads`, taken from `it` in order.
+    pub(crate) fn param_layout_unpack(&self, it: &mut impl Iterator<Item = Vec<f32>>) -> Weights {
+        let s = &self.spec;
+        let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+        let gh = g * h;
         let mut w = Weights::zeros(*s);
         for l in 0..s.num_layers {
             let kp = self.layers[l].kp;
             let k_in = s.layer_input_size(l);
-            let (w_ih, w_hh, b_ih, b_hh) =
-                (it.next().unwrap(), it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            let mut next = || it.next().unwrap_or_default();
+            let (w_ih, w_hh, b_ih, b_hh) = (next(), next(), next(), next());
             for dir in 0..d {
                 let p = w.dir_mut(l, dir);
                 for row in 0..gh {
@@ -859,6 +895,6 @@ impl GpuModel {
                 }
             }
         }
-        Ok(w)
+        w
     }
 }

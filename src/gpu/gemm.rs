@@ -4,6 +4,7 @@
 //!
 //!   a [M, K], b [N, K], bias [N] -> c [M, N]   (padded to Kp = K rounded up to 4 on upload)
 
+use super::abi::GemmParams;
 use super::context::{Gpu, Kernel};
 use super::forward::pad_rows;
 use super::kernels::{hp, GemmVariant};
@@ -79,13 +80,13 @@ impl GemmPlan {
         let groups = variant.groups(m, n);
         gpu.check_groups("gemm (x)", groups.0)?;
         gpu.check_groups("gemm (y)", groups.1)?;
-        let params: [u32; 4] = [m as u32, n as u32, (kp / 4) as u32, 0];
-        let pbuf = gpu.uniform_init("gemm params", bytemuck::cast_slice(&params));
+        let params = GemmParams { m: m as u32, n: n as u32, kp4: (kp / 4) as u32, pad: 0 };
+        let pbuf = gpu.uniform_init("gemm params", bytemuck::bytes_of(&params));
         let abuf = gpu.storage_init("gemm a", &pad_rows(a, m, k, kp));
         let bbuf = gpu.storage_init("gemm b", &pad_rows(b, n, k, kp));
         let biasbuf = gpu.storage_init("gemm bias", bias);
         let c = gpu.storage("gemm c", (m * n * 4) as u64);
-        let bind = kernel.bind(gpu, &[&pbuf, &abuf, &bbuf, &biasbuf, &c], 16);
+        let bind = kernel.bind(gpu, &[&pbuf, &abuf, &bbuf, &biasbuf, &c]);
         Ok(GemmPlan { m, n, k, kernel, bind, groups, c, _keep: vec![pbuf, abuf, bbuf, biasbuf] })
     }
 

@@ -1,96 +1,19 @@
 //! The kernel variants, their WGSL sources (composed from `shaders/`) and how the host picks
 //! one for a shape and an adapter.
 
-use super::context::{Binding, Gpu, Kernel};
-use crate::error::{Error, Result};
+use super::abi::{self, storage_buffers};
+use super::context::{Gpu, Kernel};
+use super::shaders::{self, Gemm, Step, StepBarrier};
+pub use super::shaders::{cell_source, step_subgroup_units, unroll, unroll_rows, SUBGROUP_LANES};
+use crate::error::{Error, Refusal, Result};
 use crate::spec::{CellKind, RnnSpec};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
-pub const RNN_WGSL: &str = include_str!("../../shaders/rnn.wgsl");
-pub const LSTM_WGSL: &str = include_str!("../../shaders/lstm.wgsl");
-pub const GRU_WGSL: &str = include_str!("../../shaders/gru.wgsl");
-pub const STEP_WGSL: &str = include_str!("../../shaders/step.wgsl");
-pub const STEP_REG_WGSL: &str = include_str!("../../shaders/step_reg.wgsl");
-pub const STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_subgroup.wgsl");
-pub const STEP_SUBGROUP_RNN_WGSL: &str = include_str!("../../shaders/step_subgroup_rnn.wgsl");
-pub const STEP_TILED_WGSL: &str = include_str!("../../shaders/step_tiled.wgsl");
-pub const STEP_FUSED_SUBGROUP_WGSL: &str = include_str!("../../shaders/step_fused_subgroup.wgsl");
-pub const STEP_FUSED_RESERVE_WGSL: &str = include_str!("../../shaders/step_fused_reserve.wgsl");
-pub const STEP_FUSED_NORESERVE_WGSL: &str = include_str!("../../shaders/step_fused_noreserve.wgsl");
-pub const PERSISTENT_WGSL: &str = include_str!("../../shaders/persistent.wgsl");
-pub const PERSISTENT_SUBGROUP_WGSL: &str = include_str!("../../shaders/persistent_subgroup.wgsl");
-pub const GEMM_COMMON_WGSL: &str = include_str!("../../shaders/gemm_common.wgsl");
-pub const GEMM_REG_WGSL: &str = include_str!("../../shaders/gemm_reg.wgsl");
-pub const GEMM_SUBGROUP_WGSL: &str = include_str!("../../shaders/gemm_subgroup.wgsl");
-pub const GEMM_TILED_WGSL: &str = include_str!("../../shaders/gemm_tiled.wgsl");
-
-/// Lanes the subgroup kernels broadcast across (their workgroup is one subgroup).
-pub const SUBGROUP_LANES: u32 = 8;
-
 /// Rows of C per workgroup of the subgroup input GEMM (see gemm_subgroup.wgsl for the
 /// measurement that chose it).
 pub const GEMM_SUBGROUP_ROWS: usize = 32;
-
-/// Expands the row-unrolled lines of a subgroup kernel for `rows` rows per workgroup, in
-/// groups of SUBGROUP_LANES rows; see `unroll`.
-pub fn unroll_rows(src: &str, rows: usize) -> String {
-    format!("const RM: u32 = {rows}u;\n{}", unroll(src, rows, SUBGROUP_LANES as usize))
-}
-
-/// Expands a kernel's unrolled lines. Unrolled named variables are how the subgroup kernels
-/// keep accumulators in registers on lavapipe: an array indexed by a loop counter lives in
-/// memory there.
-/// - Lines between `// $lanes {` and `// }` repeat once per lane s of a subgroup, with
-///   `$s` = s (the constant lane index subgroupBroadcast needs); between `// $quads {` and
-///   `// }` once per quad of lanes, with `$q` = its first lane (0, 4, ..).
-/// - Then a line holding `$r` or `$l` repeats once per row r in 0..rows, with `$r` = r,
-///   `$g` = r / group and `$l` = r % group; a line holding only `$g` repeats once per group.
-pub fn unroll(src: &str, rows: usize, group: usize) -> String {
-    debug_assert!(rows.is_multiple_of(group) && rows > 0);
-    let mut lanes_expanded = Vec::new();
-    // (placeholder, its step over the lanes, the block's lines)
-    let mut block: Option<(&str, u32, Vec<&str>)> = None;
-    for line in src.lines() {
-        match (line.trim(), block.as_mut()) {
-            ("// $lanes {", None) => block = Some(("$s", 1, Vec::new())),
-            ("// $quads {", None) => block = Some(("$q", 4, Vec::new())),
-            ("// }", Some((mark, step, body))) => {
-                for s in (0..SUBGROUP_LANES).step_by(*step as usize) {
-                    lanes_expanded.extend(body.iter().map(|l| l.replace(*mark, &s.to_string())));
-                }
-                block = None;
-            }
-            (_, Some((_, _, body))) => body.push(line),
-            (_, None) => lanes_expanded.push(line.to_string()),
-        }
-    }
-    debug_assert!(block.is_none(), "unclosed `// $lanes {{` block");
-    let mut out = String::new();
-    for line in lanes_expanded {
-        let per_row = line.contains("$r") || line.contains("$l");
-        let copies: Vec<usize> = if per_row {
-            (0..rows).collect()
-        } else if line.contains("$g") {
-            (0..rows / group).map(|g| g * group).collect()
-        } else {
-            out.push_str(&line);
-            out.push('\n');
-            continue;
-        };
-        for r in copies {
-            let l = line
-                .replace("$r", &r.to_string())
-                .replace("$l", &(r % group).to_string())
-                .replace("$g", &(r / group).to_string());
-            out.push_str(&l);
-            out.push('\n');
-        }
-    }
-    out
-}
 
 /// Largest H whose W_hh rows (G*H floats per invocation) persistent-subgroup keeps in
 /// private memory; lavapipe runs each SIMD group of a workgroup with barriers on its own
@@ -148,44 +71,54 @@ impl Variant {
     }
 
     /// Why this variant cannot run here, or None if it can.
-    pub fn unsupported(self, gpu: &Gpu, spec: &RnnSpec) -> Option<String> {
+    pub fn unsupported(self, gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
         match self {
-            Variant::FusedSubgroup => Variant::Subgroup.unsupported(gpu, spec).map(|w| format!("fused-{w}")).or_else(|| {
-                let have = gpu.limits.max_storage_buffers_per_shader_stage;
-                (have < FUSED_STORAGE_BUFFERS).then(|| {
-                    format!("fused-subgroup needs {FUSED_STORAGE_BUFFERS} storage buffers per shader stage, the device has {have}")
-                })
+            Variant::FusedSubgroup => Variant::Subgroup.unsupported(gpu, spec).or_else(|| {
+                let limit = gpu.limits.max_storage_buffers_per_shader_stage;
+                (limit < FUSED_STORAGE_BUFFERS)
+                    .then_some(Refusal::StorageBuffers { needed: FUSED_STORAGE_BUFFERS, limit })
             }),
             Variant::FusedPersistent => Variant::FusedSubgroup
                 .unsupported(gpu, spec)
-                .map(|w| w.replace("fused-subgroup", "fused-persistent"))
                 .or_else(|| fused_persistent_too_long(gpu, spec)),
-            Variant::Subgroup if !subgroups_ok(gpu) => Some(format!(
-                "subgroup variant needs Features::SUBGROUP with subgroups of at least {SUBGROUP_LANES} lanes (adapter: {}, sizes {}..{})",
-                if gpu.caps.subgroups { "has SUBGROUP" } else { "no SUBGROUP" },
-                gpu.caps.subgroup_min_size,
-                gpu.caps.subgroup_max_size
-            )),
-            Variant::Persistent if persistent_rows(gpu, spec) == 0 => Some(format!(
-                "persistent variant needs 2*Hp*4 = {} bytes of workgroup memory, the device has {}",
-                8 * hp(spec.hidden_size),
-                gpu.limits.max_compute_workgroup_storage_size
-            )),
+            Variant::Subgroup | Variant::PersistentSubgroup if !subgroups_ok(gpu) => {
+                Some(Refusal::NoSubgroups {
+                    min_lanes: SUBGROUP_LANES,
+                    sizes: gpu
+                        .caps
+                        .subgroups
+                        .then_some((gpu.caps.subgroup_min_size, gpu.caps.subgroup_max_size)),
+                })
+            }
+            Variant::Persistent if persistent_rows(gpu, spec) == 0 => {
+                Some(Refusal::WorkgroupMemory {
+                    needed: 8 * hp(spec.hidden_size) as u64,
+                    limit: gpu.limits.max_compute_workgroup_storage_size as u64,
+                })
+            }
             Variant::PersistentSubgroup => {
-                if !subgroups_ok(gpu) {
-                    Some("persistent-subgroup needs Features::SUBGROUP with subgroups of at least 8 lanes".into())
-                } else if spec.hidden_size > PERSISTENT_SUBGROUP_MAX_H {
-                    Some(format!(
-                        "persistent-subgroup keeps W_hh rows in registers: H = {} > {PERSISTENT_SUBGROUP_MAX_H}",
-                        spec.hidden_size
-                    ))
-                } else if (spec.hidden_size.div_ceil(32) * 32) as u32 > gpu.limits.max_compute_invocations_per_workgroup {
-                    Some("persistent-subgroup needs one invocation per hidden unit".into())
+                let needed = (spec.hidden_size.div_ceil(32) * 32) as u32;
+                let limit = gpu.limits.max_compute_invocations_per_workgroup;
+                if spec.hidden_size > PERSISTENT_SUBGROUP_MAX_H {
+                    Some(Refusal::HiddenSize {
+                        hidden: spec.hidden_size,
+                        max: PERSISTENT_SUBGROUP_MAX_H,
+                    })
+                } else if needed > limit {
+                    Some(Refusal::Invocations { needed, limit })
                 } else {
                     Variant::Persistent.unsupported(gpu, spec)
                 }
             }
             _ => None,
+        }
+    }
+
+    /// `unsupported` as an error naming the variant.
+    pub fn check_supported(self, gpu: &Gpu, spec: &RnnSpec) -> Result<()> {
+        match self.unsupported(gpu, spec) {
+            Some(reason) => Err(Error::Unsupported { variant: self.name().into(), reason }),
+            None => Ok(()),
         }
     }
 
@@ -195,6 +128,7 @@ impl Variant {
     /// `FUSED_MIN_BATCH` rows, and looped in fused-persistent once the batch blocks keep
     /// every CPU thread busy), tiles elsewhere.
     pub fn auto(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
+        #[cfg(feature = "native")]
         if let Some(v) = crate::tune::cached(gpu, spec, b) {
             return v;
         }
@@ -319,47 +253,19 @@ impl GemmVariant {
         (n.div_ceil(cols) as u32, m.div_ceil(rows) as u32)
     }
 
-    pub fn kernel(self, gpu: &Gpu) -> Result<Arc<Kernel>> {
-        let src = match self {
-            GemmVariant::Tiled => GEMM_TILED_WGSL,
-            GemmVariant::Register => GEMM_REG_WGSL,
-            GemmVariant::Subgroup => GEMM_SUBGROUP_WGSL,
-        };
-        if self == GemmVariant::Subgroup {
-            return gpu.kernel(
-                &format!("gemm_subgroup/rows{GEMM_SUBGROUP_ROWS}"),
-                &GEMM_BINDINGS,
-                || format!("{GEMM_COMMON_WGSL}\n{}", unroll_rows(src, GEMM_SUBGROUP_ROWS)),
-            );
-        }
-        gpu.kernel(&format!("gemm_{}", self.name()), &GEMM_BINDINGS, || {
-            format!("{GEMM_COMMON_WGSL}\n{src}")
+    /// Its composition (see `shaders::gemm`).
+    pub fn source(self) -> shaders::KernelSource {
+        shaders::gemm(match self {
+            GemmVariant::Tiled => Gemm::Tiled,
+            GemmVariant::Register => Gemm::Register,
+            GemmVariant::Subgroup => Gemm::Subgroup { rows: GEMM_SUBGROUP_ROWS },
         })
     }
+
+    pub fn kernel(self, gpu: &Gpu) -> Result<Arc<Kernel>> {
+        gpu.kernel(&self.source())
+    }
 }
-
-pub const GEMM_BINDINGS: [Binding; 5] = [
-    Binding::Uniform { dynamic: false },
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::ReadWrite,
-];
-
-pub const STEP_BINDINGS: [Binding; 12] = [
-    Binding::Uniform { dynamic: true },
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::Read,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::ReadWrite,
-    Binding::Read,
-];
 
 /// Threads a CPU adapter runs workgroups on: lavapipe's LP_NUM_THREADS, else the CPUs.
 /// fused-persistent runs one workgroup per batch block on one thread, so it needs at
@@ -383,51 +289,10 @@ pub fn cpu_threads() -> usize {
 pub const FUSED_MIN_BATCH: usize = 16;
 
 /// Storage buffers of the fused step kernel (step_fused_subgroup.wgsl).
-pub const FUSED_STORAGE_BUFFERS: u32 = 10;
-
-/// Bindings of step_fused_subgroup.wgsl: params, x_in, w_ih, b_ih, w_hh, b_hh, lengths
-/// (read), h_in, h_state, c_state, out (read-write; the persistent entry point binds h_in
-/// and h_state to one buffer).
-pub const FUSED_STEP_BINDINGS: [Binding; 11] = fused_bindings();
-
-/// A dynamic uniform, the fused step's 6 read-only bindings, then read-write ones.
-const fn fused_bindings<const N: usize>() -> [Binding; N] {
-    let mut b = [Binding::ReadWrite; N];
-    b[0] = Binding::Uniform { dynamic: true };
-    let mut i = 1;
-    while i <= 6 {
-        b[i] = Binding::Read;
-        i += 1;
-    }
-    b
-}
+pub const FUSED_STORAGE_BUFFERS: u32 = storage_buffers(&abi::FUSED_STEP_BINDINGS);
 
 /// Storage buffers of the fused step kernel keeping the reserve space (training).
-pub const FUSED_TRAIN_STORAGE_BUFFERS: u32 = 14;
-
-/// FUSED_STEP_BINDINGS, then the reserve space xg, hg, hprev, cprev (read-write).
-pub const FUSED_TRAIN_BINDINGS: [Binding; 15] = fused_bindings();
-
-/// The cell's constants and maths, prepended to every recurrent kernel.
-fn cell_prelude(cell: CellKind) -> String {
-    format!("{}\n{STEP_WGSL}\n", cell_source(cell, ""))
-}
-
-/// The cell's constants (G, HAS_C, RELU, SAME_DG), common.wgsl and the cell file, then `body`.
-pub fn cell_source(cell: CellKind, body: &str) -> String {
-    let (file, relu) = match cell {
-        CellKind::RnnTanh => (RNN_WGSL, false),
-        CellKind::RnnRelu => (RNN_WGSL, true),
-        CellKind::Lstm => (LSTM_WGSL, false),
-        CellKind::Gru => (GRU_WGSL, false),
-    };
-    format!(
-        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\nconst SAME_DG: bool = {};\n{COMMON_WGSL}\n{file}\n{body}",
-        cell.gates(),
-        cell.has_cell_state(),
-        cell.same_gate_grads()
-    )
-}
+pub const FUSED_TRAIN_STORAGE_BUFFERS: u32 = storage_buffers(&abi::FUSED_TRAIN_BINDINGS);
 
 /// Batch rows per workgroup of the subgroup step kernels (forward and backward): B rounded
 /// up to whole subgroups, at most STEP_SUBGROUP_MAX_ROWS. Each W_hh load feeds every row,
@@ -442,16 +307,6 @@ pub fn step_subgroup_rows(b: usize) -> usize {
 /// The largest row block of the subgroup step kernels.
 pub const STEP_SUBGROUP_MAX_ROWS: usize = 32;
 
-/// Hidden units per lane of the subgroup step kernel: 4 for the single-gate cells
-/// (step_subgroup_rnn.wgsl), else 1 with its G gate rows (step_subgroup.wgsl).
-fn step_subgroup_units(cell: CellKind) -> usize {
-    if cell.gates() == 1 {
-        4
-    } else {
-        1
-    }
-}
-
 /// Workgroups (x over hidden units, y over batch rows) of a variant's per-step kernel.
 pub fn step_groups(variant: Variant, cell: CellKind, h: usize, b: usize) -> (usize, usize) {
     match variant {
@@ -465,30 +320,16 @@ pub fn step_groups(variant: Variant, cell: CellKind, h: usize, b: usize) -> (usi
 
 /// The per-step fused kernel of a variant for a cell and batch size.
 pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Result<Arc<Kernel>> {
-    let body = match variant {
-        Variant::Tiled => STEP_TILED_WGSL,
-        Variant::Register => STEP_REG_WGSL,
-        Variant::Subgroup => {
-            let rows = step_subgroup_rows(b);
-            let src = if step_subgroup_units(cell) == 4 {
-                STEP_SUBGROUP_RNN_WGSL
-            } else {
-                STEP_SUBGROUP_WGSL
-            };
-            return gpu.kernel(
-                &format!("step_subgroup/{}/rows{rows}", cell.name()),
-                &STEP_BINDINGS,
-                || format!("{}\n{}", cell_prelude(cell), unroll_rows(src, rows)),
-            );
-        }
+    let kind = match variant {
+        Variant::Tiled => Step::Tiled,
+        Variant::Register => Step::Register,
+        Variant::Subgroup => Step::Subgroup { rows: step_subgroup_rows(b) },
         Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false),
         Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent => {
             return Err(Error::Config("persistent variants have no per-step kernel".into()))
         }
     };
-    gpu.kernel(&format!("step_{}/{}", variant.name(), cell.name()), &STEP_BINDINGS, || {
-        format!("{}\n{body}", cell_prelude(cell))
-    })
+    gpu.kernel(&shaders::step(kind, cell))
 }
 
 /// The fused step kernel (step_fused_subgroup.wgsl) for a cell and batch size: one step
@@ -501,27 +342,20 @@ pub fn fused_kernel(
     chunk: Option<usize>,
     train: bool,
 ) -> Result<Arc<Kernel>> {
-    let rows = step_subgroup_rows(b);
-    let units = step_subgroup_units(cell);
-    let entry = if chunk.is_some() { "main_persistent" } else { "main" };
-    let chunk = chunk.unwrap_or(1);
-    let (reserve, bindings): (&str, &[Binding]) = if train {
-        (STEP_FUSED_RESERVE_WGSL, &FUSED_TRAIN_BINDINGS)
+    gpu.kernel(&shaders::step_fused(cell, step_subgroup_rows(b), chunk, train, step_barrier(gpu)))
+}
+
+/// The barrier between fused-persistent's steps (its workgroup is one subgroup). On
+/// lavapipe storageBarrier() makes the driver run the workgroup as coroutines, 1.4-2x
+/// slower (rnn-b64, lstm-b64 fwd), while a subgroup barrier is cheap there: the lanes are
+/// one SIMD program and see each other's stores in program order. Elsewhere the storage
+/// barrier, which the memory model requires.
+pub fn step_barrier(gpu: &Gpu) -> StepBarrier {
+    if gpu.caps.cpu_like && gpu.features.contains(wgpu::Features::SUBGROUP_BARRIER) {
+        StepBarrier::Subgroup
     } else {
-        (STEP_FUSED_NORESERVE_WGSL, &FUSED_STEP_BINDINGS)
-    };
-    let key = format!("step_fused_subgroup/{}/rows{rows}/chunk{chunk}/train{train}", cell.name());
-    // The persistent loop's barrier between steps (its workgroup is one subgroup). On
-    // lavapipe storageBarrier() makes the driver run the workgroup as coroutines, 1.4-2x
-    // slower (rnn-b64, lstm-b64 fwd), while a subgroup barrier is cheap there: the lanes
-    // are one SIMD program and see each other's stores in program order. Elsewhere the
-    // storage barrier, which the memory model requires.
-    let cheap = gpu.caps.cpu_like && gpu.features.contains(wgpu::Features::SUBGROUP_BARRIER);
-    let barrier = if cheap { "subgroupBarrier" } else { "storageBarrier" };
-    gpu.kernel_entry(&format!("{key}/{barrier}"), entry, bindings, || {
-        let consts = format!("const UL: u32 = {units}u;\nconst CHUNK: u32 = {chunk}u;\nfn step_barrier() {{\n    {barrier}();\n}}");
-        cell_source(cell, &format!("{consts}\n{reserve}\n{}", unroll_rows(STEP_FUSED_SUBGROUP_WGSL, rows)))
-    })
+        StepBarrier::Storage
+    }
 }
 
 /// Loop iterations llvmpipe (lavapipe) allows one invocation: every loop of a shader
@@ -558,14 +392,14 @@ fn fused_persistent_step_iterations(spec: &RnnSpec, b: usize, kp: usize, train: 
 
 /// Why fused-persistent cannot run a model on a CPU adapter: one step alone past the loop
 /// budget (large H), at the widest layer input and the largest row block, training's count.
-fn fused_persistent_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<String> {
+fn fused_persistent_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
     let kp = hp(spec.input_size).max(spec.directions() * hp(spec.hidden_size));
     let n = fused_persistent_step_iterations(spec, STEP_SUBGROUP_MAX_ROWS, kp, true);
-    (gpu.caps.cpu_like && n > LAVAPIPE_LOOP_BUDGET).then(|| {
-        format!(
-            "fused-persistent: one step of H = {}, input {} runs about {n} loop iterations per invocation, past the {LAVAPIPE_LOOP_BUDGET} a CPU adapter (lavapipe) allows a dispatch",
-            spec.hidden_size, spec.input_size
-        )
+    (gpu.caps.cpu_like && n > LAVAPIPE_LOOP_BUDGET).then_some(Refusal::LoopLimit {
+        iterations: n,
+        budget: LAVAPIPE_LOOP_BUDGET,
+        hidden: spec.hidden_size,
+        input: spec.input_size,
     })
 }
 
@@ -580,9 +414,7 @@ impl PersistentShape {
     pub fn new(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Result<Self> {
         let cap = persistent_rows(gpu, spec);
         if cap == 0 {
-            return Err(Error::Config(
-                Variant::Persistent.unsupported(gpu, spec).unwrap_or_default(),
-            ));
+            Variant::Persistent.check_supported(gpu, spec)?;
         }
         let rows = b.min(cap);
         let max_threads = gpu
@@ -602,23 +434,8 @@ pub fn persistent_kernel(
     shape: PersistentShape,
 ) -> Result<Arc<Kernel>> {
     let hs4 = shape.rows * hp(hidden) / 4;
-    let key = format!(
-        "persistent/{}/rows{}/wg{}/hs{}/h{hidden}",
-        cell.name(),
-        shape.rows,
-        shape.threads,
-        hs4
-    );
-    gpu.kernel(&key, &STEP_BINDINGS, || {
-        format!(
-            "const BS: u32 = {}u;\nconst WGP: u32 = {}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{PERSISTENT_WGSL}",
-            shape.rows,
-            shape.threads,
-            2 * hs4,
-            super::forward::persistent_chunk(shape.rows, hidden),
-            cell_prelude(cell)
-        )
-    })
+    let chunk = persistent_chunk(shape.rows, hidden);
+    gpu.kernel(&shaders::persistent(cell, hidden, shape.rows, shape.threads, hs4, chunk))
 }
 
 /// The register-resident persistent kernel for a cell and H; returns it with the batch
@@ -635,34 +452,18 @@ pub fn persistent_subgroup_kernel(
     // pipelines the driver compiles small. Extra chunks are zero and cost little.
     let hp4 = (hp(hidden) / 4).div_ceil(8).next_power_of_two() * 8;
     let threads = hidden.div_ceil(32) * 32;
-    let hs4 = rows * hp4;
-    let key = format!(
-        "persistent_subgroup/{}/rows{rows}/hp4_{hp4}/wg{threads}/chunk{}",
-        cell.name(),
-        super::forward::persistent_chunk(rows, hidden)
-    );
-    let k = gpu.kernel(&key, &STEP_BINDINGS, || {
-        format!(
-            "const BS: u32 = {rows}u;\nconst WGP: u32 = {threads}u;\nconst HP4: u32 = {hp4}u;\nconst HS4: u32 = {hs4}u;\nconst HS2: u32 = {}u;\nconst CHUNK: u32 = {}u;\n{}\n{}",
-            2 * hs4,
-            super::forward::persistent_chunk(rows, hidden),
-            cell_prelude(cell),
-            unroll(PERSISTENT_SUBGROUP_WGSL, hp4, SUBGROUP_LANES as usize)
-        )
-    })?;
-    Ok((k, rows))
+    let chunk = persistent_chunk(rows, hidden);
+    Ok((gpu.kernel(&shaders::persistent_subgroup(cell, rows, hp4, threads, chunk))?, rows))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::unroll;
-
-    #[test]
-    fn unroll_expands_rows_groups_and_lanes() {
-        let src = "let x$g = f($gu);\nacc$r += v$g[$l];\n// $lanes {\ny$s = 1;\n// }\n// $quads {\nz$q = 2;\n// }\nend";
-        let out = unroll(src, 4, 2);
-        let want = "let x0 = f(0u);\nlet x1 = f(1u);\nacc0 += v0[0];\nacc1 += v0[1];\nacc2 += v1[0];\nacc3 += v1[1];\n";
-        let lanes: String = (0..8).map(|s| format!("y{s} = 1;\n")).collect();
-        assert_eq!(out, format!("{want}{lanes}z0 = 2;\nz4 = 2;\nend\n"));
-    }
+/// Steps per dispatch of a persistent kernel whose workgroups own `rows` batch rows of H
+/// units. One dispatch per chunk instead of one for all T: on lavapipe a single dispatch
+/// over many steps returned wrong results (measured: H = 256, 16 rows x 60 steps passed,
+/// x 80 failed; 8 x 100 passed, 12 x 100 failed). That is lavapipe's loop limit
+/// (LAVAPIPE_LOOP_LIMIT): persistent.wgsl runs about rows·(Hp/4 + 1) loop iterations per
+/// invocation and step (16 x 65 x 60 = 62k passed, x 80 = 83k failed; 8 x 65 x 100 = 52k,
+/// 12 x 65 x 100 = 78k). A chunk is kept to about 2^21 multiply-adds per workgroup, far
+/// below that.
+pub fn persistent_chunk(rows: usize, h: usize) -> usize {
+    ((1usize << 21) / (rows * h * h).max(1)).clamp(4, 1024)
 }

@@ -68,6 +68,7 @@ impl Profiler {
     }
 
     /// (family, milliseconds) summed per family, in first-seen order. Call after submit.
+    #[cfg(feature = "native")]
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<(&'static str, f64)>> {
         let n = 2 * self.labels.len();
         let raw = gpu.read_many(&[(&self.resolve, 2 * n)])?.pop().unwrap();

@@ -15,20 +15,20 @@ pub mod optim;
 pub use optim::Optimizer;
 
 use crate::error::{check_finite, Error, Result};
+use crate::gpu::abi::{GemmParams, HeadParams, LossParams, NormParams};
 use crate::gpu::backward::{auto_training_variant, training_variant, GradPlan};
-use crate::gpu::context::{Binding, Dispatch, Gpu, Kernel};
-use crate::gpu::forward::{pad_rows, unpad_rows, GemmParams};
+use crate::gpu::context::{Dispatch, Gpu, Kernel};
+use crate::gpu::forward::pad_rows;
+#[cfg(feature = "native")]
+use crate::gpu::forward::unpad_rows;
 use crate::gpu::kernels::{hp, Variant};
+use crate::gpu::shaders;
 use crate::gpu::{GpuModel, Input};
 use crate::spec::RnnSpec;
 use crate::weights::Weights;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
-const LOSS_WGSL: &str = include_str!("../../shaders/loss.wgsl");
-const HEAD_GRAD_WGSL: &str = include_str!("../../shaders/head_grad.wgsl");
-const GRAD_NORM_WGSL: &str = include_str!("../../shaders/grad_norm.wgsl");
-const OPTIM_WGSL: &str = include_str!("../../shaders/optim.wgsl");
 /// Elements per partial sum of the gradient norm (CHUNK in grad_norm.wgsl).
 const NORM_CHUNK: usize = 1024;
 
@@ -160,12 +160,8 @@ impl Trainer {
         config.optimizer.validate()?;
         let model = GpuModel::new(gpu, weights)?;
         let variant = config.variant.unwrap_or_else(|| auto_training_variant(gpu, &spec, b));
-        if let Some(why) = training_variant(gpu, variant)
-            .unsupported(gpu, &spec)
-            .or_else(|| variant.unsupported(gpu, &spec))
-        {
-            return Err(Error::Config(why));
-        }
+        training_variant(gpu, variant).check_supported(gpu, &spec)?;
+        variant.check_supported(gpu, &spec)?;
         let (d, hpad) = (spec.directions(), hp(spec.hidden_size));
         let kp = d * hpad;
         let op = hp(o);
@@ -225,12 +221,14 @@ impl Trainer {
     }
 
     /// The RNN's current parameters.
+    #[cfg(feature = "native")]
     pub fn weights(&self, gpu: &Gpu) -> Result<Weights> {
         self.model.read_weights(gpu)
     }
 
     /// The gradients of the RNN's parameters from the last step (before clipping), under
     /// the parameters' layout and PyTorch names. None before the first step.
+    #[cfg(feature = "native")]
     pub fn grads(&self, gpu: &Gpu) -> Result<Option<Weights>> {
         if self.steps == 0 {
             return Ok(None);
@@ -239,6 +237,7 @@ impl Trainer {
     }
 
     /// The head's parameters: W_y [O, D*H] and b_y [O].
+    #[cfg(feature = "native")]
     pub fn head(&self, gpu: &Gpu) -> Result<(Vec<f32>, Vec<f32>)> {
         let (o, d, h, hpad) = (
             self.config.loss.outputs(),
@@ -248,8 +247,8 @@ impl Trainer {
         );
         let kp = d * hpad;
         let mut got = gpu.read_many(&[(&self.w_y, o * kp), (&self.b_y, o)])?;
-        let b_y = got.pop().unwrap();
-        let w_y = unpad_rows(&got.pop().unwrap(), o * d, h, hpad);
+        let b_y = got.pop().unwrap_or_default();
+        let w_y = unpad_rows(&got.pop().unwrap_or_default(), o * d, h, hpad);
         Ok((w_y, b_y))
     }
 
@@ -275,7 +274,18 @@ impl Trainer {
 
     /// One update on a batch x [T, B, I] with targets; returns the loss before the update
     /// and the gradient norm before clipping.
+    #[cfg(feature = "native")]
     pub fn step(&mut self, gpu: &Gpu, x: &[f32], targets: Targets<'_>) -> Result<StepStats> {
+        pollster::block_on(self.step_async(gpu, x, targets))
+    }
+
+    /// `step` without blocking.
+    pub async fn step_async(
+        &mut self,
+        gpu: &Gpu,
+        x: &[f32],
+        targets: Targets<'_>,
+    ) -> Result<StepStats> {
         let (t, b) = (self.t, self.b);
         let o = self.config.loss.outputs();
         let input = Input::new(x, t, b);
@@ -373,9 +383,12 @@ impl Trainer {
                 }
             }
             gpu.queue.submit([enc.finish()]);
-            gpu.read_f32(&this.stats, 4)
+            gpu.stage(&[(&this.stats, 4)])
         };
-        let stats = stats?;
+        let stats = gpu.fetch(stats).await?.pop().unwrap_or_default();
+        if stats.len() < 4 {
+            return Err(Error::Device(format!("training statistics: read {} of 4", stats.len())));
+        }
         self.carried = true;
         let s = StepStats { loss: stats[0], grad_norm: stats[1], clipped: stats[3] > 0.5 };
         if !s.loss.is_finite() {
@@ -446,51 +459,42 @@ impl Trainer {
         let (gx, gy) = gv.groups(r, op);
         gpu.check_groups("head GEMM", gx.max(gy))?;
         head.push(Dispatch {
-            bind: gemm.bind(gpu, &[&gp, bufs.out, &self.w_y, &self.b_y, &self.logits], 16),
+            bind: gemm.bind(gpu, &[&gp, bufs.out, &self.w_y, &self.b_y, &self.logits]),
             kernel: gemm,
             groups: (gx, gy, 1),
         });
 
-        let loss_k = gpu.kernel(
-            "loss",
-            &[
-                Binding::Uniform { dynamic: false },
-                Binding::Read,
-                Binding::Read,
-                Binding::Read,
-                Binding::ReadWrite,
-                Binding::ReadWrite,
-            ],
-            || LOSS_WGSL.to_string(),
-        )?;
+        let loss_k = gpu.kernel(&shaders::loss())?;
         let (mse, inv) = match self.config.loss {
             Loss::CrossEntropy { .. } => (0u32, 1.0 / r as f32),
             Loss::Mse { outputs } => (1u32, 1.0 / (r * outputs) as f32),
         };
-        let lp: [u32; 8] = [r as u32, o as u32, op as u32, mse, inv.to_bits(), 0, 0, 0];
-        let lpb = gpu.uniform_init("loss params", bytemuck::cast_slice(&lp));
+        let lp = LossParams {
+            r: r as u32,
+            o: o as u32,
+            op: op as u32,
+            mse,
+            inv_count: inv,
+            pad: [0; 3],
+        };
+        let lpb = gpu.uniform_init("loss params", bytemuck::bytes_of(&lp));
         head.push(Dispatch {
             bind: loss_k.bind(
                 gpu,
                 &[&lpb, &self.logits, &self.classes, &self.targets, &self.dlogits, &self.row_loss],
-                32,
             ),
             kernel: loss_k,
             groups: (r.div_ceil(64) as u32, 1, 1),
         });
 
-        let hb = [
-            Binding::Uniform { dynamic: false },
-            Binding::Read,
-            Binding::Read,
-            Binding::Read,
-            Binding::ReadWrite,
-            Binding::ReadWrite,
-            Binding::ReadWrite,
-        ];
         let hp_buf = gpu.uniform_init(
             "head params",
-            bytemuck::cast_slice(&[r as u32, (op / 4) as u32, (kp / 4) as u32, 0u32]),
+            bytemuck::bytes_of(&HeadParams {
+                r: r as u32,
+                op4: (op / 4) as u32,
+                kp4: (kp / 4) as u32,
+                pad: 0,
+            }),
         );
         for (entry, groups) in [
             ("weights", ((kp / 4).div_ceil(64) as u32, (op / 4) as u32, 1)),
@@ -498,11 +502,10 @@ impl Trainer {
             ("inputs", ((kp / 4).div_ceil(64) as u32, r as u32, 1)),
         ] {
             gpu.check_groups("head gradient", groups.0.max(groups.1))?;
-            let k = gpu.kernel_entry("head_grad", entry, &hb, || HEAD_GRAD_WGSL.to_string())?;
+            let k = gpu.kernel(&shaders::head_grad(entry))?;
             let bind = k.bind(
                 gpu,
                 &[&hp_buf, &self.dlogits, bufs.out, &self.w_y, &self.dw_y, &self.db_y, bufs.dout],
-                16,
             );
             head.push(Dispatch { kernel: k, bind, groups });
         }
@@ -525,15 +528,8 @@ impl Trainer {
         pairs.push((&self.w_y, &self.dw_y, op * kp));
         pairs.push((&self.b_y, &self.db_y, op));
 
-        let nb = [
-            Binding::Uniform { dynamic: false },
-            Binding::Read,
-            Binding::ReadWrite,
-            Binding::ReadWrite,
-        ];
-        let partial =
-            gpu.kernel_entry("grad_norm", "partial", &nb, || GRAD_NORM_WGSL.to_string())?;
-        let finish = gpu.kernel_entry("grad_norm", "finish", &nb, || GRAD_NORM_WGSL.to_string())?;
+        let partial = gpu.kernel(&shaders::grad_norm("partial"))?;
+        let finish = gpu.kernel(&shaders::grad_norm("finish"))?;
         let total_partials: usize = pairs.iter().map(|p| p.2.div_ceil(NORM_CHUNK)).sum();
         let partials = gpu.storage("partials", (total_partials * 4) as u64);
         let mut norm = vec![];
@@ -542,11 +538,16 @@ impl Trainer {
         for &(_, grad, n) in &pairs {
             let pb = gpu.uniform_init(
                 "norm params",
-                bytemuck::cast_slice(&[n as u32, slot as u32, 0u32, max_norm.to_bits()]),
+                bytemuck::bytes_of(&NormParams {
+                    n: n as u32,
+                    slot: slot as u32,
+                    rows: 0,
+                    max_norm,
+                }),
             );
             let chunks = n.div_ceil(NORM_CHUNK);
             norm.push(Dispatch {
-                bind: partial.bind(gpu, &[&pb, grad, &partials, &self.stats], 16),
+                bind: partial.bind(gpu, &[&pb, grad, &partials, &self.stats]),
                 kernel: partial.clone(),
                 groups: (chunks.div_ceil(64) as u32, 1, 1),
             });
@@ -554,26 +555,20 @@ impl Trainer {
         }
         let fb = gpu.uniform_init(
             "norm finish",
-            bytemuck::cast_slice(&[total_partials as u32, 0u32, r as u32, max_norm.to_bits()]),
+            bytemuck::bytes_of(&NormParams {
+                n: total_partials as u32,
+                slot: 0,
+                rows: r as u32,
+                max_norm,
+            }),
         );
         norm.push(Dispatch {
-            bind: finish.bind(gpu, &[&fb, &self.row_loss, &partials, &self.stats], 16),
+            bind: finish.bind(gpu, &[&fb, &self.row_loss, &partials, &self.stats]),
             kernel: finish,
             groups: (1, 1, 1),
         });
 
-        let optim = gpu.kernel(
-            "optim",
-            &[
-                Binding::Uniform { dynamic: false },
-                Binding::ReadWrite,
-                Binding::Read,
-                Binding::ReadWrite,
-                Binding::ReadWrite,
-                Binding::Read,
-            ],
-            || OPTIM_WGSL.to_string(),
-        )?;
+        let optim = gpu.kernel(&shaders::optim())?;
         let mut params = vec![];
         for &(param, grad, n) in &pairs {
             let opt_params = gpu.uniform_init(
@@ -582,13 +577,14 @@ impl Trainer {
             );
             let m = gpu.storage("optim m", (n * 4) as u64);
             let v = gpu.storage("optim v", (n * 4) as u64);
-            let bind = optim.bind(gpu, &[&opt_params, param, grad, &m, &v, &self.stats], 48);
+            let bind = optim.bind(gpu, &[&opt_params, param, grad, &m, &v, &self.stats]);
             params.push(ParamSlot { n, opt_params, bind, _state: [m, v] });
         }
         Ok(Bound { head, norm, params, optim, _partials: partials })
     }
 }
 
+#[cfg(feature = "native")]
 /// Writes a training log (one object per update: loss, grad_norm, clipped) as JSON,
 /// atomically: `{"steps": [...]}`.
 pub fn write_log(path: &std::path::Path, log: &[StepStats]) -> Result<()> {
@@ -597,6 +593,7 @@ pub fn write_log(path: &std::path::Path, log: &[StepStats]) -> Result<()> {
     crate::io::write_atomic(path, &json)
 }
 
+#[cfg(feature = "native")]
 /// Reads a log written by `write_log`.
 pub fn read_log(path: &std::path::Path) -> Result<Vec<StepStats>> {
     #[derive(serde::Deserialize)]

@@ -2,6 +2,7 @@
 //! GPU by shaders/optim.wgsl.
 
 use crate::error::{Error, Result};
+use crate::gpu::abi::OptParams;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
@@ -57,19 +58,4 @@ impl Optimizer {
         }
         p
     }
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct OptParams {
-    pub n: u32,
-    pub kind: u32,
-    pub lr: f32,
-    pub momentum: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub bc1: f32,
-    pub bc2: f32,
-    pub clip_value: f32,
-    pub pad: [u32; 3],
 }

@@ -1,0 +1,316 @@
+//! What several subcommands share: the value enums of `--cell`, `--nonlinearity`,
+//! `--variant` and `--workload`, the model arguments of `forward`/`grad` and the input
+//! file they read.
+//!
+//! The value spellings are a contract scripts rely on: every value the command line ever
+//! accepted keeps its meaning (the tests at the end check them against the library).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use wgpu_rnn::bench::{self, Workload};
+use wgpu_rnn::io::TensorFile;
+use wgpu_rnn::{CellKind, Input, RnnSpec, Variant, Weights};
+
+/// `--cell` (with `ignore_case`: `LSTM` is `lstm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Cell {
+    /// Elman RNN with the activation of --nonlinearity
+    #[value(name = "rnn")]
+    Rnn,
+    /// Elman RNN with tanh, whatever --nonlinearity says
+    #[value(name = "rnn_tanh")]
+    RnnTanh,
+    /// Elman RNN with relu, whatever --nonlinearity says
+    #[value(name = "rnn_relu")]
+    RnnRelu,
+    /// Long short-term memory (gates i, f, g, o)
+    #[value(name = "lstm")]
+    Lstm,
+    /// Gated recurrent unit (gates r, z, n)
+    #[value(name = "gru")]
+    Gru,
+}
+
+impl Cell {
+    /// The library's cell: `rnn` takes its activation from `nonlinearity`, which every
+    /// other cell ignores.
+    pub fn kind(self, nonlinearity: Nonlinearity) -> CellKind {
+        match (self, nonlinearity) {
+            (Cell::Rnn, Nonlinearity::Tanh) | (Cell::RnnTanh, _) => CellKind::RnnTanh,
+            (Cell::Rnn, Nonlinearity::Relu) | (Cell::RnnRelu, _) => CellKind::RnnRelu,
+            (Cell::Lstm, _) => CellKind::Lstm,
+            (Cell::Gru, _) => CellKind::Gru,
+        }
+    }
+}
+
+/// `--nonlinearity` (with `ignore_case`), the activation of `--cell rnn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Nonlinearity {
+    /// h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+    #[value(name = "tanh")]
+    Tanh,
+    /// h' = max(0, W_ih x + b_ih + W_hh h + b_hh)
+    #[value(name = "relu")]
+    Relu,
+}
+
+/// `--variant`: a forward strategy (the library's `Variant`, spelled as its `name()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelVariant {
+    /// Workgroup-shared tiles for the GEMM and the step (discrete GPUs)
+    #[value(name = "tiled")]
+    Tiled,
+    /// Register blocking without subgroups (any adapter, the GL backend included)
+    #[value(name = "register")]
+    Register,
+    /// Register blocking with subgroupBroadcast sharing (CPU adapters such as lavapipe)
+    #[value(name = "subgroup")]
+    Subgroup,
+    /// The best GEMM plus one persistent kernel looping over all steps (small problems)
+    #[value(name = "persistent")]
+    Persistent,
+    /// persistent with W_hh held in registers and h shared by subgroupBroadcast (small H)
+    #[value(name = "persistent-subgroup")]
+    PersistentSubgroup,
+    /// subgroup with the input projection fused into every step
+    #[value(name = "fused-subgroup")]
+    FusedSubgroup,
+    /// fused-subgroup's step looped over a chunk of steps in one workgroup per batch block
+    #[value(name = "fused-persistent")]
+    FusedPersistent,
+}
+
+impl From<KernelVariant> for Variant {
+    fn from(v: KernelVariant) -> Variant {
+        match v {
+            KernelVariant::Tiled => Variant::Tiled,
+            KernelVariant::Register => Variant::Register,
+            KernelVariant::Subgroup => Variant::Subgroup,
+            KernelVariant::Persistent => Variant::Persistent,
+            KernelVariant::PersistentSubgroup => Variant::PersistentSubgroup,
+            KernelVariant::FusedSubgroup => Variant::FusedSubgroup,
+            KernelVariant::FusedPersistent => Variant::FusedPersistent,
+        }
+    }
+}
+
+/// An optional `--variant` as the library takes it.
+pub fn variant(v: Option<KernelVariant>) -> Option<Variant> {
+    v.map(Variant::from)
+}
+
+/// `--workload`: the named shapes of `wgpu_rnn::bench::workloads()` (single layer,
+/// unidirectional; B = batch, I = input, H = hidden size, T = steps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadName {
+    /// lstm, B=1, I=64, H=128, T=1000
+    #[value(name = "lstm-b1")]
+    LstmB1,
+    /// lstm, B=64, I=256, H=256, T=100
+    #[value(name = "lstm-b64")]
+    LstmB64,
+    /// lstm, B=256, I=512, H=512, T=50
+    #[value(name = "lstm-b256")]
+    LstmB256,
+    /// gru, B=64, I=256, H=256, T=100
+    #[value(name = "gru-b64")]
+    GruB64,
+    /// rnn_tanh, B=64, I=256, H=256, T=100
+    #[value(name = "rnn-b64")]
+    RnnB64,
+}
+
+impl WorkloadName {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadName::LstmB1 => "lstm-b1",
+            WorkloadName::LstmB64 => "lstm-b64",
+            WorkloadName::LstmB256 => "lstm-b256",
+            WorkloadName::GruB64 => "gru-b64",
+            WorkloadName::RnnB64 => "rnn-b64",
+        }
+    }
+}
+
+/// The library's workloads named by `names`, in that order; all of them when `names` is
+/// empty.
+pub fn workloads(names: &[WorkloadName]) -> Result<Vec<Workload>> {
+    let all = bench::workloads();
+    if names.is_empty() {
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter()
+                .find(|w| w.name == n.name())
+                .cloned()
+                .with_context(|| format!("workload `{}` is not in this build's list", n.name()))
+        })
+        .collect()
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Weights with PyTorch's names (safetensors.torch.save_file(model.state_dict(), path)).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// The recurrent cell.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub cell: Cell,
+    /// Number of layers (checked against the weights; read from them when absent).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// The weights are bidirectional (checked against the weights).
+    #[arg(long)]
+    pub bidirectional: bool,
+    /// The activation of --cell rnn (other cells ignore it).
+    #[arg(long, value_enum, default_value_t = Nonlinearity::Tanh, ignore_case = true)]
+    pub nonlinearity: Nonlinearity,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> Result<Weights> {
+        let cell = self.cell.kind(self.nonlinearity);
+        let file = TensorFile::open(&self.weights)?;
+        let spec = Weights::infer_spec(&file, cell)?;
+        if let Some(l) = self.layers {
+            if l != spec.num_layers {
+                bail!(
+                    "--layers {l} given, but {} holds {} layer(s)",
+                    self.weights.display(),
+                    spec.num_layers
+                );
+            }
+        }
+        if self.bidirectional != spec.bidirectional {
+            bail!(
+                "--bidirectional is {}, but {} is {}",
+                if self.bidirectional { "given" } else { "absent" },
+                self.weights.display(),
+                if spec.bidirectional {
+                    "bidirectional (has *_reverse tensors)"
+                } else {
+                    "unidirectional"
+                }
+            );
+        }
+        Ok(Weights::from_file(&file, spec)?)
+    }
+}
+
+/// x, h0, c0 and lengths from an input file in `forward`'s format.
+pub struct InputFile {
+    pub t: usize,
+    pub b: usize,
+    pub x: Vec<f32>,
+    pub h0: Option<Vec<f32>>,
+    pub c0: Option<Vec<f32>>,
+    pub lengths: Option<Vec<i64>>,
+}
+
+impl InputFile {
+    pub fn load(path: &std::path::Path, spec: &RnnSpec) -> Result<Self> {
+        let f = TensorFile::open(path)?;
+        let xs = x_shape(&f, spec)?;
+        let (t, b) = (xs[0], xs[1]);
+        let x =
+            f.float("x", Some(&[t, b, spec.input_size]))?.data.iter().map(|&v| v as f32).collect();
+        let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
+        let load_state = |name: &str| -> Result<Option<Vec<f32>>> {
+            if !f.contains(name) {
+                return Ok(None);
+            }
+            Ok(Some(f.float(name, Some(&state_shape))?.data.iter().map(|&v| v as f32).collect()))
+        };
+        let h0 = load_state("h0")?;
+        if !spec.cell.has_cell_state() && f.contains("c0") {
+            bail!("{} holds c0, but a {} cell has no cell state", path.display(), spec.cell);
+        }
+        let c0 = if spec.cell.has_cell_state() { load_state("c0")? } else { None };
+        let lengths =
+            if f.contains("lengths") { Some(f.int("lengths", Some(&[b]))?) } else { None };
+        Ok(InputFile { t, b, x, h0, c0, lengths })
+    }
+
+    pub fn input(&self) -> Input<'_> {
+        Input {
+            t: self.t,
+            b: self.b,
+            x: &self.x,
+            h0: self.h0.as_deref(),
+            c0: self.c0.as_deref(),
+            lengths: self.lengths.as_deref(),
+        }
+    }
+}
+
+/// The shape of `x`, which must be [T, B, I] with I from the weights.
+fn x_shape(f: &TensorFile, spec: &RnnSpec) -> Result<Vec<usize>> {
+    let s = f
+        .shape("x")
+        .with_context(|| format!("{} has no tensor `x` [T, B, {}]", f.path(), spec.input_size))?;
+    if s.len() != 3 || s[2] != spec.input_size {
+        bail!(
+            "tensor `x` in {} has shape {s:?}, expected [T, B, {}] (input size from the weights)",
+            f.path(),
+            spec.input_size
+        );
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: ValueEnum>(s: &str, ignore_case: bool) -> T {
+        T::from_str(s, ignore_case).unwrap_or_else(|e| panic!("`{s}` rejected: {e}"))
+    }
+
+    #[test]
+    fn cell_spellings_mean_what_cell_kind_parse_says() {
+        let cells = ["rnn", "rnn_tanh", "rnn_relu", "lstm", "gru", "LSTM", "Rnn", "RNN_RELU"];
+        for c in cells {
+            for n in ["tanh", "relu", "TANH", "Relu"] {
+                let want = CellKind::parse(c, n).unwrap();
+                assert_eq!(parse::<Cell>(c, true).kind(parse(n, true)), want, "{c} {n}");
+            }
+        }
+        for c in Cell::value_variants() {
+            let name = c.to_possible_value().unwrap().get_name().to_string();
+            assert!(CellKind::parse(&name, "tanh").is_ok(), "{name}");
+        }
+        assert_eq!(Nonlinearity::value_variants().len(), 2);
+    }
+
+    #[test]
+    fn every_library_variant_has_its_name_and_nothing_else() {
+        assert_eq!(KernelVariant::value_variants().len(), Variant::ALL.len());
+        for v in Variant::ALL {
+            assert_eq!(Variant::from(parse::<KernelVariant>(v.name(), false)), v);
+        }
+    }
+
+    #[test]
+    fn workload_names_and_help_match_the_library() {
+        let all = bench::workloads();
+        assert_eq!(WorkloadName::value_variants().len(), all.len());
+        for w in &all {
+            let n: WorkloadName = parse(&w.name, false);
+            assert_eq!(n.name(), w.name);
+            let pv = n.to_possible_value().unwrap();
+            let help = pv.get_help().unwrap().to_string();
+            let want =
+                format!("{}, B={}, I={}, H={}, T={}", w.cell, w.batch, w.input, w.hidden, w.seq);
+            assert_eq!(help, want, "the --help line of {}", w.name);
+        }
+        let picked = workloads(&[WorkloadName::GruB64, WorkloadName::LstmB1]).unwrap();
+        assert_eq!(
+            picked.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+            ["gru-b64", "lstm-b1"]
+        );
+    }
+}

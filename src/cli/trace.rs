@@ -1,0 +1,87 @@
+//! `wgpu-rnn trace`: the hidden state (and gates) of a model reading a text, drawn as a
+//! heatmap (SVG and PNG) and optionally printed as JSON.
+
+use super::common::{Cell, Nonlinearity};
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+use wgpu_rnn::charlm::Vocab;
+use wgpu_rnn::trace;
+use wgpu_rnn::Gpu;
+
+#[derive(Args)]
+pub struct TraceArgs {
+    #[arg(long, default_value = "abracadabra")]
+    text: String,
+    /// A char-model checkpoint; else a seeded model over the vocabulary "abrcd ".
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Cell::Rnn, ignore_case = true)]
+    cell: Cell,
+    #[arg(long, value_enum, default_value_t = Nonlinearity::Tanh, ignore_case = true)]
+    nonlinearity: Nonlinearity,
+    #[arg(long, default_value_t = 16)]
+    hidden: usize,
+    #[arg(long, default_value_t = 3)]
+    seed: u64,
+    /// The heatmap as SVG, and as PNG beside it (same name, .png); LSTM adds c_t below h_t.
+    /// A name ending in .png swaps the roles.
+    #[arg(long, default_value = "trace.svg")]
+    out: PathBuf,
+    /// Which layer to show, 0-based (default: the last).
+    #[arg(long)]
+    layer: Option<usize>,
+    /// Also show the gates (LSTM i, f, g, o; GRU r, z, n).
+    #[arg(long)]
+    gates: bool,
+    /// Units drawn (the first N; default all up to 64). --json always has every unit.
+    #[arg(long)]
+    units: Option<usize>,
+    /// Print the numbers as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: TraceArgs) -> Result<()> {
+    let (w, vocab) = match &a.checkpoint {
+        Some(p) => trace::from_checkpoint(p)?,
+        None => {
+            let vocab = Vocab::from_text(trace::DEFAULT_VOCAB)?;
+            (trace::seeded(&vocab, a.cell.kind(a.nonlinearity), a.hidden, a.seed)?, vocab)
+        }
+    };
+    let gpu = Gpu::new()?;
+    let tr = trace::run(
+        &gpu,
+        &w,
+        &vocab,
+        &a.text,
+        trace::TraceOptions { layer: a.layer, gates: a.gates },
+    )?;
+    let shown = a.units.unwrap_or(64).clamp(1, w.spec.hidden_size);
+    let mut title = match &a.checkpoint {
+        Some(p) => format!("{} reading {:?}", p.display(), a.text),
+        None => {
+            format!("{} H={} seed {} reading {:?}", w.spec.cell, w.spec.hidden_size, a.seed, a.text)
+        }
+    };
+    if w.spec.num_layers > 1 {
+        title += &format!(", layer {}", tr.layer);
+    }
+    if shown < w.spec.hidden_size {
+        title += &format!(", units 0..{} of {}", shown - 1, w.spec.hidden_size);
+    }
+    let drawn = tr.first_units(shown);
+    let (svg, png) = if a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        (a.out.with_extension("svg"), a.out.clone())
+    } else {
+        (a.out.clone(), a.out.with_extension("png"))
+    };
+    trace::draw_svg(&drawn, &svg, &title)?;
+    trace::draw_png(&drawn, &png, &title)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&tr)?);
+    }
+    eprintln!("wrote {} and {}", svg.display(), png.display());
+    Ok(())
+}

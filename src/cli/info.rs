@@ -1,6 +1,7 @@
 //! `wgpu-rnn info`: the adapter, its limits and features, and which variants run on it.
 
 use anyhow::Result;
+use wgpu_rnn::error::Refusal;
 use wgpu_rnn::{CellKind, Gpu, RnnSpec, Variant};
 
 pub fn run() -> Result<()> {
@@ -34,7 +35,8 @@ pub fn run() -> Result<()> {
     for v in Variant::ALL {
         let small = v.unsupported(&gpu, &RnnSpec::new(CellKind::Lstm, 64, 128));
         let big = v.unsupported(&gpu, &RnnSpec::new(CellKind::Lstm, 64, 512));
-        let say = |r: Option<String>| r.map(|w| format!("no: {w}")).unwrap_or_else(|| "yes".into());
+        let say =
+            |r: Option<Refusal>| r.map(|w| format!("no: {w}")).unwrap_or_else(|| "yes".into());
         println!("  {:<19} {} / {}", v.name(), say(small), say(big));
     }
     for (b, h) in [(1usize, 128usize), (64, 256), (256, 512)] {

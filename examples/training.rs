@@ -38,7 +38,7 @@ fn main() -> wgpu_rnn::Result<()> {
     }
     let first = first.unwrap_or(f32::NAN);
     println!("loss {first:.3} -> {last:.3} nats over {} updates", trainer.log.len());
-    if !(last < 0.5 * first) {
+    if last.is_nan() || first.is_nan() || last >= 0.5 * first {
         return Err(wgpu_rnn::Error::Config(format!("loss did not halve: {first} -> {last}")));
     }
     Ok(())

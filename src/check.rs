@@ -66,7 +66,9 @@ pub fn compare<G: Copy + Into<f64>, W: Copy + Into<f64>>(
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let (g, w): (f64, f64) = (g.into(), w.into());
         let d = (g - w).abs();
-        let bad = !(d <= atol + rtol * w.abs()); // NaN counts as a mismatch
+        // written negated so that NaN counts as a mismatch
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let bad = !(d <= atol + rtol * w.abs());
         if bad {
             c.mismatches += 1;
             if c.first.len() < 5 {

@@ -5,6 +5,8 @@
 //! B = batch, I = input size, H = hidden size, G = gates (RNN 1, GRU 3, LSTM 4),
 //! D = directions, L = layers. Sequences are [T, B, features], states [L*D, B, H].
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "native")]
 pub mod bench;
 pub mod cells;

@@ -331,8 +331,8 @@ pub fn backward_traced(
                     let mut dh_prev = sg.dh_prev_direct;
                     for row in 0..g * h {
                         let ah = sg.d_hg[row];
-                        for k in 0..h {
-                            dh_prev[k] += ah * p.w_hh[row * h + k];
+                        for (dk, w) in dh_prev.iter_mut().zip(&p.w_hh[row * h..(row + 1) * h]) {
+                            *dk += ah * w;
                         }
                     }
                     dh = dh_prev;

@@ -74,7 +74,11 @@ pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
                         }
                         v
                     } else {
-                        vec![(1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && idx % 3 != 0)]
+                        vec![(
+                            1 + idx % 2,
+                            (idx / 2) % 2 == 1,
+                            b > 1 && t > 1 && !idx.is_multiple_of(3),
+                        )]
                     };
                     for (layers, bidirectional, lengths) in variants {
                         out.push(Case {
@@ -111,7 +115,7 @@ pub fn grad_matrix(quick: bool) -> Vec<Case> {
             for hidden in [7, 64, 256] {
                 for t in [1, 9, 100] {
                     let (layers, bidirectional, lengths) =
-                        (1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && idx % 3 != 0);
+                        (1 + idx % 2, (idx / 2) % 2 == 1, b > 1 && t > 1 && !idx.is_multiple_of(3));
                     out.push(Case {
                         cell,
                         input: 11,

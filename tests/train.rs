@@ -10,6 +10,7 @@ use wgpu_rnn::train::{Loss, Optimizer, Targets, TrainConfig, Trainer};
 use wgpu_rnn::{CellKind, RnnSpec, Weights};
 
 /// CPU twin of one step: loss, and the gradients of the RNN parameters and the head.
+#[allow(clippy::too_many_arguments)]
 fn cpu_step(
     w: &Weights,
     w_y: &[f32],

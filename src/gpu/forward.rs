@@ -737,7 +737,7 @@ impl Stream<'_> {
     pub async fn step_full_async(&mut self, gpu: &Gpu, x: &[f32]) -> Result<Output> {
         let s = &self.model.spec;
         let row = self.b * s.input_size;
-        if x.is_empty() || x.len() % row != 0 {
+        if x.is_empty() || !x.len().is_multiple_of(row) {
             return Err(Error::shape(
                 "stream x",
                 format!("[k, {}, {}]", self.b, s.input_size),

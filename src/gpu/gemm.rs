@@ -47,6 +47,7 @@ pub fn gemm_reference(
 }
 
 impl GemmPlan {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         variant: GemmVariant,

@@ -143,7 +143,8 @@ impl Variant {
         if gpu.caps.cpu_like {
             let blocks = b.div_ceil(step_subgroup_rows(b)) * spec.directions();
             let threads = cpu_threads();
-            let balanced = blocks >= threads && (blocks % threads == 0 || blocks >= 4 * threads);
+            let balanced =
+                blocks >= threads && (blocks.is_multiple_of(threads) || blocks >= 4 * threads);
             // without a subgroup barrier its loop would need storageBarrier (see fused_kernel)
             let cheap_barrier = gpu.features.contains(wgpu::Features::SUBGROUP_BARRIER);
             if Variant::FusedPersistent.unsupported(gpu, spec).is_none()

@@ -25,7 +25,7 @@ impl Optimizer {
                 (lr, (0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && eps > 0.0)
             }
         };
-        if !(lr > 0.0 && lr.is_finite()) || !ok {
+        if lr.is_nan() || lr <= 0.0 || !lr.is_finite() || !ok {
             return Err(Error::Config(format!("invalid optimizer settings {self:?}")));
         }
         Ok(())

@@ -23,7 +23,7 @@ fn keep_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, xg: vec4<f32>, hg
     for (var g = 0u; g < G; g++) {
         xg_seq[xrow + g * sp.H] = xg[g];
     }
-    if (G == 3u) {
+    if (SPLIT_H) {
         hg_seq[xrow + 2u * sp.H] = hg.z;
     }
     let o = (t * sp.B + b) * sp.out_ld + dir * sp.Hp4 * 4u + j;

@@ -51,20 +51,21 @@ struct FusedParams {
 @group(0) @binding(9) var<storage, read_write> c_state: array<f32>;
 @group(0) @binding(10) var<storage, read_write> out: array<vec4<f32>>;
 
-// The 4 columns' W_ih rows at chunk k (xr: their first chunks). GRU's 4th column is the h
-// part of n: zero here, and not loaded.
+// The 4 columns' W_ih rows at chunk k (xr: their first chunks). With SPLIT_H (GRU) the 4th
+// column is the last gate's h part: zero here, and not loaded.
 fn x_cols(xr: vec4<u32>, k: u32) -> mat4x4<f32> {
     var m = mat4x4<f32>(ld4(w_ih[xr.x + k]), ld4(w_ih[xr.y + k]), ld4(w_ih[xr.z + k]), vec4<f32>(0.0));
-    if (G != 3u) {
+    if (!SPLIT_H) {
         m[3] = ld4(w_ih[xr.w + k]);
     }
     return m;
 }
 
-// The 4 columns' W_hh rows at chunk k. GRU's 3rd column is the x part of n: zero here.
+// The 4 columns' W_hh rows at chunk k. With SPLIT_H (GRU) the 3rd
+// column is the last gate's x part: zero here.
 fn h_cols(hr: vec4<u32>, k: u32) -> mat4x4<f32> {
     var m = mat4x4<f32>(ld4(w_hh[hr.x + k]), ld4(w_hh[hr.y + k]), vec4<f32>(0.0), ld4(w_hh[hr.w + k]));
-    if (G != 3u) {
+    if (!SPLIT_H) {
         m[2] = ld4(w_hh[hr.z + k]);
     }
     return m;
@@ -85,7 +86,7 @@ fn finish_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, a: vec4<f32>, l
     if (valid) {
         var xg = a;
         var hg = vec4<f32>(0.0);
-        if (G == 3u) {
+        if (SPLIT_H) {
             xg = vec4<f32>(a.xyz, 0.0);
             hg = vec4<f32>(0.0, 0.0, a.w, 0.0);
         }
@@ -188,8 +189,8 @@ fn fused_step(ub: u32, rb: u32, dir: u32, lane: u32, s: u32, hr0: u32, hw0: u32)
     // Both biases per column, once per lane. GRU: b_in on n's x part, b_hn on its h part.
     var bias = vec4<f32>(0.0);
     for (var c = 0u; c < 4u; c++) {
-        let bi = select(b_ih[rows[c]], 0.0, G == 3u && c == 3u);
-        let bh = select(b_hh[rows[c]], 0.0, G == 3u && c == 2u);
+        let bi = select(b_ih[rows[c]], 0.0, SPLIT_H && c == 3u);
+        let bh = select(b_hh[rows[c]], 0.0, SPLIT_H && c == 2u);
         bias[c] = bi + bh;
     }
     // The epilogue as one loop over the rows (32 inlined copies ran slower, step_subgroup).

@@ -9,65 +9,9 @@
 //! Gate order: LSTM i, f, g, o; GRU r, z, n. Sequences are [T, B, features]; states
 //! [L*D, B, H] with index layer*D + direction.
 
+pub use crate::cells::CellKind;
 use crate::error::{Error, Result};
 use std::fmt;
-
-/// Which recurrence a layer computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CellKind {
-    RnnTanh,
-    RnnRelu,
-    Lstm,
-    Gru,
-}
-
-impl CellKind {
-    /// Gates per hidden unit (G).
-    pub fn gates(self) -> usize {
-        match self {
-            CellKind::RnnTanh | CellKind::RnnRelu => 1,
-            CellKind::Gru => 3,
-            CellKind::Lstm => 4,
-        }
-    }
-
-    /// Short name, as used by the CLI, shaders and bench groups.
-    pub fn name(self) -> &'static str {
-        match self {
-            CellKind::RnnTanh => "rnn_tanh",
-            CellKind::RnnRelu => "rnn_relu",
-            CellKind::Lstm => "lstm",
-            CellKind::Gru => "gru",
-        }
-    }
-
-    /// Parses `cell` (`rnn`, `lstm`, `gru`) with `nonlinearity` (`tanh`, `relu`; RNN only).
-    pub fn parse(cell: &str, nonlinearity: &str) -> Result<Self> {
-        match (cell.to_ascii_lowercase().as_str(), nonlinearity.to_ascii_lowercase().as_str()) {
-            ("rnn", "tanh") | ("rnn_tanh", _) => Ok(CellKind::RnnTanh),
-            ("rnn", "relu") | ("rnn_relu", _) => Ok(CellKind::RnnRelu),
-            ("rnn", n) => Err(Error::Config(format!("nonlinearity `{n}` is not tanh or relu"))),
-            ("lstm", _) => Ok(CellKind::Lstm),
-            ("gru", _) => Ok(CellKind::Gru),
-            (c, _) => Err(Error::Config(format!("cell `{c}` is not one of rnn, lstm, gru"))),
-        }
-    }
-
-    pub fn has_cell_state(self) -> bool {
-        self == CellKind::Lstm
-    }
-    /// Whether dL/d(W_ih·x + b_ih) equals dL/d(W_hh·h + b_hh) gate by gate: true except for
-    /// GRU, whose n gate scales the recurrent part by r. Backward then keeps one buffer.
-    pub fn same_gate_grads(self) -> bool {
-        self != CellKind::Gru
-    }
-}
-
-impl fmt::Display for CellKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A whole (possibly stacked, bidirectional) recurrent network, like `nn.LSTM(...)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

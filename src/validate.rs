@@ -51,7 +51,7 @@ impl Case {
 /// every cell; layers, directions and lengths rotate over the cases (`full` takes the
 /// product of those too). `quick` keeps the cases cheap enough for CI.
 pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
-    let cells = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+    let cells = CellKind::ALL;
     let (bs, hs, ts): (&[usize], &[usize], &[usize]) = if quick {
         (&[1, 3, 64], &[1, 17, 33], &[1, 7])
     } else {
@@ -107,7 +107,7 @@ pub fn grad_matrix(quick: bool) -> Vec<Case> {
     if quick {
         return matrix(true, false);
     }
-    let cells = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+    let cells = CellKind::ALL;
     let mut out = Vec::new();
     let mut idx = 0usize;
     for &cell in &cells {

@@ -45,7 +45,7 @@ fn every_variant_matches_the_reference() {
 #[test]
 fn larger_shapes_match_the_reference() {
     let gpu = gpu();
-    for cell in [CellKind::RnnTanh, CellKind::Lstm, CellKind::Gru] {
+    for cell in CellKind::ALL {
         // (16, 64, 70) and (4, 128, 70) span several chunks of the persistent kernels;
         // (45, 37, 6) two 32-row blocks of the subgroup step, the second ragged.
         for (b, h, t) in [(1, 128, 30), (64, 130, 5), (16, 64, 70), (4, 128, 70), (45, 37, 6)] {
@@ -169,7 +169,7 @@ fn gpu_matches_pytorch_golden_fixtures() {
 #[test]
 fn streaming_matches_the_whole_sequence() {
     let gpu = gpu();
-    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnRelu] {
+    for cell in CellKind::ALL {
         let spec = wgpu_rnn::RnnSpec::new(cell, 5, 19).layers(2);
         let w = wgpu_rnn::Weights::init(spec, 8).unwrap();
         let model = GpuModel::new(gpu, &w).unwrap();

@@ -56,7 +56,7 @@ fn reference_matches_pytorch_golden_forward_and_gradients() {
 /// layers, both directions and uneven lengths.
 #[test]
 fn reference_gradients_match_finite_differences() {
-    for cell in [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru] {
+    for cell in CellKind::ALL {
         let spec = RnnSpec::new(cell, 3, 4).layers(2).bidirectional(true);
         let (t, b) = (4, 3);
         let mut w = Weights::init(spec, 7).unwrap();

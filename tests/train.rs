@@ -91,9 +91,9 @@ fn setup(
 #[test]
 fn one_sgd_step_matches_the_cpu_chain() {
     let gpu = gpu();
-    for (cell, layers, bi) in
-        [(CellKind::Lstm, 2, true), (CellKind::Gru, 1, false), (CellKind::RnnTanh, 2, false)]
-    {
+    // every registered cell, alternating 2 bidirectional layers and 1 forward layer
+    let cases = CellKind::ALL.into_iter().enumerate().map(|(i, c)| (c, 2 - i % 2, i % 2 == 0));
+    for (cell, layers, bi) in cases {
         let (w, x, classes, t, b, o) = setup(cell, layers, bi);
         let lr = 0.5;
         let cfg = TrainConfig::new(

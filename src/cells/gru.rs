@@ -37,3 +37,32 @@ pub fn backward(xg: &[f64], hg: &[f64], h_prev: &[f64], dh: &[f64]) -> StepGrads
     }
     StepGrads { d_xg, d_hg, dh_prev_direct: direct, dc_prev: vec![] }
 }
+
+/// Registry form of `forward`.
+pub fn step(xg: &[f64], hg: &[f64], h_prev: &[f64], _c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    (forward(xg, hg, h_prev), vec![])
+}
+
+/// Registry form of `backward`.
+pub fn step_backward(
+    xg: &[f64],
+    hg: &[f64],
+    h_prev: &[f64],
+    _c_prev: &[f64],
+    dh: &[f64],
+    _dc: &[f64],
+) -> StepGrads {
+    backward(xg, hg, h_prev, dh)
+}
+
+/// The activated gates r, z, n [3H].
+pub fn activations(xg: &[f64], hg: &[f64]) -> Vec<f64> {
+    let h = xg.len() / 3;
+    let mut v = vec![0.0; 3 * h];
+    for j in 0..h {
+        v[j] = sigmoid(xg[j] + hg[j]);
+        v[h + j] = sigmoid(xg[h + j] + hg[h + j]);
+        v[2 * h + j] = (xg[2 * h + j] + v[j] * hg[2 * h + j]).tanh();
+    }
+    v
+}

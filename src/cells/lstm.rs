@@ -44,3 +44,35 @@ pub fn backward(xg: &[f64], hg: &[f64], c_prev: &[f64], dh: &[f64], dc: &[f64]) 
     }
     StepGrads { d_xg: da.clone(), d_hg: da, dh_prev_direct: vec![0.0; h], dc_prev }
 }
+
+/// Registry form of `forward`.
+pub fn step(xg: &[f64], hg: &[f64], _h_prev: &[f64], c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    forward(xg, hg, c_prev)
+}
+
+/// Registry form of `backward`.
+pub fn step_backward(
+    xg: &[f64],
+    hg: &[f64],
+    _h_prev: &[f64],
+    c_prev: &[f64],
+    dh: &[f64],
+    dc: &[f64],
+) -> StepGrads {
+    backward(xg, hg, c_prev, dh, dc)
+}
+
+/// The activated gates i, f, g, o [4H].
+pub fn activations(xg: &[f64], hg: &[f64]) -> Vec<f64> {
+    let h = xg.len() / 4;
+    (0..4 * h)
+        .map(|k| {
+            let a = xg[k] + hg[k];
+            if k / h == 2 {
+                a.tanh()
+            } else {
+                sigmoid(a)
+            }
+        })
+        .collect()
+}

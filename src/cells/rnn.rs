@@ -32,3 +32,47 @@ pub fn backward(xg: &[f64], hg: &[f64], dh: &[f64], relu: bool) -> StepGrads {
         .collect();
     StepGrads { d_xg: da.clone(), d_hg: da, dh_prev_direct: vec![0.0; dh.len()], dc_prev: vec![] }
 }
+
+/// Registry form of `forward` with tanh.
+pub fn step_tanh(xg: &[f64], hg: &[f64], _h_prev: &[f64], _c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    (forward(xg, hg, false), vec![])
+}
+
+/// Registry form of `forward` with relu.
+pub fn step_relu(xg: &[f64], hg: &[f64], _h_prev: &[f64], _c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    (forward(xg, hg, true), vec![])
+}
+
+/// Registry form of `backward` with tanh.
+pub fn step_backward_tanh(
+    xg: &[f64],
+    hg: &[f64],
+    _h_prev: &[f64],
+    _c_prev: &[f64],
+    dh: &[f64],
+    _dc: &[f64],
+) -> StepGrads {
+    backward(xg, hg, dh, false)
+}
+
+/// Registry form of `backward` with relu.
+pub fn step_backward_relu(
+    xg: &[f64],
+    hg: &[f64],
+    _h_prev: &[f64],
+    _c_prev: &[f64],
+    dh: &[f64],
+    _dc: &[f64],
+) -> StepGrads {
+    backward(xg, hg, dh, true)
+}
+
+/// The activated value (the new h) with tanh.
+pub fn activations_tanh(xg: &[f64], hg: &[f64]) -> Vec<f64> {
+    forward(xg, hg, false)
+}
+
+/// The activated value (the new h) with relu.
+pub fn activations_relu(xg: &[f64], hg: &[f64]) -> Vec<f64> {
+    forward(xg, hg, true)
+}

@@ -12,9 +12,6 @@ use super::abi::{self, Binding};
 use crate::spec::CellKind;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
-const RNN: &str = include_str!("../../shaders/rnn.wgsl");
-const LSTM: &str = include_str!("../../shaders/lstm.wgsl");
-const GRU: &str = include_str!("../../shaders/gru.wgsl");
 const STEP: &str = include_str!("../../shaders/step.wgsl");
 const STEP_REG: &str = include_str!("../../shaders/step_reg.wgsl");
 const STEP_SUBGROUP: &str = include_str!("../../shaders/step_subgroup.wgsl");
@@ -149,19 +146,18 @@ pub fn unroll(src: &str, rows: usize, group: usize) -> String {
     out
 }
 
-/// The cell's constants (G, HAS_C, RELU, SAME_DG), common.wgsl and the cell file, then `body`.
+/// The cell's constants (G, HAS_C, SAME_DG, SPLIT_H and its own, e.g. RNN's RELU),
+/// common.wgsl and the cell's WGSL file (from the cell registry), then `body`.
 pub fn cell_source(cell: CellKind, body: &str) -> String {
-    let (file, relu) = match cell {
-        CellKind::RnnTanh => (RNN, false),
-        CellKind::RnnRelu => (RNN, true),
-        CellKind::Lstm => (LSTM, false),
-        CellKind::Gru => (GRU, false),
-    };
+    let c = cell.cell();
     format!(
-        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst RELU: bool = {relu};\nconst SAME_DG: bool = {};\n{COMMON}\n{file}\n{body}",
-        cell.gates(),
-        cell.has_cell_state(),
-        cell.same_gate_grads()
+        "const G: u32 = {}u;\nconst HAS_C: bool = {};\nconst SAME_DG: bool = {};\nconst SPLIT_H: bool = {};\n{}\n{COMMON}\n{}\n{body}",
+        c.gates.len(),
+        c.has_cell_state,
+        !c.split_h,
+        c.split_h,
+        c.wgsl_consts,
+        c.wgsl
     )
 }
 
@@ -465,7 +461,7 @@ pub fn optim() -> KernelSource {
 /// block × training flag × barrier, with representative persistent shapes): what
 /// tests/shaders.rs validates. The loads mode is applied by `KernelSource::wgsl`.
 pub fn permutations() -> Vec<KernelSource> {
-    let cells = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+    let cells = CellKind::ALL;
     let lanes = SUBGROUP_LANES as usize;
     let row_blocks: Vec<usize> = (1..=4).map(|k| k * lanes).collect();
     let mut out = vec![gemm(Gemm::Tiled), gemm(Gemm::Register)];

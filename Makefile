@@ -5,7 +5,7 @@
 export XDG_RUNTIME_DIR ?= /tmp
 CARGO ?= cargo
 
-.PHONY: all setup build test lint bench peers validate info criterion clean
+.PHONY: all setup build test lint wasm-target examples bench peers validate info criterion clean
 
 all: test
 
@@ -19,11 +19,26 @@ build: setup
 # variant vs the reference, CLI behaviour, and a run of the criterion benches in CI size.
 test: setup lint
 	$(CARGO) test --release
+	$(MAKE) examples
 	CI=$${CI:-true} $(CARGO) bench --bench kernels -- --warm-up-time 0.1 --measurement-time 0.2 --sample-size 10
 
-# Habits that need no GPU: formatting.
-lint:
+# Habits that need no GPU: formatting, lints (native and browser builds), the API docs, and
+# the library built for the browser (wasm32, without the default `native` feature).
+WASM = --lib --target wasm32-unknown-unknown --no-default-features
+lint: wasm-target
 	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy $(WASM) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib
+	$(CARGO) build $(WASM)
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown \
+		|| rustup target add wasm32-unknown-unknown
+
+# The examples, as a user runs them (examples/forward.rs is the README's library snippet).
+examples: setup
+	for e in forward streaming training; do $(CARGO) run --release --quiet --example $$e || exit 1; done
 
 # The main job: throughput of every named workload in both modes, checked against the
 # CPU reference.

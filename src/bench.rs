@@ -17,12 +17,18 @@ use std::time::Instant;
 /// A benchmark shape: single layer, unidirectional, with biases, f32.
 #[derive(Clone, Debug, Serialize)]
 pub struct Workload {
+    /// The name `wgpu-rnn bench` selects it by, e.g. `lstm-b64`.
     pub name: String,
+    /// The cell.
     #[serde(serialize_with = "ser_cell")]
     pub cell: CellKind,
+    /// B.
     pub batch: usize,
+    /// I.
     pub input: usize,
+    /// H.
     pub hidden: usize,
+    /// T.
     pub seq: usize,
 }
 
@@ -31,6 +37,7 @@ fn ser_cell<S: serde::Serializer>(c: &CellKind, s: S) -> std::result::Result<S::
 }
 
 impl Workload {
+    /// A workload from its name, cell, B, I, H and T.
     pub fn new(
         name: &str,
         cell: CellKind,
@@ -41,6 +48,7 @@ impl Workload {
     ) -> Self {
         Workload { name: name.into(), cell, batch, input, hidden, seq }
     }
+    /// Its model: one layer, unidirectional, with biases.
     pub fn spec(&self) -> RnnSpec {
         RnnSpec::new(self.cell, self.input, self.hidden)
     }
@@ -63,31 +71,46 @@ pub fn workloads() -> Vec<Workload> {
     ]
 }
 
+/// What a case times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// The forward pass (`fwd`).
     Fwd,
+    /// Forward plus backpropagation through time to all weight gradients (`train`).
     Train,
 }
 
 /// One measured case.
 #[derive(Clone, Debug, Serialize)]
 pub struct CaseResult {
+    /// The workload measured.
     pub workload: Workload,
+    /// Forward or training.
     pub mode: Mode,
+    /// The kernel variant that ran (the engine's pick unless one was asked for).
     pub variant: String,
+    /// Every timed call's wall time in ms, in the order they ran.
     pub runs_ms: Vec<f64>,
+    /// The median of `runs_ms`.
     pub median_ms: f64,
+    /// The fastest timed call, ms.
     pub min_ms: f64,
+    /// The slowest timed call, ms.
     pub max_ms: f64,
+    /// B·T timesteps processed per second at the median time.
     pub tokens_per_s: f64,
+    /// GFLOP/s at the median time, by the napkin math of the module docs (training: 3× the
+    /// forward FLOPs).
     pub gflops: f64,
     /// the best standalone GEMM on the same FLOPs ([T*B, I+H] x [G*H, I+H]ᵀ), median of
     /// calls interleaved with this case's
     pub gemm_ceiling_gflops: Option<f64>,
     /// gflops / gemm_ceiling_gflops (forward: the share of the GEMM ceiling reached)
     pub ceiling_share: Option<f64>,
+    /// Whether the checked call matched the CPU reference within tolerance.
     pub check_ok: bool,
+    /// What the check compared and its max abs error, for the report.
     pub check: String,
     /// `--compare`: per peer, its median ms divided by this case's (> 1: this engine is faster)
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -208,6 +231,7 @@ pub const CEILING_RUNS: usize = 7;
 /// of a noisy machine (`wgpu-rnn gemm` times every variant).
 pub struct Ceiling {
     plan: GemmPlan,
+    /// The GEMM variant timed.
     pub variant: GemmVariant,
 }
 

@@ -4,7 +4,7 @@
 //! one character at a time through the streaming API.
 //!
 //! Checkpoint (.safetensors, written atomically): the RNN's parameters under PyTorch's
-//! names, `head.weight` [V, D*H], `head.bias` [V]; metadata `vocab` (a JSON string of the
+//! names, `head.weight` [V, D*H], `head.bias` \[V\]; metadata `vocab` (a JSON string of the
 //! characters in index order), `cell`, `nonlinearity`, `num_layers`, `hidden_size`,
 //! `input_size` (= V), `bidirectional`, `bias`, `step` (updates done).
 
@@ -24,10 +24,12 @@ pub const SHAKESPEARE: &str = include_str!("../data/shakespeare.txt");
 /// The characters of a corpus, sorted; index = class.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vocab {
+    /// The distinct characters, sorted; V = `chars.len()`.
     pub chars: Vec<char>,
 }
 
 impl Vocab {
+    /// The distinct characters of `text`; fails with fewer than 2.
     pub fn from_text(text: &str) -> Result<Self> {
         let mut chars: Vec<char> = text.chars().collect();
         chars.sort_unstable();
@@ -41,14 +43,17 @@ impl Vocab {
         Ok(Vocab { chars })
     }
 
+    /// V, the number of characters.
     pub fn len(&self) -> usize {
         self.chars.len()
     }
 
+    /// Whether it has no characters (never, for one built by `from_text`).
     pub fn is_empty(&self) -> bool {
         self.chars.is_empty()
     }
 
+    /// The class of `c`; fails if `c` is not in the vocabulary.
     pub fn index(&self, c: char) -> Result<u32> {
         self.chars
             .binary_search(&c)
@@ -56,6 +61,7 @@ impl Vocab {
             .map_err(|_| Error::Config(format!("character {c:?} is not in the model's vocabulary")))
     }
 
+    /// The class of each character of `text`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         text.chars().map(|c| self.index(c)).collect()
     }
@@ -84,12 +90,15 @@ impl Vocab {
 /// A trained model: RNN weights, head and vocabulary.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
+    /// The RNN (input size V, unidirectional).
     pub weights: Weights,
     /// [V, D*H]
     pub head_weight: Vec<f32>,
-    /// [V]
+    /// \[V\]
     pub head_bias: Vec<f32>,
+    /// The characters the classes stand for.
     pub vocab: Vocab,
+    /// Updates done so far.
     pub step: u64,
 }
 
@@ -167,7 +176,7 @@ impl Checkpoint {
         })
     }
 
-    /// Logits [V] of the head for one hidden vector [H].
+    /// Logits \[V\] of the head for one hidden vector \[H\].
     pub fn logits(&self, h: &[f32]) -> Vec<f32> {
         let k = h.len();
         (0..self.vocab.len())
@@ -297,6 +306,8 @@ pub struct Batcher {
 }
 
 impl Batcher {
+    /// `b` streams over a text of `len` characters, `t` per step, their offsets spread
+    /// evenly with a little seeded jitter; fails if the text is shorter than `t` + 1.
     pub fn new(len: usize, b: usize, t: usize, seed: u64) -> Result<Self> {
         if len < t + 1 {
             return Err(Error::Config(format!(

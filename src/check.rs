@@ -6,20 +6,27 @@ use std::fmt;
 /// The outcome of comparing two arrays.
 #[derive(Clone, Debug)]
 pub struct Comparison {
+    /// The name of the compared quantity (with both lengths when they differ).
     pub what: String,
+    /// Elements of `want`.
     pub len: usize,
+    /// max |got - want| (NaN when any difference is NaN; infinite when the lengths differ)
     pub max_abs: f64,
     /// max |got - want| / |want| over elements with |want| > atol (relative error is
     /// meaningless near zero)
     pub max_rel: f64,
+    /// Elements outside atol + rtol·|want| (NaN counts as outside).
     pub mismatches: usize,
     /// (index, got, want) of the first mismatches
     pub first: Vec<(usize, f64, f64)>,
+    /// The absolute tolerance used.
     pub atol: f64,
+    /// The relative tolerance used.
     pub rtol: f64,
 }
 
 impl Comparison {
+    /// Whether every element is within tolerance.
     pub fn ok(&self) -> bool {
         self.mismatches == 0
     }

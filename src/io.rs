@@ -17,7 +17,9 @@ pub struct TensorFile {
 /// A tensor converted to f64, with its shape.
 #[derive(Clone, Debug)]
 pub struct Tensor {
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// Elements, row-major (the last dimension fastest).
     pub data: Vec<f64>,
 }
 
@@ -33,12 +35,14 @@ impl TensorFile {
         Ok(f)
     }
 
+    /// Parses a `.safetensors` file already in memory; `path` only names it in errors.
     pub fn from_bytes(path: &str, bytes: Vec<u8>) -> Result<Self> {
         let f = TensorFile { path: path.into(), bytes };
         f.parse()?;
         Ok(f)
     }
 
+    /// The path it was read from (or the name given to `from_bytes`).
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -58,10 +62,12 @@ impl TensorFile {
         v
     }
 
+    /// Whether the file holds a tensor `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.parse().map(|s| s.tensor(name).is_ok()).unwrap_or(false)
     }
 
+    /// The header's `__metadata__` string map (empty when there is none).
     pub fn metadata(&self) -> HashMap<String, String> {
         SafeTensors::read_metadata(&self.bytes)
             .ok()
@@ -184,8 +190,11 @@ fn f16_to_f32(h: u16) -> f32 {
 
 /// Tensor data to write: f32, f64 or i64, row-major.
 pub enum Data {
+    /// Written as F32.
     F32(Vec<f32>),
+    /// Written as F64.
     F64(Vec<f64>),
+    /// Written as I64.
     I64(Vec<i64>),
 }
 
@@ -197,13 +206,16 @@ pub struct TensorWriter {
 }
 
 impl TensorWriter {
+    /// An empty writer.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Adds (or replaces) tensor `name` of `shape`; `to_bytes` checks that the sizes agree.
     pub fn add(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Data) -> &mut Self {
         self.tensors.insert(name.into(), (shape, data));
         self
     }
+    /// `add` of f32 data.
     pub fn add_f32(
         &mut self,
         name: impl Into<String>,
@@ -212,6 +224,7 @@ impl TensorWriter {
     ) -> &mut Self {
         self.add(name, shape, Data::F32(data))
     }
+    /// Sets a `__metadata__` entry.
     pub fn meta(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
         self.metadata.insert(key.into(), value.into());
         self

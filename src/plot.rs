@@ -6,7 +6,9 @@ use std::path::Path;
 
 /// One named line.
 pub struct Series {
+    /// Its legend entry.
     pub label: String,
+    /// (x, y) points, joined in this order.
     pub points: Vec<(f64, f64)>,
 }
 

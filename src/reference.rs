@@ -3,7 +3,7 @@
 //! per-sequence lengths. Every GPU kernel is checked against this.
 //!
 //! Buffers (shape legend in `spec`): x [T, B, I], output [T, B, D*H], states [L*D, B, H].
-//! A step (t, b) is valid when t < lengths[b]; the forward direction runs t = 0..len-1,
+//! A step (t, b) is valid when t < lengths\[b\]; the forward direction runs t = 0..len-1,
 //! the reverse direction t = len-1..0; invalid steps leave the state alone and output 0.
 
 use crate::cells;
@@ -14,7 +14,9 @@ use crate::weights::Weights;
 /// What one call runs on: T, B, the input and optional initial states and lengths.
 #[derive(Clone, Debug)]
 pub struct SeqBatch<'a> {
+    /// T, the timesteps.
     pub t: usize,
+    /// B, the sequences.
     pub b: usize,
     /// [T, B, I]
     pub x: &'a [f64],
@@ -22,7 +24,7 @@ pub struct SeqBatch<'a> {
     pub h0: Option<&'a [f64]>,
     /// [L*D, B, H] (LSTM) or None for zeros
     pub c0: Option<&'a [f64]>,
-    /// [B], each in 1..=T, or None for all T
+    /// \[B\], each in 1..=T, or None for all T
     pub lengths: Option<&'a [usize]>,
 }
 
@@ -107,8 +109,11 @@ impl Forward {
 
 /// Forward results plus what backward needs.
 pub struct Forward {
+    /// The model that ran.
     pub spec: RnnSpec,
+    /// T of the call.
     pub t: usize,
+    /// B of the call.
     pub b: usize,
     /// [T, B, D*H]
     pub output: Vec<f64>,
@@ -236,7 +241,9 @@ pub fn backward(
 /// [L*D, T, B, H] (LSTM's dc likewise; zero at padded steps).
 #[derive(Clone, Debug, Default)]
 pub struct StepTrace {
+    /// dL/dh_t, [L*D, T, B, H].
     pub dh: Vec<f64>,
+    /// dL/dc_t, [L*D, T, B, H] (LSTM; empty otherwise).
     pub dc: Vec<f64>,
 }
 

@@ -22,19 +22,28 @@ pub const SATURATION_DERIVATIVE: f64 = 0.01;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LossAt {
+    /// The sum of the last layer's outputs at the last step.
     Last,
+    /// The sum of the last layer's outputs at every step.
     Every,
 }
 
 /// The profile of one configuration.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The caller's name for the configuration.
     pub label: String,
+    /// The cell's name (`CellKind::name`).
     pub cell: String,
+    /// H.
     pub hidden: usize,
+    /// L.
     pub layers: usize,
+    /// T.
     pub seq: usize,
+    /// B.
     pub batch: usize,
+    /// Where the loss sits.
     pub loss_at: LossAt,
     /// batch-mean of ‖dL/dh_t‖ of the last layer (forward direction), t = 0..T-1
     pub grad_h_norm: Vec<f64>,
@@ -45,7 +54,10 @@ pub struct Report {
     pub grad_c_norm: Option<Vec<f64>>,
     /// exp of the least-squares slope of ln ‖dL/dh_t‖ against T-1-t
     pub growth_per_step: f64,
+    /// `exploding` (growth above 1 + threshold, or a non-finite step), `vanishing` (growth
+    /// below 1 - threshold, or a zero gradient at t = 0) or `stable`
     pub verdict: String,
+    /// `GROWTH_THRESHOLD`, the margin the verdict used
     pub threshold: f64,
     /// σ_max of each W_hh (per layer and direction; for gated cells, of the whole [G*H, H])
     pub sigma_max: Vec<(String, f64)>,
@@ -59,6 +71,7 @@ pub struct Report {
     pub forget_mean: Option<Vec<f64>>,
     /// first step (in backward order: the step index t) whose gradient is NaN or Inf
     pub first_nonfinite_step: Option<usize>,
+    /// The engine the trace came from, as the caller names it (the CLI: `cpu` or `gpu`).
     pub engine: String,
 }
 

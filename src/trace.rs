@@ -22,25 +22,31 @@ pub struct TraceOptions {
     pub gates: bool,
 }
 
-/// One gate's activations over the text: [T][H].
+/// One gate's activations over the text: \[T\]\[H\].
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct GateTrace {
+    /// PyTorch's letter for the gate (LSTM i, f, g, o; GRU r, z, n).
     pub name: String,
     /// "sigmoid" (0..1) or "tanh" (-1..1)
     pub activation: String,
+    /// The activated gate per character and unit: \[T\]\[H\].
     pub values: Vec<Vec<f32>>,
 }
 
 /// Hidden states of one run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Trace {
+    /// The text read, one timestep per character.
     pub text: String,
+    /// The cell's name (`CellKind::name`).
     pub cell: String,
+    /// H (units in the rows).
     pub hidden_size: usize,
+    /// The layer shown (0 = the first).
     pub layer: usize,
-    /// h_t of the layer: [T][H]
+    /// h_t of the layer: \[T\]\[H\]
     pub h: Vec<Vec<f32>>,
-    /// LSTM: c_t of the layer: [T][H]
+    /// LSTM: c_t of the layer: \[T\]\[H\]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub c: Option<Vec<Vec<f32>>>,
     /// With `TraceOptions::gates`: the activated gates in PyTorch's order.

@@ -16,13 +16,14 @@ pub struct DirParams {
     pub w_ih: Vec<f64>,
     /// [G*H, H]
     pub w_hh: Vec<f64>,
-    /// [G*H] (zeros when the spec has no bias)
+    /// \[G*H\] (zeros when the spec has no bias)
     pub b_ih: Vec<f64>,
-    /// [G*H] (zeros when the spec has no bias)
+    /// \[G*H\] (zeros when the spec has no bias)
     pub b_hh: Vec<f64>,
 }
 
 impl DirParams {
+    /// The tensor of `kind`.
     pub fn get(&self, kind: ParamKind) -> &Vec<f64> {
         match kind {
             ParamKind::WeightIh => &self.w_ih,
@@ -31,6 +32,7 @@ impl DirParams {
             ParamKind::BiasHh => &self.b_hh,
         }
     }
+    /// The tensor of `kind`, mutable.
     pub fn get_mut(&mut self, kind: ParamKind) -> &mut Vec<f64> {
         match kind {
             ParamKind::WeightIh => &mut self.w_ih,
@@ -53,7 +55,9 @@ impl DirParams {
 /// All parameters of a network; `params[layer * D + dir]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Weights {
+    /// The network they belong to.
     pub spec: RnnSpec,
+    /// L*D entries, layer-major.
     pub params: Vec<DirParams>,
 }
 
@@ -90,9 +94,11 @@ impl Weights {
         Ok(w)
     }
 
+    /// The parameters of `layer`, direction `dir` (0 forward, 1 reverse).
     pub fn dir(&self, layer: usize, dir: usize) -> &DirParams {
         &self.params[layer * self.spec.directions() + dir]
     }
+    /// `dir`, mutable.
     pub fn dir_mut(&mut self, layer: usize, dir: usize) -> &mut DirParams {
         let d = self.spec.directions();
         &mut self.params[layer * d + dir]

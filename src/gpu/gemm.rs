@@ -2,7 +2,7 @@
 //! kernel on its own, for tests against its CPU twin and for the GEMM ceiling the
 //! benchmarks compare the whole recurrent pass with.
 //!
-//!   a [M, K], b [N, K], bias [N] -> c [M, N]   (padded to Kp = K rounded up to 4 on upload)
+//!   a [M, K], b [N, K], bias \[N\] -> c [M, N]   (padded to Kp = K rounded up to 4 on upload)
 
 use super::abi::GemmParams;
 use super::context::{Gpu, Kernel};
@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 /// Buffers and bind group for one GEMM shape.
 pub struct GemmPlan {
+    /// M, rows of A and C.
     pub m: usize,
+    /// N, rows of B and columns of C.
     pub n: usize,
+    /// K, the inner size (unpadded).
     pub k: usize,
     kernel: Arc<Kernel>,
     bind: wgpu::BindGroup,
@@ -47,6 +50,9 @@ pub fn gemm_reference(
 }
 
 impl GemmPlan {
+    /// Uploads a [M, K], b [N, K] and bias \[N\] and binds them to `variant`'s kernel; fails on
+    /// sizes that do not match, an unsupported variant, or buffers or dispatches past the
+    /// device's limits.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
@@ -122,6 +128,7 @@ impl GemmPlan {
         Ok(start.elapsed())
     }
 
+    /// FLOPs of one call, 2·M·N·K (the bias add not counted).
     pub fn flops(&self) -> f64 {
         2.0 * (self.m * self.n * self.k) as f64
     }

@@ -5,13 +5,20 @@
 use super::context::Gpu;
 use crate::error::{Error, Result};
 
-/// Kernel families as users see them.
+// Kernel families as users see them.
+
+/// The input projection of a layer, one GEMM over all T·B rows.
 pub const INPUT_GEMM: &str = "input GEMM";
+/// The recurrent steps of a layer (with the input projection done separately).
 pub const RECURRENT_STEP: &str = "recurrent step";
 /// The recurrent step with the input projection fused in (Variant::FusedSubgroup).
 pub const FUSED_STEP: &str = "fused step (input GEMM + recurrent)";
+/// The backward recurrent steps of a layer (BPTT).
 pub const BACKWARD_STEP: &str = "backward step";
+/// A layer's weight-gradient GEMMs, plus the GEMM for the gradient of its input where that
+/// is needed.
 pub const WEIGHT_GRAD: &str = "weight-gradient GEMMs";
+/// The optimizer update (no profiled pass records it yet).
 pub const OPTIMIZER: &str = "optimizer";
 
 /// Collects timestamp pairs for up to `cap` passes.
@@ -23,6 +30,8 @@ pub struct Profiler {
 }
 
 impl Profiler {
+    /// A profiler with room for `cap` passes; fails when the device lacks
+    /// `Features::TIMESTAMP_QUERY`.
     pub fn new(gpu: &Gpu, cap: u32) -> Result<Self> {
         if !gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Err(Error::Config(format!(

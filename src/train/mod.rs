@@ -7,8 +7,8 @@
 //!
 //! Head buffers (R = T*B rows; Kp = D*Hp, the top layer's padded output width; Op = O
 //! rounded up to 4; pad rows/columns stay zero):
-//!   w_y [Op, Kp], b_y [Op], logits / dlogits [R, Op], row_loss [R], classes [R] u32,
-//!   targets [R, O], stats [4] = (loss, grad norm, clip scale, clipped)
+//!   w_y [Op, Kp], b_y \[Op\], logits / dlogits [R, Op], row_loss \[R\], classes \[R\] u32,
+//!   targets [R, O], stats \[4\] = (loss, grad norm, clip scale, clipped)
 
 pub mod optim;
 
@@ -36,12 +36,19 @@ const NORM_CHUNK: usize = 1024;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Loss {
     /// Softmax over `classes` logits per token, mean negative log-likelihood (nats).
-    CrossEntropy { classes: usize },
+    CrossEntropy {
+        /// O, the number of classes.
+        classes: usize,
+    },
     /// `outputs` values per token, mean squared error.
-    Mse { outputs: usize },
+    Mse {
+        /// O, the values per token.
+        outputs: usize,
+    },
 }
 
 impl Loss {
+    /// O, the head's output width.
     pub fn outputs(&self) -> usize {
         match *self {
             Loss::CrossEntropy { classes } => classes,
@@ -53,13 +60,18 @@ impl Loss {
 /// Targets of one batch: a class per token [T, B], or values [T, B, O].
 #[derive(Clone, Copy, Debug)]
 pub enum Targets<'a> {
+    /// For `Loss::CrossEntropy`: [T, B] class indices, each below `classes`.
     Classes(&'a [u32]),
+    /// For `Loss::Mse`: [T, B, O] finite values.
     Values(&'a [f32]),
 }
 
+/// How a `Trainer` trains.
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
+    /// The update rule and its hyperparameters.
     pub optimizer: Optimizer,
+    /// The head's output width and loss.
     pub loss: Loss,
     /// Global-norm clipping threshold τ (g ← τ·g/‖g‖ when ‖g‖ > τ).
     pub clip_norm: Option<f32>,
@@ -74,6 +86,8 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// `optimizer` and `loss` with no clipping, no carried state, the variant by rule and
+    /// seed 0.
     pub fn new(optimizer: Optimizer, loss: Loss) -> Self {
         TrainConfig {
             optimizer,
@@ -90,9 +104,12 @@ impl TrainConfig {
 /// What one step reports.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepStats {
+    /// The loss before the update: cross-entropy in nats averaged over the T·B tokens, or
+    /// squared error averaged over all T·B·O values.
     pub loss: f32,
     /// global gradient norm before clipping
     pub grad_norm: f32,
+    /// Whether norm clipping scaled the gradients down (`clip_value` does not count).
     pub clipped: bool,
 }
 
@@ -114,9 +131,13 @@ struct Bound {
 
 /// An RNN + linear head + loss + optimizer, trained on the GPU.
 pub struct Trainer {
+    /// The RNN's spec.
     pub spec: RnnSpec,
+    /// T of every batch.
     pub t: usize,
+    /// B of every batch.
     pub b: usize,
+    /// The settings it was built with.
     pub config: TrainConfig,
     model: GpuModel,
     w_y: wgpu::Buffer,
@@ -236,7 +257,7 @@ impl Trainer {
         self.model.read_param_layout(gpu, &self.plan.buffers().grads).map(Some)
     }
 
-    /// The head's parameters: W_y [O, D*H] and b_y [O].
+    /// The head's parameters: W_y [O, D*H] and b_y \[O\].
     #[cfg(feature = "native")]
     pub fn head(&self, gpu: &Gpu) -> Result<(Vec<f32>, Vec<f32>)> {
         let (o, d, h, hpad) = (
@@ -252,7 +273,7 @@ impl Trainer {
         Ok((w_y, b_y))
     }
 
-    /// Replaces the head's parameters: W_y [O, D*H], b_y [O].
+    /// Replaces the head's parameters: W_y [O, D*H], b_y \[O\].
     pub fn set_head(&mut self, gpu: &Gpu, w_y: &[f32], b_y: &[f32]) -> Result<()> {
         let (o, d, h, hpad) = (
             self.config.loss.outputs(),

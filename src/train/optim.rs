@@ -4,11 +4,34 @@
 use crate::error::{Error, Result};
 use crate::gpu::abi::OptParams;
 
+/// An optimizer and its hyperparameters; its state (momentum, moments) lives on the GPU.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
-    Sgd { lr: f32, momentum: f32 },
-    Adagrad { lr: f32, eps: f32 },
-    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
+    /// torch.optim.SGD without dampening or Nesterov.
+    Sgd {
+        /// Learning rate, > 0.
+        lr: f32,
+        /// Momentum in [0, 1); 0: plain SGD.
+        momentum: f32,
+    },
+    /// torch.optim.Adagrad without learning-rate decay: p -= lr·g / (sqrt(Σg²) + eps).
+    Adagrad {
+        /// Learning rate, > 0.
+        lr: f32,
+        /// Added to the denominator, > 0.
+        eps: f32,
+    },
+    /// torch.optim.Adam with bias correction, without weight decay or AMSGrad.
+    Adam {
+        /// Learning rate, > 0.
+        lr: f32,
+        /// Decay of the first moment, in [0, 1).
+        beta1: f32,
+        /// Decay of the second moment, in [0, 1).
+        beta2: f32,
+        /// Added to the denominator, > 0.
+        eps: f32,
+    },
 }
 
 impl Optimizer {
@@ -17,6 +40,8 @@ impl Optimizer {
         Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 
+    /// Fails with `Error::Config` unless lr is finite and > 0 and the other settings are in
+    /// the ranges documented on each variant.
     pub fn validate(&self) -> Result<()> {
         let (lr, ok) = match *self {
             Optimizer::Sgd { lr, momentum } => (lr, (0.0..1.0).contains(&momentum)),

@@ -6,8 +6,8 @@
 
 use super::abi::GemmParams;
 use super::context::{Gpu, Kernel};
-use super::forward::pad_rows;
 use super::kernels::{hp, GemmVariant};
+use super::layout::pad_rows;
 use crate::error::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,6 +3,7 @@
 
 use super::abi::{self, storage_buffers};
 use super::context::{Gpu, Kernel};
+pub use super::layout::hp;
 use super::shaders::{self, Gemm, Step, StepBarrier};
 pub use super::shaders::{cell_source, step_subgroup_units, unroll, unroll_rows, SUBGROUP_LANES};
 use crate::error::{Error, Refusal, Result};
@@ -198,11 +199,6 @@ impl FromStr for Variant {
 
 fn subgroups_ok(gpu: &Gpu) -> bool {
     gpu.caps.subgroups && gpu.caps.subgroup_min_size >= SUBGROUP_LANES
-}
-
-/// H rounded up to a multiple of 4 (row stride of vec4-loaded matrices).
-pub fn hp(h: usize) -> usize {
-    h.div_ceil(4) * 4
 }
 
 /// Batch rows one persistent workgroup can keep in workgroup memory (0: not even one).

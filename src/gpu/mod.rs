@@ -1,4 +1,7 @@
-//! Everything that touches the GPU: the context, kernel variants and the forward pass.
+//! Everything that touches the GPU. The modules form a one-way graph (each uses only those
+//! listed before it; `tests/module_graph.rs` checks it):
+//! abi → shaders → context → layout → kernels → profile → recurrence → plan, grad_plan →
+//! model → forward → stream → backward (and gemm, the standalone GEMM).
 
 pub mod abi;
 pub mod backward;
@@ -6,11 +9,20 @@ pub mod context;
 pub mod forward;
 #[cfg(feature = "native")]
 pub mod gemm;
+pub mod grad_plan;
 pub mod kernels;
+pub mod layout;
+pub mod model;
+pub mod plan;
 pub mod profile;
+pub mod recurrence;
 pub mod shaders;
+pub mod stream;
 
-pub use backward::StepStates;
+pub use backward::{GradInput, GradOutput, StepStates};
 pub use context::{Caps, Gpu};
-pub use forward::{ForwardOptions, GpuModel, Input, Output, Stream};
+pub use forward::{ForwardOptions, Output};
 pub use kernels::{GemmVariant, Variant};
+pub use layout::Input;
+pub use model::GpuModel;
+pub use stream::Stream;

@@ -16,12 +16,12 @@ pub use optim::Optimizer;
 
 use crate::error::{check_finite, Error, Result};
 use crate::gpu::abi::{GemmParams, HeadParams, LossParams, NormParams};
-use crate::gpu::backward::{auto_training_variant, training_variant, GradPlan};
 use crate::gpu::context::{Dispatch, Gpu, Kernel};
-use crate::gpu::forward::pad_rows;
-#[cfg(feature = "native")]
-use crate::gpu::forward::unpad_rows;
+use crate::gpu::grad_plan::{auto_training_variant, check_training_variant, GradKey, GradPlan};
 use crate::gpu::kernels::{hp, Variant};
+use crate::gpu::layout::pad_rows;
+#[cfg(feature = "native")]
+use crate::gpu::layout::unpad_rows;
 use crate::gpu::shaders;
 use crate::gpu::{GpuModel, Input};
 use crate::spec::RnnSpec;
@@ -181,8 +181,7 @@ impl Trainer {
         config.optimizer.validate()?;
         let model = GpuModel::new(gpu, weights)?;
         let variant = config.variant.unwrap_or_else(|| auto_training_variant(gpu, &spec, b));
-        training_variant(gpu, variant).check_supported(gpu, &spec)?;
-        variant.check_supported(gpu, &spec)?;
+        check_training_variant(gpu, &spec, variant)?;
         let (d, hpad) = (spec.directions(), hp(spec.hidden_size));
         let kp = d * hpad;
         let op = hp(o);
@@ -204,7 +203,7 @@ impl Trainer {
         for (what, n) in [("logits", r * op), ("head weight", op * kp)] {
             gpu.check_binding(what, (n * 4) as u64)?;
         }
-        let plan = model.grad_plan(gpu, t, b, variant, false)?;
+        let plan = model.build_grad_plan(gpu, GradKey { t, b, variant, trace: false })?;
         let mut trainer = Trainer {
             spec,
             t,
@@ -310,7 +309,7 @@ impl Trainer {
         let (t, b) = (self.t, self.b);
         let o = self.config.loss.outputs();
         let input = Input::new(x, t, b);
-        self.model.check_input_pub(&input)?;
+        self.model.check_input(&input)?;
         match (targets, self.config.loss) {
             (Targets::Classes(c), Loss::CrossEntropy { classes }) => {
                 if c.len() != t * b {
@@ -348,7 +347,7 @@ impl Trainer {
         self.steps += 1;
         let carry = self.config.carry_state && self.carried;
         let this = &*self;
-        let (model, plan) = (&this.model, &this.plan);
+        let plan = &this.plan;
         let bound =
             this.bound.as_ref().ok_or_else(|| Error::Config("trainer has no bound plan".into()))?;
         let stats = {
@@ -376,7 +375,7 @@ impl Trainer {
                     );
                 }
             }
-            model.encode_forward_train(plan, &mut enc, None);
+            plan.record_forward(&this.spec, &mut enc, None);
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("head"),
@@ -386,7 +385,7 @@ impl Trainer {
                     dsp.record(&mut pass);
                 }
             }
-            model.encode_backward(plan, &mut enc, None, false);
+            plan.record_backward(&this.spec, &mut enc, None, false);
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("clip+optim"),

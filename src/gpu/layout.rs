@@ -1,0 +1,214 @@
+//! How host data maps onto GPU buffers: padding of rows to whole vec4s, the per-step
+//! uniform entries, the model's weights in their GPU layouts, and a host batch (`Input`).
+//!
+//! GPU layouts (legend in src/spec.rs; Ip, Hp = I, H rounded up to 4 so rows load as vec4;
+//! pad columns are zero):
+//!   w_ih[l]  [D*G*H, Kp_l]      Kp_0 = Ip, Kp_l = D*Hp (columns follow out's padding)
+//!   w_hh[l]  [D, G*H, Hp]       b_ih[l], b_hh[l] [D*G*H]
+//!   sequences [T*B, Ip] (input) and [T*B, D*Hp] (layer outputs); states [L*D, B, Hp]
+
+use super::abi::StepParams;
+use super::context::Gpu;
+use crate::error::Result;
+use crate::spec::RnnSpec;
+use crate::weights::Weights;
+
+/// H rounded up to a multiple of 4 (row stride of vec4-loaded matrices).
+pub fn hp(h: usize) -> usize {
+    h.div_ceil(4) * 4
+}
+
+/// Copies `rows` rows of `cols` values into rows of `cols_p` (zero padded).
+pub fn pad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols_p];
+    for r in 0..rows {
+        out[r * cols_p..r * cols_p + cols].copy_from_slice(&src[r * cols..(r + 1) * cols]);
+    }
+    out
+}
+
+/// The inverse of `pad_rows`.
+pub fn unpad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols];
+    for r in 0..rows {
+        out[r * cols..(r + 1) * cols].copy_from_slice(&src[r * cols_p..r * cols_p + cols]);
+    }
+    out
+}
+
+/// The parameters of step `step` of a [T, B] call of `spec`.
+pub fn step_params(spec: &RnnSpec, t: usize, b: usize, step: usize, flags: u32) -> StepParams {
+    let hpad = hp(spec.hidden_size);
+    StepParams {
+        t: t as u32,
+        b: b as u32,
+        h: spec.hidden_size as u32,
+        hp4: (hpad / 4) as u32,
+        d: spec.directions() as u32,
+        step: step as u32,
+        out_ld: (spec.directions() * hpad) as u32,
+        flags,
+    }
+}
+
+/// A uniform buffer of one entry per step, each at a multiple of the device's dynamic-offset
+/// alignment; returns it with that stride.
+pub fn step_entries<P: bytemuck::Pod>(
+    gpu: &Gpu,
+    label: &str,
+    entries: impl Iterator<Item = P>,
+) -> (wgpu::Buffer, u64) {
+    let min_align = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+    let align = std::mem::size_of::<P>().div_ceil(min_align) as u64 * min_align as u64;
+    let mut bytes = vec![];
+    for e in entries {
+        let start = bytes.len();
+        bytes.extend_from_slice(bytemuck::bytes_of(&e));
+        bytes.resize(start + align as usize, 0);
+    }
+    (gpu.uniform_init(label, &bytes), align)
+}
+
+/// One batch of sequences (f32, row-major; see the shape legend).
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    /// T: timesteps
+    pub t: usize,
+    /// B: sequences
+    pub b: usize,
+    /// [T, B, I]
+    pub x: &'a [f32],
+    /// [L*D, B, H], zeros when None
+    pub h0: Option<&'a [f32]>,
+    /// [L*D, B, H] (LSTM), zeros when None
+    pub c0: Option<&'a [f32]>,
+    /// [B], each 1..=T; all T when None
+    pub lengths: Option<&'a [i64]>,
+}
+
+impl<'a> Input<'a> {
+    /// `x` [T, B, I] from zero states, every sequence T steps long.
+    pub fn new(x: &'a [f32], t: usize, b: usize) -> Self {
+        Input { t, b, x, h0: None, c0: None, lengths: None }
+    }
+}
+
+/// One layer's parameters on the GPU (both directions): w_ih [D*G*H, Kp], w_hh [D, G*H, Hp],
+/// b_ih, b_hh [D*G*H]. Optimizers update these in place.
+pub(crate) struct LayerWeights {
+    pub(crate) w_ih: wgpu::Buffer,
+    pub(crate) b_ih: wgpu::Buffer,
+    pub(crate) w_hh: wgpu::Buffer,
+    pub(crate) b_hh: wgpu::Buffer,
+    /// Kp of this layer's input
+    pub(crate) kp: usize,
+}
+
+impl LayerWeights {
+    /// The four buffers in `Weights` order: w_ih, w_hh, b_ih, b_hh.
+    pub(crate) fn buffers(&self) -> [&wgpu::Buffer; 4] {
+        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+    }
+}
+
+/// Layer l > 0 reads out[.., dir'*Hp + j]: input column dir'*H + j moves to that column.
+fn input_column(layer: usize, c: usize, h: usize, hpad: usize) -> usize {
+    if layer == 0 {
+        c
+    } else {
+        (c / h) * hpad + c % h
+    }
+}
+
+/// Uploads `w` (rounded to f32) in the padded GPU layouts.
+pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>> {
+    let s = w.spec;
+    let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
+    let hpad = hp(h);
+    let mut layers = Vec::new();
+    for l in 0..s.num_layers {
+        let (k, kp) = if l == 0 { (s.input_size, hp(s.input_size)) } else { (d * h, d * hpad) };
+        let mut w_ih = vec![0.0f32; d * g * h * kp];
+        let mut w_hh = vec![0.0f32; d * g * h * hpad];
+        let mut b_ih = Vec::with_capacity(d * g * h);
+        let mut b_hh = Vec::with_capacity(d * g * h);
+        for dir in 0..d {
+            let p = w.dir(l, dir);
+            for row in 0..g * h {
+                let r = dir * g * h + row;
+                for c in 0..k {
+                    w_ih[r * kp + input_column(l, c, h, hpad)] = p.w_ih[row * k + c] as f32;
+                }
+                for c in 0..h {
+                    w_hh[r * hpad + c] = p.w_hh[row * h + c] as f32;
+                }
+            }
+            b_ih.extend(p.b_ih.iter().map(|&v| v as f32));
+            b_hh.extend(p.b_hh.iter().map(|&v| v as f32));
+        }
+        gpu.check_binding(&format!("weight_ih_l{l}"), (w_ih.len() * 4) as u64)?;
+        gpu.check_binding(&format!("weight_hh_l{l}"), (w_hh.len() * 4) as u64)?;
+        layers.push(LayerWeights {
+            w_ih: gpu.storage_init("w_ih", &w_ih),
+            b_ih: gpu.storage_init("b_ih", &b_ih),
+            w_hh: gpu.storage_init("w_hh", &w_hh),
+            b_hh: gpu.storage_init("b_hh", &b_hh),
+            kp,
+        });
+    }
+    Ok(layers)
+}
+
+/// The reads of per-layer [w_ih, w_hh, b_ih, b_hh]-shaped buffers in the GPU layouts (the
+/// weights, or their gradients): four per layer.
+pub(crate) fn param_layout_reads<'b>(
+    spec: &RnnSpec,
+    layers: &[LayerWeights],
+    bufs: &[[&'b wgpu::Buffer; 4]],
+) -> Vec<(&'b wgpu::Buffer, usize)> {
+    let (d, gh, hpad) = (spec.directions(), spec.gates() * spec.hidden_size, hp(spec.hidden_size));
+    let mut reads = vec![];
+    for (lw, b) in layers.iter().zip(bufs) {
+        reads.push((b[0], d * gh * lw.kp));
+        reads.push((b[1], d * gh * hpad));
+        reads.push((b[2], d * gh));
+        reads.push((b[3], d * gh));
+    }
+    reads
+}
+
+/// `Weights` with PyTorch's layouts from the values of `param_layout_reads`, taken from
+/// `it` in order.
+pub(crate) fn param_layout_unpack(
+    spec: &RnnSpec,
+    layers: &[LayerWeights],
+    it: &mut impl Iterator<Item = Vec<f32>>,
+) -> Weights {
+    let s = spec;
+    let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
+    let gh = g * h;
+    let mut w = Weights::zeros(*s);
+    for (l, lw) in layers.iter().enumerate() {
+        let kp = lw.kp;
+        let k_in = s.layer_input_size(l);
+        let mut next = || it.next().unwrap_or_default();
+        let (w_ih, w_hh, b_ih, b_hh) = (next(), next(), next(), next());
+        for dir in 0..d {
+            let p = w.dir_mut(l, dir);
+            for row in 0..gh {
+                let r = dir * gh + row;
+                for c in 0..k_in {
+                    p.w_ih[row * k_in + c] = w_ih[r * kp + input_column(l, c, h, hpad)] as f64;
+                }
+                for c in 0..h {
+                    p.w_hh[row * h + c] = w_hh[r * hpad + c] as f64;
+                }
+                if s.bias {
+                    p.b_ih[row] = b_ih[r] as f64;
+                    p.b_hh[row] = b_hh[r] as f64;
+                }
+            }
+        }
+    }
+    w
+}

@@ -201,15 +201,7 @@ pub fn loss_seed(spec: &RnnSpec, t: usize, b: usize, at: LossAt) -> Vec<f32> {
     d
 }
 
-/// The per-step gradients and gates an engine produced, for `summarize`.
-pub struct Trace {
-    /// dL/dh_t of the last layer, forward direction: [T, B, H]
-    pub dh: Vec<f64>,
-    /// LSTM: dL/dc_t likewise
-    pub dc: Option<Vec<f64>>,
-    /// activated gates of the last layer, forward direction: [T, B, G*H]
-    pub gates: Vec<f64>,
-}
+pub use crate::gpu::backward::Trace;
 
 /// Runs the CPU reference (f64) and extracts the trace.
 pub fn trace_cpu(w: &Weights, x: &[f32], t: usize, b: usize, at: LossAt) -> Result<Trace> {

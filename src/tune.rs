@@ -8,43 +8,13 @@ use crate::error::{Error, Result};
 use crate::gpu::{ForwardOptions, Gpu, GpuModel, Input, Variant};
 use crate::spec::RnnSpec;
 use crate::weights::Weights;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
-/// The cache file.
-pub fn cache_path() -> Option<PathBuf> {
-    let dir = std::env::var_os("WGPU_RNN_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("wgpu-rnn")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("wgpu-rnn"))
-        })?;
-    Some(dir.join("tune.json"))
-}
+pub use crate::gpu::tuned::{cache_path, load};
 
-/// The cache key of a shape on an adapter.
+/// The cache key of a shape on `gpu`'s adapter.
 pub fn key(gpu: &Gpu, spec: &RnnSpec, b: usize) -> String {
-    format!(
-        "{}|{}|{}|{}|I{}|H{}|L{}|D{}|B{}",
-        gpu.info.name,
-        gpu.info.driver,
-        gpu.info.driver_info,
-        spec.cell.name(),
-        spec.input_size,
-        spec.hidden_size,
-        spec.num_layers,
-        spec.directions(),
-        b
-    )
-}
-
-/// The whole cache (empty when absent or unreadable).
-pub fn load() -> BTreeMap<String, String> {
-    cache_path()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    crate::gpu::tuned::key(&gpu.info, spec, b)
 }
 
 /// The cached variant for a shape, if tuned and still supported.

@@ -8,7 +8,6 @@ pub use super::grad_plan::{auto_training_variant, training_variant};
 use super::kernels::Variant;
 use super::layout::{hp, pad_rows, param_layout_reads, param_layout_unpack, unpad_rows, Input};
 use super::model::GpuModel;
-#[cfg(feature = "native")]
 use super::profile::Profiler;
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
@@ -35,6 +34,17 @@ pub struct GradOutput {
     /// [L*D, B, H] (LSTM; empty otherwise)
     pub c0: Vec<f32>,
     pub variant: Variant,
+}
+
+/// The per-step gradients and gates an engine produced, for
+/// `stability::summarize`.
+pub struct Trace {
+    /// dL/dh_t of the last layer, forward direction: [T, B, H]
+    pub dh: Vec<f64>,
+    /// LSTM: dL/dc_t likewise
+    pub dc: Option<Vec<f64>>,
+    /// activated gates of the last layer, forward direction: [T, B, G*H]
+    pub gates: Vec<f64>,
 }
 
 impl GpuModel {
@@ -300,12 +310,7 @@ impl GpuModel {
     /// states), recording dL/dh_t (and dL/dc_t) of every step of the last layer's forward
     /// direction and its activated gates: the GPU engine of `stability`.
     #[cfg(feature = "native")]
-    pub fn trace_steps(
-        &self,
-        gpu: &Gpu,
-        input: &Input<'_>,
-        d_output: &[f32],
-    ) -> Result<crate::stability::Trace> {
+    pub fn trace_steps(&self, gpu: &Gpu, input: &Input<'_>, d_output: &[f32]) -> Result<Trace> {
         self.check_input(input)?;
         let grad = GradInput { d_output, d_h_n: None, d_c_n: None };
         self.check_grad_input(input, &grad)?;
@@ -350,7 +355,7 @@ impl GpuModel {
                 let r = row * g * h..(row + 1) * g * h;
                 gates.extend(crate::cells::activations(s.cell, &xg[r.clone()], &hg[r]));
             }
-            Ok(crate::stability::Trace { dh, dc, gates })
+            Ok(Trace { dh, dc, gates })
         })
     }
 }

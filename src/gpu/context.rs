@@ -193,7 +193,7 @@ impl Gpu {
     /// The variants `wgpu-rnn tune` measured for this machine (see `crate::tune`).
     #[cfg(feature = "native")]
     pub fn tuned(&self) -> Arc<std::collections::BTreeMap<String, String>> {
-        self.tuned.lock().unwrap().get_or_insert_with(|| Arc::new(crate::tune::load())).clone()
+        self.tuned.lock().unwrap().get_or_insert_with(|| Arc::new(super::tuned::load())).clone()
     }
 
     /// Re-reads the tune cache on next use.

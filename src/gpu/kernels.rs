@@ -130,7 +130,7 @@ impl Variant {
     /// every CPU thread busy), tiles elsewhere.
     pub fn auto(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
         #[cfg(feature = "native")]
-        if let Some(v) = crate::tune::cached(gpu, spec, b) {
+        if let Some(v) = tuned(gpu, spec, b) {
             return v;
         }
         let per_step_flops = 2 * b * spec.gates() * spec.hidden_size * spec.hidden_size;
@@ -179,6 +179,13 @@ impl Variant {
             Variant::Persistent | Variant::PersistentSubgroup => GemmVariant::best(gpu),
         }
     }
+}
+
+/// The variant `wgpu-rnn tune` cached for this adapter and shape, if it can still run.
+#[cfg(feature = "native")]
+fn tuned(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Option<Variant> {
+    let v: Variant = gpu.tuned().get(&super::tuned::key(&gpu.info, spec, b))?.parse().ok()?;
+    v.unsupported(gpu, spec).is_none().then_some(v)
 }
 
 impl fmt::Display for Variant {

@@ -106,6 +106,7 @@ pub(crate) struct LayerWeights {
 
 impl LayerWeights {
     /// The four buffers in `Weights` order: w_ih, w_hh, b_ih, b_hh.
+    #[cfg(feature = "native")]
     pub(crate) fn buffers(&self) -> [&wgpu::Buffer; 4] {
         [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
     }

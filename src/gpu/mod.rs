@@ -1,7 +1,8 @@
-//! Everything that touches the GPU. The modules form a one-way graph (each uses only those
-//! listed before it; `tests/module_graph.rs` checks it):
-//! abi → shaders → context → layout → kernels → profile → recurrence → plan, grad_plan →
-//! model → forward → stream → backward (and gemm, the standalone GEMM).
+//! Everything that touches the GPU. The modules form a one-way graph, each using only
+//! those before it (`tests/module_graph.rs` checks that the crate's graph has no cycle):
+//! abi → shaders → tuned → context → layout → kernels → profile → recurrence →
+//! grad_plan, plan → model → forward → stream → backward; gemm (the standalone GEMM)
+//! uses context, layout and kernels.
 
 pub mod abi;
 pub mod backward;
@@ -18,6 +19,8 @@ pub mod profile;
 pub mod recurrence;
 pub mod shaders;
 pub mod stream;
+#[cfg(feature = "native")]
+pub mod tuned;
 
 pub use backward::{GradInput, GradOutput, StepStates};
 pub use context::{Caps, Gpu};

@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::reference::{self, SeqBatch, StepTrace};
-use crate::spec::{CellKind, RnnSpec};
+use crate::spec::RnnSpec;
 use crate::weights::Weights;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -97,13 +97,16 @@ pub fn init_weights(spec: RnnSpec, seed: u64, init: Init) -> Result<Weights> {
     };
     let h = spec.hidden_size;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x0a7e);
-    if let (Some(fb), CellKind::Lstm) = (init.forget_bias, spec.cell) {
+    // the forget gate's rows (LSTM's f), from the cell registry
+    let cell = spec.cell.cell();
+    let forget = cell.gates.iter().position(|g| g.name == "f" && cell.has_cell_state);
+    if let (Some(fb), Some(f)) = (init.forget_bias, forget) {
         if !spec.bias {
             return Err(Error::Config("--forget-bias needs a model with biases".into()));
         }
         for p in w.params.iter_mut() {
-            p.b_ih[h..2 * h].iter_mut().for_each(|v| *v = fb);
-            p.b_hh[h..2 * h].iter_mut().for_each(|v| *v = 0.0);
+            p.b_ih[f * h..(f + 1) * h].iter_mut().for_each(|v| *v = fb);
+            p.b_hh[f * h..(f + 1) * h].iter_mut().for_each(|v| *v = 0.0);
         }
     }
     for p in w.params.iter_mut() {
@@ -292,7 +295,12 @@ pub fn summarize(
             sigma.push((name, sigma_max(&w.dir(l, dir).w_hh, s.gates() * h, h)));
         }
     }
-    let sigma_bound = matches!(s.cell, CellKind::RnnTanh | CellKind::RnnRelu).then_some(1.0);
+    // Single-gate cells (the vanilla RNNs) have activations with |f'| <= 1: their
+    // gradients must vanish once σ_max(W_hh) < 1 (Pascanu et al. 2013).
+    let cell = s.cell.cell();
+    let sigma_bound = (cell.gates.len() == 1).then_some(1.0);
+    // the LSTM's forget gate, whose mean activation the report follows
+    let forget_gate = cell.gates.iter().position(|g| g.name == "f" && cell.has_cell_state);
     // Saturation: derivative of each activated gate below SATURATION_DERIVATIVE.
     let g = s.gates() * h;
     let mut saturation = vec![0.0; t];
@@ -302,27 +310,11 @@ pub fn summarize(
         for row in 0..b {
             let gv = &tr.gates[(step * b + row) * g..(step * b + row + 1) * g];
             for (k, &a) in gv.iter().enumerate() {
-                let tanh_like = match s.cell {
-                    CellKind::RnnTanh => true,
-                    CellKind::RnnRelu => false,
-                    CellKind::Lstm => k / h == 2,
-                    CellKind::Gru => k / h == 2,
-                };
-                let deriv = match s.cell {
-                    CellKind::RnnRelu => {
-                        if a > 0.0 {
-                            1.0
-                        } else {
-                            0.0
-                        }
-                    }
-                    _ if tanh_like => 1.0 - a * a,
-                    _ => a * (1.0 - a),
-                };
+                let deriv = cell.gates[k / h].activation.derivative_at_output(a);
                 if deriv < SATURATION_DERIVATIVE {
                     sat += 1;
                 }
-                if s.cell == CellKind::Lstm && k / h == 1 {
+                if forget_gate == Some(k / h) {
                     forget[step] += a / (b * h) as f64;
                 }
             }
@@ -346,7 +338,7 @@ pub fn summarize(
         sigma_max: sigma,
         sigma_bound,
         saturation,
-        forget_mean: (s.cell == CellKind::Lstm).then_some(forget),
+        forget_mean: forget_gate.map(|_| forget),
         first_nonfinite_step,
         engine: engine.into(),
     }

@@ -59,15 +59,11 @@ pub fn seeded(vocab: &Vocab, cell: CellKind, hidden: usize, seed: u64) -> Result
     Weights::init(RnnSpec::new(cell, vocab.len(), hidden), seed)
 }
 
-/// Gate names and activations in PyTorch's order.
-fn gate_names(cell: CellKind) -> Option<&'static [(&'static str, &'static str)]> {
-    match cell {
-        CellKind::Lstm => {
-            Some(&[("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"), ("o", "sigmoid")])
-        }
-        CellKind::Gru => Some(&[("r", "sigmoid"), ("z", "sigmoid"), ("n", "tanh")]),
-        _ => None,
-    }
+/// The cell's gates in PyTorch's order (from the cell registry); None for a single-gate
+/// cell, whose only activation is h_t itself.
+fn gates_of(cell: CellKind) -> Option<&'static [crate::cells::Gate]> {
+    let gates = cell.cell().gates;
+    (gates.len() > 1).then_some(gates)
 }
 
 /// Runs `weights` over `text` (one stream) on the GPU: one forward pass that keeps the
@@ -95,7 +91,7 @@ pub fn run(
             s.num_layers - 1
         )));
     }
-    let names = match (opts.gates, gate_names(s.cell)) {
+    let names = match (opts.gates, gates_of(s.cell)) {
         (false, _) => &[][..],
         (true, Some(n)) => n,
         (true, None) => {
@@ -114,9 +110,9 @@ pub fn run(
     let gates = names
         .iter()
         .enumerate()
-        .map(|(k, (name, act))| GateTrace {
-            name: name.to_string(),
-            activation: act.to_string(),
+        .map(|(k, gate)| GateTrace {
+            name: gate.name.to_string(),
+            activation: gate.activation.name().to_string(),
             values: st.gates.chunks(g).map(|row| row[k * hs..(k + 1) * hs].to_vec()).collect(),
         })
         .collect();

@@ -209,12 +209,7 @@ impl Weights {
             w.add(name, shape, Data::F32(data.iter().map(|&v| v as f32).collect()));
         }
         let s = &self.spec;
-        let (cell, nl) = match s.cell {
-            CellKind::RnnTanh => ("rnn", "tanh"),
-            CellKind::RnnRelu => ("rnn", "relu"),
-            CellKind::Lstm => ("lstm", "tanh"),
-            CellKind::Gru => ("gru", "tanh"),
-        };
+        let (cell, nl) = s.cell.cell().torch;
         w.meta("cell", cell)
             .meta("nonlinearity", nl)
             .meta("input_size", s.input_size.to_string())

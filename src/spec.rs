@@ -5,7 +5,7 @@
 //!   G = gates per cell (RNN 1, GRU 3, LSTM 4), D = directions (1 or 2), L = layers,
 //!   I_k = input size of layer k (I for k = 0, D*H above).
 //! Parameters follow PyTorch exactly: `weight_ih_l{k}[_reverse]` [G*H, I_k],
-//! `weight_hh_l{k}[_reverse]` [G*H, H], `bias_ih_l{k}[_reverse]`, `bias_hh_l{k}[_reverse]` [G*H].
+//! `weight_hh_l{k}[_reverse]` [G*H, H], `bias_ih_l{k}[_reverse]`, `bias_hh_l{k}[_reverse]` \[G*H\].
 //! Gate order: LSTM i, f, g, o; GRU r, z, n. Sequences are [T, B, features]; states
 //! [L*D, B, H] with index layer*D + direction.
 
@@ -16,35 +16,49 @@ use std::fmt;
 /// A whole (possibly stacked, bidirectional) recurrent network, like `nn.LSTM(...)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RnnSpec {
+    /// The recurrence every layer computes.
     pub cell: CellKind,
+    /// I: features per timestep of the input sequence.
     pub input_size: usize,
+    /// H: hidden units per layer and direction.
     pub hidden_size: usize,
+    /// L: stacked layers; layer k > 0 reads layer k-1's output [T, B, D*H].
     pub num_layers: usize,
+    /// D = 2: each layer also runs a reverse direction over the sequence.
     pub bidirectional: bool,
+    /// Whether the layers have `bias_ih` and `bias_hh` (PyTorch's `bias`).
     pub bias: bool,
 }
 
 /// Which of the four tensors of one layer and direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamKind {
+    /// `weight_ih`, [G*H, I_k].
     WeightIh,
+    /// `weight_hh`, [G*H, H].
     WeightHh,
+    /// `bias_ih`, \[G*H\].
     BiasIh,
+    /// `bias_hh`, \[G*H\].
     BiasHh,
 }
 
 impl RnnSpec {
+    /// One unidirectional layer with biases, PyTorch's defaults.
     pub fn new(cell: CellKind, input_size: usize, hidden_size: usize) -> Self {
         RnnSpec { cell, input_size, hidden_size, num_layers: 1, bidirectional: false, bias: true }
     }
+    /// Sets L, the number of stacked layers.
     pub fn layers(mut self, n: usize) -> Self {
         self.num_layers = n;
         self
     }
+    /// Sets whether each layer runs in both directions (D = 2).
     pub fn bidirectional(mut self, on: bool) -> Self {
         self.bidirectional = on;
         self
     }
+    /// Sets whether the layers have bias vectors.
     pub fn with_bias(mut self, on: bool) -> Self {
         self.bias = on;
         self
@@ -75,6 +89,7 @@ impl RnnSpec {
         self.directions() * self.hidden_size
     }
 
+    /// Checks that I, H and L are at least 1; `Error::Config` names the first that is 0.
     pub fn validate(&self) -> Result<()> {
         let bad =
             |what: &str, v: usize| Err(Error::Config(format!("{what} = {v} must be at least 1")));
@@ -140,8 +155,8 @@ impl RnnSpec {
         self.param_list().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
     }
 
-    /// Forward FLOPs for T*B tokens of layer 0 only: 2·B·T·G·H·(I+H) per direction,
-    /// summed over layers and directions.
+    /// Forward FLOPs of the gate matrix products for `t` timesteps of `b` rows:
+    /// 2·B·T·G·H·(I_k+H) per layer and direction, summed over all of them.
     pub fn forward_flops(&self, t: usize, b: usize) -> f64 {
         let mut f = 0.0;
         for k in 0..self.num_layers {

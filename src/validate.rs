@@ -11,27 +11,38 @@ use rand::{Rng, SeedableRng};
 
 /// Forward-pass tolerance: |got - want| <= ATOL + RTOL*|want| (f32 kernels vs f64 loops).
 pub const FORWARD_ATOL: f64 = 1e-5;
+/// Forward-pass relative tolerance (see [`FORWARD_ATOL`]).
 pub const FORWARD_RTOL: f64 = 1e-4;
 
 /// One shape of the matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct Case {
+    /// The cell under test.
     pub cell: CellKind,
+    /// I.
     pub input: usize,
+    /// H.
     pub hidden: usize,
+    /// L.
     pub layers: usize,
+    /// Bidirectional (D = 2).
     pub bidirectional: bool,
+    /// T.
     pub t: usize,
+    /// B.
     pub b: usize,
+    /// Pass per-row sequence lengths (uneven, the longest T) instead of all T.
     pub lengths: bool,
 }
 
 impl Case {
+    /// The network of this case (with biases).
     pub fn spec(&self) -> RnnSpec {
         RnnSpec::new(self.cell, self.input, self.hidden)
             .layers(self.layers)
             .bidirectional(self.bidirectional)
     }
+    /// One aligned line naming the case, for reports.
     pub fn label(&self) -> String {
         format!(
             "{:<8} I={:<3} H={:<3} L={} D={} T={:<3} B={:<2}{}",
@@ -136,12 +147,19 @@ pub fn grad_matrix(quick: bool) -> Vec<Case> {
 
 /// Inputs and reference results of one case (seeded).
 pub struct Prepared {
+    /// The case these inputs are for.
     pub case: Case,
+    /// PyTorch-initialised weights.
     pub weights: Weights,
+    /// Input [T, B, I], from U(-1, 1).
     pub x: Vec<f32>,
+    /// Initial hidden state [L*D, B, H], from U(-0.5, 0.5).
     pub h0: Vec<f32>,
+    /// Initial cell state [L*D, B, H] (LSTM; None otherwise).
     pub c0: Option<Vec<f32>>,
+    /// Per-row lengths \[B\] when `case.lengths`, else None.
     pub lengths: Option<Vec<i64>>,
+    /// The f64 reference forward pass on these inputs.
     pub want: reference::Forward,
 }
 
@@ -150,6 +168,9 @@ fn random(n: usize, seed: u64, scale: f64) -> Vec<f64> {
     (0..n).map(|_| (rng.random_range(-scale..scale) as f32) as f64).collect()
 }
 
+/// Draws the weights and inputs of `case` from `seed` and runs the CPU reference on them.
+/// The inputs are rounded to f32 before the reference sees them, so both sides compute
+/// on the same numbers.
 pub fn prepare(case: Case, seed: u64) -> Result<Prepared> {
     let spec = case.spec();
     let weights = Weights::init(spec, seed)?;
@@ -218,6 +239,7 @@ pub fn variants_for(gpu: &Gpu, spec: &RnnSpec) -> Vec<Variant> {
 
 /// Gradient tolerance: f32 BPTT over up to 100 steps vs f64 loops.
 pub const BACKWARD_ATOL: f64 = 1e-4;
+/// Gradient relative tolerance (see [`BACKWARD_ATOL`]).
 pub const BACKWARD_RTOL: f64 = 1e-3;
 
 /// Runs forward+backward of a prepared case with a fixed random dL/d(output) and

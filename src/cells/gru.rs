@@ -3,6 +3,7 @@
 
 use super::{sigmoid, StepGrads};
 
+/// One step: returns h' \[H\] from xg, hg \[3H\] and h_prev \[H\].
 pub fn forward(xg: &[f64], hg: &[f64], h_prev: &[f64]) -> Vec<f64> {
     let h = h_prev.len();
     (0..h)
@@ -15,6 +16,9 @@ pub fn forward(xg: &[f64], hg: &[f64], h_prev: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// One step backwards from dL/dh' (`dh`, \[H\]), recomputing the gates. d_xg and d_hg
+/// \[3H\] differ in the n block (d_hg_n = d_xg_n·r); `dh_prev_direct` is dh·z, the path
+/// through h' = ... + z*h that bypasses hg.
 pub fn backward(xg: &[f64], hg: &[f64], h_prev: &[f64], dh: &[f64]) -> StepGrads {
     let h = h_prev.len();
     let mut d_xg = vec![0.0; 3 * h];
@@ -55,7 +59,7 @@ pub fn step_backward(
     backward(xg, hg, h_prev, dh)
 }
 
-/// The activated gates r, z, n [3H].
+/// The activated gates r, z, n \[3H\].
 pub fn activations(xg: &[f64], hg: &[f64]) -> Vec<f64> {
     let h = xg.len() / 3;
     let mut v = vec![0.0; 3 * h];

@@ -15,6 +15,8 @@ fn gates(xg: &[f64], hg: &[f64], h: usize, j: usize) -> Gates {
     Gates { i: sigmoid(a(0)), f: sigmoid(a(1)), g: a(2).tanh(), o: sigmoid(a(3)) }
 }
 
+/// One step: returns (h' \[H\], c' \[H\]) from xg, hg \[4H\] and c_prev \[H\] (H is
+/// `c_prev.len()`).
 pub fn forward(xg: &[f64], hg: &[f64], c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let h = c_prev.len();
     let mut h_new = vec![0.0; h];
@@ -27,6 +29,8 @@ pub fn forward(xg: &[f64], hg: &[f64], c_prev: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (h_new, c_new)
 }
 
+/// One step backwards from dL/dh' (`dh`) and dL/dc' (`dc`), both \[H\], recomputing the
+/// gates: d_xg = d_hg \[4H\], `dc_prev` \[H\], `dh_prev_direct` zero.
 pub fn backward(xg: &[f64], hg: &[f64], c_prev: &[f64], dh: &[f64], dc: &[f64]) -> StepGrads {
     let h = c_prev.len();
     let mut da = vec![0.0; 4 * h];
@@ -62,7 +66,7 @@ pub fn step_backward(
     backward(xg, hg, c_prev, dh, dc)
 }
 
-/// The activated gates i, f, g, o [4H].
+/// The activated gates i, f, g, o \[4H\].
 pub fn activations(xg: &[f64], hg: &[f64]) -> Vec<f64> {
     let h = xg.len() / 4;
     (0..4 * h)

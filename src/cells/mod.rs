@@ -1,7 +1,7 @@
 //! The maths of one cell for one batch row, in f64: the CPU twin of `shaders/<cell>.wgsl`.
 //!
 //! Every cell sees its gate pre-activations split in two halves, as cuDNN and PyTorch
-//! compute them: `xg` = W_ih·x + b_ih and `hg` = W_hh·h + b_hh, each [G*H]. (GRU needs
+//! compute them: `xg` = W_ih·x + b_ih and `hg` = W_hh·h + b_hh, each \[G*H\]. (GRU needs
 //! them apart: n = tanh(xg_n + r * hg_n).) `backward` recomputes the activations from
 //! the same inputs, so the forward pass only has to keep xg, hg, h_prev and c_prev.
 //!
@@ -139,11 +139,11 @@ pub struct Gate {
     pub activation: Activation,
 }
 
-/// CPU twin of one step: (xg, hg, h_prev, c_prev) -> (h_new [H], c_new [H] or empty).
+/// CPU twin of one step: (xg, hg, h_prev, c_prev) -> (h_new \[H\], c_new \[H\] or empty).
 pub type StepFn = fn(&[f64], &[f64], &[f64], &[f64]) -> (Vec<f64>, Vec<f64>);
 /// CPU twin of one step backwards: (xg, hg, h_prev, c_prev, dh, dc) -> gradients.
 pub type StepBackwardFn = fn(&[f64], &[f64], &[f64], &[f64], &[f64], &[f64]) -> StepGrads;
-/// The activated gates [G*H] from the pre-activations (xg, hg).
+/// The activated gates \[G*H\] from the pre-activations (xg, hg).
 pub type ActivationsFn = fn(&[f64], &[f64]) -> Vec<f64>;
 
 /// Everything the engine knows about one cell.
@@ -254,13 +254,13 @@ impl fmt::Display for CellKind {
 
 /// Gradients of one step for one batch row.
 pub struct StepGrads {
-    /// dL/d xg [G*H]
+    /// dL/d xg \[G*H\]
     pub d_xg: Vec<f64>,
-    /// dL/d hg [G*H]
+    /// dL/d hg \[G*H\]
     pub d_hg: Vec<f64>,
-    /// dL/d h_prev through paths other than hg (GRU's z*h) [H]
+    /// dL/d h_prev through paths other than hg (GRU's z*h) \[H\]
     pub dh_prev_direct: Vec<f64>,
-    /// dL/d c_prev [H] (LSTM; empty otherwise)
+    /// dL/d c_prev \[H\] (LSTM; empty otherwise)
     pub dc_prev: Vec<f64>,
 }
 
@@ -269,7 +269,7 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// One step: returns (h_new [H], c_new [H] or empty).
+/// One step: returns (h_new \[H\], c_new \[H\] or empty).
 pub fn forward(
     cell: CellKind,
     xg: &[f64],
@@ -293,7 +293,7 @@ pub fn backward(
     (cell.cell().backward)(xg, hg, h_prev, c_prev, dh, dc)
 }
 
-/// The activated gates from the pre-activations, [G*H]: LSTM (i, f, g, o), GRU (r, z, n),
+/// The activated gates from the pre-activations, \[G*H\]: LSTM (i, f, g, o), GRU (r, z, n),
 /// RNN the activation itself.
 pub fn activations(cell: CellKind, xg: &[f64], hg: &[f64]) -> Vec<f64> {
     (cell.cell().activations)(xg, hg)

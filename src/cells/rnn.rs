@@ -2,6 +2,7 @@
 
 use super::StepGrads;
 
+/// One step: h' = act(xg + hg), act = tanh, or max(·, 0) when `relu`; xg, hg, h' are \[H\].
 pub fn forward(xg: &[f64], hg: &[f64], relu: bool) -> Vec<f64> {
     xg.iter().zip(hg).map(|(a, b)| act(a + b, relu)).collect()
 }
@@ -14,6 +15,8 @@ fn act(a: f64, relu: bool) -> f64 {
     }
 }
 
+/// One step backwards from dL/dh' (`dh`, \[H\]): d_xg = d_hg = dh·act'(xg + hg);
+/// `dh_prev_direct` is zero (h_prev only enters through hg) and `dc_prev` empty.
 pub fn backward(xg: &[f64], hg: &[f64], dh: &[f64], relu: bool) -> StepGrads {
     let da: Vec<f64> = (0..dh.len())
         .map(|j| {

@@ -12,27 +12,35 @@ use super::profile::Profiler;
 use crate::error::{check_finite, Error, Result};
 use crate::weights::Weights;
 
+/// The gradients flowing into one training call: dL/d of each forward result.
 #[derive(Clone, Copy, Debug)]
 pub struct GradInput<'a> {
+    /// dL/d(output), [T, B, D*H].
     pub d_output: &'a [f32],
+    /// dL/d(h_n), [L*D, B, H]; None is zero.
     pub d_h_n: Option<&'a [f32]>,
+    /// dL/d(c_n), [L*D, B, H]; None is zero. Only for LSTM (`Error::Config` otherwise).
     pub d_c_n: Option<&'a [f32]>,
 }
 
 /// Forward results and every gradient of one training call.
 #[derive(Clone, Debug)]
 pub struct GradOutput {
+    /// The forward output, [T, B, D*H].
     pub output: Vec<f32>,
+    /// The forward final hidden state, [L*D, B, H].
     pub h_n: Vec<f32>,
+    /// The forward final cell state, [L*D, B, H] (LSTM; empty otherwise).
     pub c_n: Vec<f32>,
     /// parameter gradients, in the weights' layout and PyTorch names
     pub weights: Weights,
-    /// [T, B, I]
+    /// dL/dx, [T, B, I] (empty from `weight_grads`)
     pub x: Vec<f32>,
-    /// [L*D, B, H]
+    /// dL/dh0, [L*D, B, H]
     pub h0: Vec<f32>,
-    /// [L*D, B, H] (LSTM; empty otherwise)
+    /// dL/dc0, [L*D, B, H] (LSTM; empty otherwise)
     pub c0: Vec<f32>,
+    /// The variant that computed it.
     pub variant: Variant,
 }
 

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 pub struct Caps {
     /// Subgroup builtins are available (requested as `Features::SUBGROUP`).
     pub subgroups: bool,
+    /// The smallest subgroup size the adapter reports (`AdapterInfo::subgroup_min_size`).
     pub subgroup_min_size: u32,
+    /// The largest subgroup size the adapter reports (`AdapterInfo::subgroup_max_size`).
     pub subgroup_max_size: u32,
     /// GPU timestamps inside compute passes are available.
     pub timestamps: bool,
@@ -25,15 +27,24 @@ pub struct Caps {
     pub wide_loads: bool,
 }
 
+/// An open GPU: the wgpu handles, what the adapter offers, and the kernels built on it.
 pub struct Gpu {
+    /// The wgpu instance the adapter came from.
     pub instance: wgpu::Instance,
+    /// The chosen adapter.
     pub adapter: wgpu::Adapter,
+    /// The device every buffer and kernel lives on.
     pub device: wgpu::Device,
+    /// Its queue, where every call submits.
     pub queue: wgpu::Queue,
+    /// The adapter's name, backend, type and driver.
     pub info: wgpu::AdapterInfo,
     /// The limits the device was created with (the adapter's own).
     pub limits: wgpu::Limits,
+    /// The features the device was created with: those of subgroups, 64-bit integers and
+    /// timestamp queries that the adapter has.
     pub features: wgpu::Features,
+    /// What the engine uses of them, and its choices for this adapter.
     pub caps: Caps,
     pipelines: Mutex<HashMap<String, Arc<Kernel>>>,
     /// the tune cache, read on first use
@@ -44,7 +55,9 @@ pub struct Gpu {
 /// A compute pipeline with its explicit bind group layout (derived layouts drop bindings
 /// a shader does not touch, which then fail to bind).
 pub struct Kernel {
+    /// The compiled compute pipeline.
     pub pipeline: wgpu::ComputePipeline,
+    /// Its bind group layout, one entry per binding of the kernel's source.
     pub layout: wgpu::BindGroupLayout,
     /// bytes of the uniform block at binding 0 (see `KernelSource::uniform_size`)
     pub uniform_size: u64,
@@ -103,6 +116,10 @@ impl Gpu {
         pollster::block_on(Self::new_async())
     }
 
+    /// `new` without blocking: the browser's only constructor. Fails with
+    /// `Error::NoAdapter` when no adapter (or none matching `WGPU_ADAPTER_NAME`) is found,
+    /// `Error::Device` when the device cannot be created, `Error::Config` for a bad
+    /// `WGPU_RNN_WIDE_LOADS`.
     pub async fn new_async() -> Result<Self> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());

@@ -9,6 +9,7 @@
 //! between calls: backward never keeps a copy).
 //!
 //! Buffers (R = T*B rows; GHp = G*H rounded up to 4; layouts in layout.rs):
+//! ```text
 //!   x [R, Ip]; lengths [B]; h0, h_n [L*D, B, Hp]; c0, c_n [L*D, B, H]
 //!   per layer l: the reserve (recurrence.rs); out_l [R, D*Hp]
 //!                dw_ih_l [D*G*H, Kp_l]; dw_hh_l [D, G*H, Hp]; db_ih_l, db_hh_l [D*G*H]
@@ -20,6 +21,7 @@
 //!                wpart [S, N1*N2 + N1 rounded to 4]: per row segment, the partial weight and
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
 //!                traces [R, D*Hp] x 2 per layer: dL/dh_t and dL/dc_t (trace plans only)
+//! ```
 
 use super::abi::{
     self, BwdParams, ColsumParams, NnParams, ReduceParams, WgradParams, WgradSgParams, FLAG_TRACE,

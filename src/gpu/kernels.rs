@@ -49,6 +49,7 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// Every variant (what `validate` iterates).
     pub const ALL: [Variant; 7] = [
         Variant::Tiled,
         Variant::Register,
@@ -59,6 +60,7 @@ impl Variant {
         Variant::FusedPersistent,
     ];
 
+    /// Its name in the CLI, the tune cache and reports (what `FromStr` parses).
     pub fn name(self) -> &'static str {
         match self {
             Variant::Tiled => "tiled",
@@ -216,15 +218,21 @@ pub fn persistent_rows(gpu: &Gpu, spec: &RnnSpec) -> usize {
 /// Input-projection GEMM kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GemmVariant {
+    /// Workgroup-shared 64x64 tiles (discrete GPUs).
     Tiled,
+    /// Register blocking without subgroups (any adapter).
     Register,
+    /// Register blocking with subgroupBroadcast sharing, `GEMM_SUBGROUP_ROWS` rows of C per
+    /// workgroup (CPU adapters).
     Subgroup,
 }
 
 impl GemmVariant {
+    /// Every GEMM variant (what `wgpu-rnn gemm` iterates).
     pub const ALL: [GemmVariant; 3] =
         [GemmVariant::Tiled, GemmVariant::Register, GemmVariant::Subgroup];
 
+    /// Its name in the CLI and reports.
     pub fn name(self) -> &'static str {
         match self {
             GemmVariant::Tiled => "tiled",
@@ -233,6 +241,8 @@ impl GemmVariant {
         }
     }
 
+    /// The GEMM for this adapter: tiles on GPUs; on CPU adapters subgroup sharing where
+    /// subgroups are usable, else register blocking.
     pub fn best(gpu: &Gpu) -> GemmVariant {
         if !gpu.caps.cpu_like {
             GemmVariant::Tiled
@@ -243,6 +253,8 @@ impl GemmVariant {
         }
     }
 
+    /// Whether it can run on this adapter (`Subgroup` needs subgroups of at least
+    /// `SUBGROUP_LANES` lanes).
     pub fn supported(self, gpu: &Gpu) -> bool {
         self != GemmVariant::Subgroup || subgroups_ok(gpu)
     }
@@ -266,6 +278,7 @@ impl GemmVariant {
         })
     }
 
+    /// Its kernel, built on first use (see `Gpu::kernel`).
     pub fn kernel(self, gpu: &Gpu) -> Result<Arc<Kernel>> {
         gpu.kernel(&self.source())
     }
@@ -410,11 +423,16 @@ fn fused_persistent_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
 /// Launch shape of the persistent kernel: rows per workgroup and invocations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PersistentShape {
+    /// Batch rows per workgroup, at most what workgroup memory holds (`persistent_rows`).
     pub rows: usize,
+    /// Invocations per workgroup: rows·H rounded up to 32, within 32..=256 and the
+    /// device's limits.
     pub threads: u32,
 }
 
 impl PersistentShape {
+    /// The launch shape for `b` batch rows; `Error::Unsupported` when not even one row's
+    /// state fits in workgroup memory.
     pub fn new(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Result<Self> {
         let cap = persistent_rows(gpu, spec);
         if cap == 0 {

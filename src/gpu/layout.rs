@@ -3,9 +3,11 @@
 //!
 //! GPU layouts (legend in src/spec.rs; Ip, Hp = I, H rounded up to 4 so rows load as vec4;
 //! pad columns are zero):
+//! ```text
 //!   w_ih[l]  [D*G*H, Kp_l]      Kp_0 = Ip, Kp_l = D*Hp (columns follow out's padding)
 //!   w_hh[l]  [D, G*H, Hp]       b_ih[l], b_hh[l] [D*G*H]
 //!   sequences [T*B, Ip] (input) and [T*B, D*Hp] (layer outputs); states [L*D, B, Hp]
+//! ```
 
 use super::abi::StepParams;
 use super::context::Gpu;
@@ -82,7 +84,7 @@ pub struct Input<'a> {
     pub h0: Option<&'a [f32]>,
     /// [L*D, B, H] (LSTM), zeros when None
     pub c0: Option<&'a [f32]>,
-    /// [B], each 1..=T; all T when None
+    /// \[B\], each 1..=T; all T when None
     pub lengths: Option<&'a [i64]>,
 }
 

@@ -3,12 +3,14 @@
 //! (`GpuModel::forward`, `Stream`).
 //!
 //! Buffers beyond the recurrence's (legend in src/spec.rs, layouts in layout.rs):
+//! ```text
 //!   x        [T*B, Ip]          layer 0 input
 //!   xg       [T*B, D*G*H]       input projection of the current layer, incl. b_ih (a
 //!                               16-byte stand-in when the step computes it)
 //!   out[2]   [T*B, D*Hp]        layer outputs, ping-pong between layers
 //!   h0, h_n  [L*D, B, Hp]       c0, c_n [L*D, B, H]
 //!   lengths  [B] u32
+//! ```
 
 use super::context::Gpu;
 use super::grad_plan::GradPlan;

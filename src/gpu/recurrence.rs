@@ -8,9 +8,11 @@
 //! dispatches (both directions in each), the final state out.
 //!
 //! Buffers it owns (legend in src/spec.rs):
+//! ```text
 //!   h_state  2 x [D, B, Hp]   h in and h out of the recurrent kernel, swapped every dispatch
 //!                             (fused-persistent: both halves in h_state[0], [2, D, B, Hp])
 //!   c_state  [D, B, H]
+//! ```
 
 use super::abi::{FusedParams, GemmParams, FLAG_TRAIN, FLAG_WRITE_OUT};
 use super::context::{Dispatch, Gpu, Kernel};

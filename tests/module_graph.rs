@@ -88,14 +88,11 @@ fn paths(module: &str, is_mod_file: bool, src: &str) -> Vec<Vec<String>> {
             let mut end = 0;
             let mut depth = 0;
             for (j, c) in rest.char_indices() {
+                let in_path = c.is_alphanumeric() || c == '_' || c == ':';
                 match c {
                     '{' => depth += 1,
                     '}' if depth > 0 => depth -= 1,
-                    c if depth > 0 || c.is_alphanumeric() || c == '_' || c == ':' || c == ' '
-                        && rest[end..j].ends_with("::") =>
-                    {
-                        let _ = c;
-                    }
+                    _ if depth > 0 || in_path => {}
                     _ => break,
                 }
                 end = j + c.len_utf8();

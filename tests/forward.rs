@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use wgpu_rnn::check::compare;
 use wgpu_rnn::error::Refusal;
+use wgpu_rnn::gpu::kernels::PersistentShape;
 use wgpu_rnn::{CellKind, ForwardOptions, GpuModel, Input, Variant};
 
 use wgpu_rnn::validate::{
@@ -113,6 +114,42 @@ fn fused_persistent_chunks_match_the_reference() {
             .unsupported(gpu, &wgpu_rnn::RnnSpec::new(CellKind::Lstm, 512, 512))
             .is_none());
     }
+}
+
+/// The streamed persistent kernel at a hidden size where a few steps per dispatch pass
+/// lavapipe's loop limit (issue #18: H = 4092 went wrong from step 3 on, its chunk never
+/// below 4 steps): its chunk shrinks to fit, and where one step alone is too long the
+/// variant is refused with a typed reason.
+#[test]
+fn persistent_stays_within_the_loop_limit() {
+    let gpu = gpu();
+    let case = wgpu_rnn::validate::Case {
+        cell: CellKind::RnnTanh,
+        input: 8,
+        hidden: 4092,
+        layers: 1,
+        bidirectional: false,
+        t: 6,
+        b: 1,
+        lengths: false,
+    };
+    let p = prepare(case, 5).unwrap();
+    for c in check_forward(gpu, &p, Variant::Persistent).unwrap() {
+        assert!(c.ok(), "{} persistent: {c}", case.label());
+    }
+    // Its chunk: below the 4 steps the multiply-add rule alone would give.
+    let shape = PersistentShape::new(gpu, &case.spec(), 1).unwrap();
+    if gpu.caps.cpu_like {
+        assert!(shape.chunk < 4, "{shape:?}");
+    }
+    // Past the workgroup memory (32 KiB on lavapipe) or the loop budget: a typed refusal.
+    let big = wgpu_rnn::RnnSpec::new(CellKind::RnnTanh, 8, 8192);
+    let why = Variant::Persistent.unsupported(gpu, &big);
+    assert!(
+        matches!(why, Some(Refusal::LoopLimit { .. } | Refusal::WorkgroupMemory { .. }))
+            || gpu.limits.max_compute_workgroup_storage_size >= 65536 && !gpu.caps.cpu_like,
+        "{why:?}"
+    );
 }
 
 #[test]

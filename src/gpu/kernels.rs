@@ -99,6 +99,7 @@ impl Variant {
                     limit: gpu.limits.max_compute_workgroup_storage_size as u64,
                 })
             }
+            Variant::Persistent => persistent_too_long(gpu, spec),
             Variant::PersistentSubgroup => {
                 let needed = (spec.hidden_size.div_ceil(32) * 32) as u32;
                 let limit = gpu.limits.max_compute_invocations_per_workgroup;
@@ -420,31 +421,74 @@ fn fused_persistent_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
     })
 }
 
-/// Launch shape of the persistent kernel: rows per workgroup and invocations.
+/// Launch shape of the persistent kernel: rows per workgroup, invocations and steps per
+/// dispatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PersistentShape {
-    /// Batch rows per workgroup, at most what workgroup memory holds (`persistent_rows`).
+    /// Batch rows per workgroup, at most what workgroup memory holds (`persistent_rows`)
+    /// and, on CPU adapters, what keeps one step within the loop budget.
     pub rows: usize,
     /// Invocations per workgroup: rows·H rounded up to 32, within 32..=256 and the
     /// device's limits.
     pub threads: u32,
+    /// Steps per dispatch: `persistent_chunk`, on CPU adapters also within the loop budget.
+    pub chunk: usize,
+}
+
+/// Invocations of a persistent workgroup of `rows` rows of H units.
+fn persistent_threads(gpu: &Gpu, h: usize, rows: usize) -> u32 {
+    let max_threads = gpu
+        .limits
+        .max_compute_invocations_per_workgroup
+        .min(gpu.limits.max_compute_workgroup_size_x);
+    (((rows * h).div_ceil(32) * 32).clamp(32, 256) as u32).min(max_threads)
+}
+
+/// Loop iterations of persistent.wgsl per invocation: (once per dispatch, per step), counted
+/// from the source without assuming unrolling: the state load and store loops once, and per
+/// step the step loop plus, for each of the invocation's units, the K loop over Hp/4 and the
+/// gate loops (input, bias, reserve).
+fn persistent_iterations(spec: &RnnSpec, rows: usize, threads: u32) -> (usize, usize) {
+    let (hp4, wgp) = (hp(spec.hidden_size) / 4, threads as usize);
+    let once = (2 * rows * hp4).div_ceil(wgp) + (rows * hp4).div_ceil(wgp) + 2;
+    let units = (rows * spec.hidden_size).div_ceil(wgp);
+    (once, 1 + units * (hp4 + 3 * spec.gates() + 1))
+}
+
+/// Why the streamed persistent kernel cannot run a model on a CPU adapter: one step of one
+/// batch row alone past the loop budget (large H).
+fn persistent_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
+    let (once, step) = persistent_iterations(spec, 1, persistent_threads(gpu, spec.hidden_size, 1));
+    (gpu.caps.cpu_like && once + step > LAVAPIPE_LOOP_BUDGET).then_some(Refusal::LoopLimit {
+        iterations: once + step,
+        budget: LAVAPIPE_LOOP_BUDGET,
+        hidden: spec.hidden_size,
+        input: spec.input_size,
+    })
 }
 
 impl PersistentShape {
     /// The launch shape for `b` batch rows; `Error::Unsupported` when not even one row's
-    /// state fits in workgroup memory.
+    /// state fits in workgroup memory, or (CPU adapters) one row's step passes the loop
+    /// budget.
     pub fn new(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Result<Self> {
-        let cap = persistent_rows(gpu, spec);
-        if cap == 0 {
-            Variant::Persistent.check_supported(gpu, spec)?;
+        Variant::Persistent.check_supported(gpu, spec)?;
+        let h = spec.hidden_size;
+        let mut rows = b.min(persistent_rows(gpu, spec)).max(1);
+        let fits = |rows: usize| {
+            let (once, step) = persistent_iterations(spec, rows, persistent_threads(gpu, h, rows));
+            once + step <= LAVAPIPE_LOOP_BUDGET
+        };
+        while gpu.caps.cpu_like && rows > 1 && !fits(rows) {
+            rows -= 1;
         }
-        let rows = b.min(cap);
-        let max_threads = gpu
-            .limits
-            .max_compute_invocations_per_workgroup
-            .min(gpu.limits.max_compute_workgroup_size_x);
-        let threads = ((rows * spec.hidden_size).div_ceil(32) * 32).clamp(32, 256) as u32;
-        Ok(PersistentShape { rows, threads: threads.min(max_threads) })
+        let threads = persistent_threads(gpu, h, rows);
+        let mut chunk = persistent_chunk(rows, h);
+        if gpu.caps.cpu_like {
+            let (once, step) = persistent_iterations(spec, rows, threads);
+            chunk = chunk.min((LAVAPIPE_LOOP_BUDGET - once) / step).max(1);
+        }
+        Ok(PersistentShape { rows, threads, chunk })
     }
 }
 
@@ -456,8 +500,7 @@ pub fn persistent_kernel(
     shape: PersistentShape,
 ) -> Result<Arc<Kernel>> {
     let hs4 = shape.rows * hp(hidden) / 4;
-    let chunk = persistent_chunk(shape.rows, hidden);
-    gpu.kernel(&shaders::persistent(cell, hidden, shape.rows, shape.threads, hs4, chunk))
+    gpu.kernel(&shaders::persistent(cell, hidden, shape.rows, shape.threads, hs4, shape.chunk))
 }
 
 /// The register-resident persistent kernel for a cell and H; returns it with the batch
@@ -479,13 +522,12 @@ pub fn persistent_subgroup_kernel(
 }
 
 /// Steps per dispatch of a persistent kernel whose workgroups own `rows` batch rows of H
-/// units. One dispatch per chunk instead of one for all T: on lavapipe a single dispatch
-/// over many steps returned wrong results (measured: H = 256, 16 rows x 60 steps passed,
-/// x 80 failed; 8 x 100 passed, 12 x 100 failed). That is lavapipe's loop limit
-/// (LAVAPIPE_LOOP_LIMIT): persistent.wgsl runs about rows·(Hp/4 + 1) loop iterations per
-/// invocation and step (16 x 65 x 60 = 62k passed, x 80 = 83k failed; 8 x 65 x 100 = 52k,
-/// 12 x 65 x 100 = 78k). A chunk is kept to about 2^21 multiply-adds per workgroup, far
-/// below that.
+/// units, kept to about 2^21 multiply-adds per workgroup. One dispatch per chunk instead
+/// of one for all T: on lavapipe a single dispatch over many steps returned wrong results
+/// (measured: H = 256, 16 rows x 60 steps passed, x 80 failed; 8 x 100 passed, 12 x 100
+/// failed). That is lavapipe's loop limit (LAVAPIPE_LOOP_LIMIT); on CPU adapters
+/// `PersistentShape` also keeps the streamed kernel's chunk within it (at large H the
+/// multiply-add rule alone allowed too many steps: RNN H = 4092 went wrong from step 3).
 pub fn persistent_chunk(rows: usize, h: usize) -> usize {
     ((1usize << 21) / (rows * h * h).max(1)).clamp(4, 1024)
 }

@@ -219,7 +219,7 @@ impl Recurrence {
             Recurrent::PersistentStreamed => {
                 let shape = PersistentShape::new(gpu, s, b)?;
                 let k = persistent_kernel(gpu, s.cell, h, shape)?;
-                (k, (b.div_ceil(shape.rows) as u32, d as u32, 1), persistent_chunk(shape.rows, h))
+                (k, (b.div_ceil(shape.rows) as u32, d as u32, 1), shape.chunk)
             }
             Recurrent::PersistentRegisters => {
                 let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;

@@ -128,7 +128,7 @@ pub enum Error {
     },
 
     /// Reading or writing a file or directory failed.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The file or directory.
         path: String,

@@ -57,6 +57,13 @@ enum Cmd {
 }
 
 fn main() {
+    // Rust ignores SIGPIPE, so a closed stdout (`wgpu-rnn ... | head`) made every print
+    // panic; the default action ends the process quietly, as Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(1);

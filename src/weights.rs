@@ -82,6 +82,11 @@ impl Weights {
     /// Every parameter from U(-scale, scale).
     pub fn init_uniform(spec: RnnSpec, seed: u64, scale: f64) -> Result<Self> {
         spec.validate()?;
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(Error::Config(format!(
+                "init scale {scale} must be a finite number above 0"
+            )));
+        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut w = Self::zeros(spec);
         for p in w.params.iter_mut() {

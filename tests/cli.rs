@@ -441,3 +441,62 @@ fn bench_compares_with_peer_timings_and_profiles() {
         "{out}"
     );
 }
+
+/// Hostile values (issue #18): each is refused with an error naming the option or value,
+/// never a panic (exit 101) or an abort.
+#[test]
+fn hostile_option_values_are_refused_without_panics() {
+    let train = ["train", "--steps", "1", "--hidden", "4", "--seq", "4", "--batch", "2"];
+    let stability = ["stability", "--engine", "cpu", "--hidden", "4", "--seq", "5", "--batch", "2"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        ([&train[..], &["--eval-every", "0"]].concat(), "--eval-every"),
+        ([&train[..], &["--clip", "-1"]].concat(), "--clip"),
+        ([&train[..], &["--clip", "nan"]].concat(), "--clip"),
+        ([&train[..], &["--lr", "inf"]].concat(), "--lr"),
+        ([&stability[..], &["--seq", "0"]].concat(), "--seq"),
+        ([&stability[..], &["--batch", "0"]].concat(), "--batch"),
+        ([&stability[..], &["--init-scale", "inf"]].concat(), "--init-scale"),
+        ([&stability[..], &["--init-scale", "nan"]].concat(), "--init-scale"),
+        ([&stability[..], &["--spectral-radius", "nan"]].concat(), "--spectral-radius"),
+        ([&stability[..], &["--forget-bias", "inf"]].concat(), "--forget-bias"),
+    ];
+    for (args, names) in cases {
+        let out = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_ne!(out.status.code(), Some(101), "{args:?} panicked: {err}");
+        assert!(!err.contains("panicked") && err.contains(names), "{args:?}: {err}");
+    }
+}
+
+/// An OS error is printed once, not once per level of the error chain (issue #18).
+#[test]
+fn an_os_error_is_printed_once() {
+    let out = bin()
+        .args(["forward", "--weights", "/nonexistent/w.safetensors", "--cell", "lstm"])
+        .args(["--input", "/nonexistent/x.safetensors", "--output", &tmp("never.safetensors")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/w.safetensors"), "{err}");
+}
+
+/// `wgpu-rnn ... | head` closing the pipe ends the program quietly, as Unix tools do
+/// (issue #18: it panicked with "failed printing to stdout: Broken pipe").
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["stability", "--engine", "cpu", "--hidden", "4", "--seq", "20", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is written
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}

@@ -76,3 +76,14 @@ fn pytorch_float64_fixture_loads() {
     let w = Weights::load_infer(&p, CellKind::Lstm).unwrap();
     assert_eq!(w.spec, RnnSpec::new(CellKind::Lstm, 3, 4).layers(2).bidirectional(true));
 }
+
+/// A non-finite or non-positive init scale is an error naming it, not a panic (issue #18).
+#[test]
+fn init_uniform_refuses_a_bad_scale() {
+    let spec = RnnSpec::new(CellKind::RnnTanh, 3, 4);
+    for scale in [f64::INFINITY, f64::NAN, -1.0, 0.0] {
+        let err = Weights::init_uniform(spec, 1, scale).unwrap_err().to_string();
+        assert!(err.contains("scale"), "{scale}: {err}");
+    }
+    assert!(Weights::init_uniform(spec, 1, 0.5).is_ok());
+}

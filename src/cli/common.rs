@@ -262,6 +262,55 @@ fn x_shape(f: &TensorFile, spec: &RnnSpec) -> Result<Vec<usize>> {
     Ok(s)
 }
 
+/// Value parser of counts and sizes that must be at least 1 (a 0 would divide by zero or
+/// index an empty sequence).
+pub fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let v: T = s.parse().map_err(|e| format!("{e}"))?;
+    if v < T::from(1) {
+        return Err(format!("{s} is below 1"));
+    }
+    Ok(v)
+}
+
+/// Value parser of a finite number (NaN and infinities refused).
+pub fn finite<T: std::str::FromStr + Into<f64> + Copy>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let v: T = s.parse().map_err(|e| format!("{e}"))?;
+    if !v.into().is_finite() {
+        return Err(format!("{s} is not a finite number"));
+    }
+    Ok(v)
+}
+
+/// Value parser of a finite number >= 0.
+pub fn finite_non_negative<T: std::str::FromStr + Into<f64> + Copy>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let v: T = finite(s)?;
+    if v.into() < 0.0 {
+        return Err(format!("{s} is negative"));
+    }
+    Ok(v)
+}
+
+/// Value parser of a finite number > 0.
+pub fn finite_positive<T: std::str::FromStr + Into<f64> + Copy>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    let v: T = finite(s)?;
+    if v.into() <= 0.0 {
+        return Err(format!("{s} is not above 0"));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

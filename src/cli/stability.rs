@@ -1,7 +1,10 @@
 //! `wgpu-rnn stability`: vanishing and exploding gradients of one model, a seeded
 //! initialisation or a sweep of them; or the gradient norms of a training log.
 
-use super::common::{Cell, InputFile, ModelArgs, Nonlinearity};
+use super::common::{
+    at_least_one, finite, finite_non_negative, finite_positive, Cell, InputFile, ModelArgs,
+    Nonlinearity,
+};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -66,30 +69,30 @@ pub struct StabilityArgs {
     #[arg(long)]
     bidirectional: bool,
     /// Seeded initialisation: hidden size, input size, seed.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one::<usize>)]
     hidden: usize,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one::<usize>)]
     input_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Every parameter U(-s, s).
-    #[arg(long)]
+    #[arg(long, value_parser = finite_positive::<f64>, allow_negative_numbers = true)]
     init_scale: Option<f64>,
     /// Rescale each gate block of W_hh to this spectral radius.
-    #[arg(long)]
+    #[arg(long, value_parser = finite_non_negative::<f64>, allow_negative_numbers = true)]
     spectral_radius: Option<f64>,
     /// Each gate block of W_hh a random orthogonal matrix.
     #[arg(long)]
     orthogonal: bool,
     /// LSTM forget-gate bias (PyTorch's init leaves it near 0, so f ≈ 0.5); other cells ignore it.
-    #[arg(long)]
+    #[arg(long, value_parser = finite::<f64>, allow_negative_numbers = true)]
     forget_bias: Option<f64>,
     /// x [T, B, I] in `forward`'s format; else random U(-1, 1).
     #[arg(long)]
     input: Option<PathBuf>,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one::<usize>)]
     batch: usize,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one::<usize>)]
     seq: usize,
     /// Loss on the last step (default) or on every step: the sum of the last layer's outputs.
     #[arg(long, value_enum, default_value_t = Loss::Last)]

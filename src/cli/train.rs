@@ -1,7 +1,7 @@
 //! `wgpu-rnn train`: a character-level language model on a text file, checkpointed
 //! atomically at every evaluation, at the end and on Ctrl-C.
 
-use super::common::{Cell, Nonlinearity};
+use super::common::{at_least_one, finite_non_negative, finite_positive, Cell, Nonlinearity};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -28,18 +28,18 @@ pub struct TrainArgs {
     layers: usize,
     #[arg(long, default_value_t = 256)]
     hidden: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one::<usize>)]
     seq: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = at_least_one::<usize>)]
     batch: usize,
     /// Updates to run (600: about 20 minutes on 2 CPU cores under lavapipe, where validation
     /// loss fell from 4.17 (uniform over 65 characters) to 1.83 nats/char).
     #[arg(long, default_value_t = 600)]
     steps: u64,
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = 2e-3, value_parser = finite_positive::<f32>)]
     lr: f32,
     /// Global gradient-norm clipping threshold (0: off).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = finite_non_negative::<f32>, allow_negative_numbers = true)]
     clip: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -49,7 +49,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     val_fraction: f64,
     /// Steps between validations and checkpoints.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one::<u64>)]
     eval_every: u64,
     /// Characters of the held-out tail used per validation (from its start).
     #[arg(long, default_value_t = 20000)]

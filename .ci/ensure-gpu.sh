@@ -6,7 +6,9 @@ VK_DRIVER_FILES=${VK_DRIVER_FILES:-}
 VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-}
 
 have_driver() {
-    ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || return 1
+    # grep reads the whole list (no -q): exiting at the first match would end ldconfig
+    # with SIGPIPE, which pipefail turns into "no driver" now and then.
+    ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null || return 1
     local f
     for f in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json \
         ${VK_DRIVER_FILES//:/ } ${VK_ICD_FILENAMES//:/ }; do

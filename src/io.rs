@@ -267,6 +267,26 @@ impl TensorWriter {
     }
 }
 
+/// Removes `.NAME.tmp.PID` files beside `NAME` left by writers that were killed mid-write
+/// (their process is gone; where /proc does not tell, nothing is removed).
+#[cfg(feature = "native")]
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp.");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Writes `bytes` to `path` so that readers see either the old file or the new one, whole.
 #[cfg(feature = "native")]
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -275,6 +295,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    remove_stale_temporaries(dir, &name);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         // Crash-safety tests set WGPU_RNN_ABORT_AFTER_BYTES to kill the process mid-write.

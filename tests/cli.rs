@@ -296,10 +296,21 @@ fn train_sample_resume_and_a_killed_checkpoint_write() {
     assert!(!st.status.success());
     assert_eq!(std::fs::read(&ck).unwrap(), before, "the previous checkpoint changed");
     assert_eq!(wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap().step, 120);
-    // Resuming properly continues the step count.
+    let temporaries = || -> Vec<String> {
+        let dir = std::path::Path::new(&ck).parent().unwrap();
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(".abra_ck.safetensors.tmp."))
+            .collect()
+    };
+    assert_eq!(temporaries().len(), 1, "the killed write leaves its temporary file");
+    // Resuming properly continues the step count, and the next write of the same name
+    // removes the dead writer's temporary file (issue #18).
     let st = train(&["--steps", "60", "--resume"], None);
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     assert_eq!(wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap().step, 180);
+    assert_eq!(temporaries(), Vec::<String>::new());
     // The trace of the trained LSTM: SVG and PNG, and JSON with h, c and the four gates.
     let svg = tmp("abra_trace.svg");
     let st = bin()
@@ -499,4 +510,40 @@ fn a_closed_stdout_pipe_is_not_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
+}
+
+/// SIGTERM is treated like Ctrl-C: training saves its checkpoint and exits (issue #18: up to
+/// `--eval-every` steps of work were lost).
+#[test]
+fn sigterm_saves_the_training_checkpoint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let text = tmp("term.txt");
+    std::fs::write(&text, "abracadabra ".repeat(100)).unwrap();
+    let ck = tmp("term_ck.safetensors");
+    let _ = std::fs::remove_file(&ck);
+    let mut child = bin()
+        .args(["train", "--text", &text, "--out", &ck, "--hidden", "8", "--layers", "1"])
+        .args(["--seq", "8", "--batch", "2", "--steps", "1000000", "--eval-every", "1000000"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The line announcing the run comes after the signal handler is installed.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("fresh") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "train ended early: {seen}");
+        seen.push_str(&line);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("saved"), "{rest}");
+    let saved = wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap();
+    assert!(saved.step >= 1, "checkpoint at step {}", saved.step);
 }

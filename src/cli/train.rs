@@ -104,7 +104,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("installing the Ctrl-C handler")?;
+            .context("installing the SIGINT/SIGTERM handler")?;
     }
     eprintln!(
         "{spec} on {corpus}: vocabulary {} chars, {} training / {} validation chars, {} on {}",
@@ -147,7 +147,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         if stop.load(Ordering::SeqCst) {
             bar.abandon_with_message("interrupted");
             let ck = checkpoint(&tr, step)?;
-            eprintln!("Ctrl-C: saved {} at step {}", a.out.display(), ck.step);
+            eprintln!(
+                "interrupted (SIGINT or SIGTERM): saved {} at step {}",
+                a.out.display(),
+                ck.step
+            );
             write_log(&a.log, &tr)?;
             std::process::exit(130);
         }

@@ -29,13 +29,16 @@ pub enum Error {
         expected: String,
     },
 
-    /// A weight file holds a `weight_*` or `bias_*` tensor that the spec has no use for.
-    #[error("unexpected tensor `{name}` for {spec}")]
+    /// A weight file holds a tensor that the spec has no use for (a checkpoint's `head.*`
+    /// excepted).
+    #[error("unexpected tensor `{name}` for {spec}; expected {expected}")]
     UnexpectedTensor {
         /// The tensor's name.
         name: String,
         /// The spec the file was loaded for, as displayed.
         spec: String,
+        /// The names the spec expects, comma-separated.
+        expected: String,
     },
 
     /// A tensor in a file has an element type the call cannot read.

@@ -23,6 +23,36 @@ pub struct Tensor {
     pub data: Vec<f64>,
 }
 
+/// The first name a safetensors header lists twice, if any (the header is a JSON object;
+/// a map would keep only one of the two, so its keys are read in order).
+fn duplicate_name(bytes: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut dup = None;
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if dup.is_none() && !seen.insert(key.clone()) {
+                    dup = Some(key);
+                }
+            }
+            Ok(dup)
+        }
+    }
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+    let header = bytes.get(8..8usize.checked_add(n)?)?;
+    serde_json::Deserializer::from_slice(header).deserialize_map(Keys).ok().flatten()
+}
+
 impl TensorFile {
     /// Reads and parses a `.safetensors` file.
     #[cfg(feature = "native")]
@@ -30,15 +60,20 @@ impl TensorFile {
         let p = path.as_ref();
         let bytes = std::fs::read(p)
             .map_err(|source| Error::Io { path: p.display().to_string(), source })?;
-        let f = TensorFile { path: p.display().to_string(), bytes };
-        f.parse()?; // fail early on a corrupt file
-        Ok(f)
+        Self::from_bytes(&p.display().to_string(), bytes)
     }
 
     /// Parses a `.safetensors` file already in memory; `path` only names it in errors.
     pub fn from_bytes(path: &str, bytes: Vec<u8>) -> Result<Self> {
         let f = TensorFile { path: path.into(), bytes };
-        f.parse()?;
+        // A header that names a tensor twice would otherwise read as "invalid offset".
+        if let Some(name) = duplicate_name(&f.bytes) {
+            return Err(Error::SafeTensors {
+                path: f.path,
+                msg: format!("duplicate tensor name `{name}` in the header"),
+            });
+        }
+        f.parse()?; // fail early on a corrupt file
         Ok(f)
     }
 

@@ -139,12 +139,17 @@ impl Weights {
             name: "weight_ih_l0".into(),
             expected: format!("[{}*H, I]", cell.gates()),
         })?;
-        if hh.len() != 2 || ih.len() != 2 {
-            return Err(Error::TensorShape {
-                name: "weight_hh_l0".into(),
-                expected: vec![cell.gates(), 0],
-                found: hh,
-            });
+        for (name, shape, expected) in [
+            ("weight_hh_l0", &hh, format!("[{}*H, H]", cell.gates())),
+            ("weight_ih_l0", &ih, format!("[{}*H, I]", cell.gates())),
+        ] {
+            if shape.len() != 2 {
+                return Err(Error::shape(
+                    format!("tensor `{name}` (rank {})", shape.len()),
+                    expected,
+                    format!("{shape:?}"),
+                ));
+            }
         }
         let h = hh[1];
         if hh[0] != cell.gates() * h {
@@ -171,15 +176,29 @@ impl Weights {
     }
 
     /// Loads `spec`'s parameters from a file, checking that every expected tensor is present
-    /// with the right shape and nothing else is.
+    /// with the right shape and finite values, and that nothing else is there but a
+    /// checkpoint's `head.*`.
     pub fn from_file(file: &TensorFile, spec: RnnSpec) -> Result<Self> {
+        Self::from_file_with(file, spec, |name| name.starts_with("head."))
+    }
+
+    /// `from_file`, accepting besides the parameters the tensors `extra` names (a test
+    /// fixture's inputs and expected outputs, for example).
+    pub fn from_file_with(
+        file: &TensorFile,
+        spec: RnnSpec,
+        extra: impl Fn(&str) -> bool,
+    ) -> Result<Self> {
         spec.validate()?;
         let mut w = Self::zeros(spec);
         let expected: Vec<String> = spec.param_list().into_iter().map(|(n, _)| n).collect();
         for name in file.names() {
-            let is_param = name.starts_with("weight_") || name.starts_with("bias_");
-            if is_param && !expected.contains(&name) {
-                return Err(Error::UnexpectedTensor { name, spec: spec.to_string() });
+            if !expected.contains(&name) && !extra(&name) {
+                return Err(Error::UnexpectedTensor {
+                    name,
+                    spec: spec.to_string(),
+                    expected: expected.join(", "),
+                });
             }
         }
         for layer in 0..spec.num_layers {
@@ -187,6 +206,13 @@ impl Weights {
                 for &kind in spec.param_kinds() {
                     let name = spec.param_name(kind, layer, dir);
                     let t = file.float(&name, Some(&spec.param_shape(kind, layer)))?;
+                    if let Some(index) = t.data.iter().position(|v| !v.is_finite()) {
+                        return Err(Error::NonFinite {
+                            what: format!("tensor `{name}` of {}", file.path()),
+                            index,
+                            value: t.data[index] as f32,
+                        });
+                    }
                     *w.dir_mut(layer, dir).get_mut(kind) = t.data;
                 }
             }

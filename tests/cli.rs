@@ -122,6 +122,15 @@ fn bad_inputs_get_clear_errors() {
         &[],
     );
     assert!(e.contains("[2, 1, 5]") && e.contains("[T, B, 4]"), "{e}");
+    // Issue #18: a typo such as `h_0` ran from a zero state; unknown names are refused.
+    let e = run(
+        &|x| {
+            x.add_f32("x", vec![2, 1, 4], vec![0.0; 8]);
+            x.add_f32("h_0", vec![1, 1, 6], vec![0.5; 6]);
+        },
+        &[],
+    );
+    assert!(e.contains("`h_0`") && e.contains("h0"), "{e}");
     let e = run(
         &|x| {
             x.add_f32("x", vec![2, 1, 4], vec![0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0]);

@@ -73,7 +73,14 @@ fn missing_and_unexpected_tensors_are_named() {
 #[test]
 fn pytorch_float64_fixture_loads() {
     let p = format!("{}/tests/fixtures/lstm_l2_bi_len.safetensors", env!("CARGO_MANIFEST_DIR"));
-    let w = Weights::load_infer(&p, CellKind::Lstm).unwrap();
+    // The fixture also holds PyTorch's inputs, outputs and gradients: the strict loader
+    // names the first of them, `from_file_with` accepts them.
+    let err = Weights::load_infer(&p, CellKind::Lstm).unwrap_err().to_string();
+    assert!(err.contains("unexpected tensor `c0`"), "{err}");
+    let f = TensorFile::open(&p).unwrap();
+    let spec = Weights::infer_spec(&f, CellKind::Lstm).unwrap();
+    let is_param = |n: &str| n.starts_with("weight_") || n.starts_with("bias_");
+    let w = Weights::from_file_with(&f, spec, |n| !is_param(n)).unwrap();
     assert_eq!(w.spec, RnnSpec::new(CellKind::Lstm, 3, 4).layers(2).bidirectional(true));
 }
 
@@ -86,4 +93,85 @@ fn init_uniform_refuses_a_bad_scale() {
         assert!(err.contains("scale"), "{scale}: {err}");
     }
     assert!(Weights::init_uniform(spec, 1, 0.5).is_ok());
+}
+
+/// Writes tensors (name, shape, values) as a safetensors file and returns its path.
+fn file_of(name: &str, tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> std::path::PathBuf {
+    let mut tw = TensorWriter::new();
+    for (n, shape, v) in tensors {
+        tw.add_f32(*n, shape.clone(), v.clone());
+    }
+    let p = tmp(name);
+    tw.write(&p).unwrap();
+    p
+}
+
+/// The tensors of `Weights::init(spec)` plus `extra`, as (name, shape, values).
+fn tensors_of(spec: RnnSpec) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let w = Weights::init(spec, 2).unwrap();
+    w.named().into_iter().map(|(n, s, v)| (n, s, v.iter().map(|&x| x as f32).collect())).collect()
+}
+
+/// Issue #18: a rank error names the tensor that has the wrong rank.
+#[test]
+fn a_rank_error_names_the_tensor_with_the_wrong_rank() {
+    let spec = RnnSpec::new(CellKind::Lstm, 2, 3);
+    for (bad, shape) in [("weight_ih_l0", vec![12, 2, 1]), ("weight_hh_l0", vec![36])] {
+        let mut t = tensors_of(spec);
+        for (n, s, _) in t.iter_mut() {
+            if n == bad {
+                *s = shape.clone();
+            }
+        }
+        let t: Vec<(&str, Vec<usize>, Vec<f32>)> =
+            t.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.clone())).collect();
+        let p = file_of("rank.safetensors", &t);
+        let err = Weights::load_infer(&p, CellKind::Lstm).unwrap_err().to_string();
+        assert!(err.contains(bad) && err.contains(&format!("{shape:?}")), "{bad}: {err}");
+    }
+}
+
+/// Issue #18: unknown tensors in a weight file are refused with the expected names, except
+/// a checkpoint's `head.*`; duplicate names are reported as duplicates.
+#[test]
+fn unknown_and_duplicate_tensors_are_refused() {
+    let spec = RnnSpec::new(CellKind::Gru, 2, 3);
+    let mut t = tensors_of(spec);
+    t.push(("foo".into(), vec![1], vec![0.0]));
+    let t: Vec<(&str, Vec<usize>, Vec<f32>)> =
+        t.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.clone())).collect();
+    let p = file_of("foo.safetensors", &t);
+    let err = Weights::load(&p, spec).unwrap_err().to_string();
+    assert!(err.contains("`foo`") && err.contains("weight_hh_l0"), "{err}");
+    let mut t = tensors_of(spec);
+    t.push(("head.weight".into(), vec![1, 3], vec![0.0; 3]));
+    let t: Vec<(&str, Vec<usize>, Vec<f32>)> =
+        t.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.clone())).collect();
+    assert!(Weights::load(file_of("head.safetensors", &t), spec).is_ok());
+    // A header naming one tensor twice (written by hand: writers refuse to).
+    let header = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0u8; 8]);
+    let err = TensorFile::from_bytes("dup.safetensors", bytes).err().expect("refused").to_string();
+    assert!(err.contains("duplicate") && err.contains("`a`"), "{err}");
+}
+
+/// Issue #18: weights holding NaN or Inf are refused at load, naming the tensor and index
+/// (a NaN in weight_hh_l0 of an LSTM used to give finite outputs).
+#[test]
+fn non_finite_weights_are_refused_at_load() {
+    let spec = RnnSpec::new(CellKind::Lstm, 2, 3);
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut t = tensors_of(spec);
+        for (n, _, v) in t.iter_mut() {
+            if n == "weight_hh_l0" {
+                v[7] = bad;
+            }
+        }
+        let t: Vec<(&str, Vec<usize>, Vec<f32>)> =
+            t.iter().map(|(n, s, v)| (n.as_str(), s.clone(), v.clone())).collect();
+        let err = Weights::load(file_of("nan.safetensors", &t), spec).unwrap_err().to_string();
+        assert!(err.contains("weight_hh_l0") && err.contains("index 7"), "{err}");
+    }
 }

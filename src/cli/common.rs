@@ -214,6 +214,14 @@ pub struct InputFile {
 impl InputFile {
     pub fn load(path: &std::path::Path, spec: &RnnSpec) -> Result<Self> {
         let f = TensorFile::open(path)?;
+        const NAMES: [&str; 4] = ["x", "h0", "c0", "lengths"];
+        if let Some(name) = f.names().into_iter().find(|n| !NAMES.contains(&n.as_str())) {
+            bail!(
+                "{} holds a tensor `{name}`, which is not an input; expected {}",
+                path.display(),
+                NAMES.join(", ")
+            );
+        }
         let xs = x_shape(&f, spec)?;
         let (t, b) = (xs[0], xs[1]);
         let x =

@@ -207,7 +207,8 @@ fn panels(trace: &Trace) -> Vec<Panel<'_>> {
 
 const CELL: u32 = 22;
 const LEFT: u32 = 60;
-const TOP: u32 = 50;
+/// Top of the first panel: below the title (18 px at y = 8) and the panel's label above it.
+const TOP: u32 = 66;
 
 fn size(trace: &Trace, title: &str) -> (u32, u32) {
     let panel_h = trace.hidden_size as u32 * CELL + 40;
@@ -228,11 +229,11 @@ fn draw<DB: DrawingBackend>(
     let panels = panels(trace);
     let panel_h = hs as u32 * CELL + 40;
     root.fill(&WHITE)?;
-    root.draw(&Text::new(title.to_string(), (LEFT as i32, 12), ("sans-serif", 18)))?;
+    root.draw(&Text::new(title.to_string(), (LEFT as i32, 8), ("sans-serif", 18)))?;
     for (pi, p) in panels.iter().enumerate() {
         let y0 = (TOP + pi as u32 * panel_h) as i32;
         let scale = p.rows.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        root.draw(&Text::new(p.label.clone(), (4, y0 - 18), ("sans-serif", 14)))?;
+        root.draw(&Text::new(p.label.clone(), (4, y0 - 20), ("sans-serif", 14)))?;
         for (step, col) in p.rows.iter().enumerate() {
             for (u, &v) in col.iter().enumerate() {
                 let x = (LEFT + step as u32 * CELL) as i32;
@@ -282,6 +283,7 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Draws the heatmap (h; c_t and the gates below it when recorded) as SVG, atomically.
 pub fn draw_svg(trace: &Trace, path: &Path, title: &str) -> Result<()> {
+    crate::plot::register_fonts();
     let mut svg = String::new();
     draw(SVGBackend::with_string(&mut svg, size(trace, title)).into_drawing_area(), trace, title)
         .map_err(|e| plot_error(path, e))?;
@@ -291,27 +293,10 @@ pub fn draw_svg(trace: &Trace, path: &Path, title: &str) -> Result<()> {
 /// The same picture as PNG, atomically. Text uses fonts built into the binary (Hack for
 /// the characters, Ubuntu Light for labels), so no system fonts are needed.
 pub fn draw_png(trace: &Trace, path: &Path, title: &str) -> Result<()> {
-    static FONTS: std::sync::Once = std::sync::Once::new();
-    FONTS.call_once(|| {
-        // Both are valid TrueType files shipped by epaint_default_fonts.
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            epaint_default_fonts::UBUNTU_LIGHT,
-        );
-        let _ = plotters::style::register_font(
-            "monospace",
-            FontStyle::Normal,
-            epaint_default_fonts::HACK_REGULAR,
-        );
-    });
+    crate::plot::register_fonts();
     let (w, h) = size(trace, title);
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     draw(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(), trace, title)
         .map_err(|e| plot_error(path, e))?;
-    let img =
-        image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| plot_error(path, "buffer size"))?;
-    let mut png = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut png, image::ImageOutputFormat::Png).map_err(|e| plot_error(path, e))?;
-    crate::io::write_atomic(path, png.get_ref())
+    crate::plot::write_png(path, (w, h), rgb)
 }

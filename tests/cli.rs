@@ -556,3 +556,40 @@ fn sigterm_saves_the_training_checkpoint() {
     let saved = wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap();
     assert!(saved.step >= 1, "checkpoint at step {}", saved.step);
 }
+
+/// Every plot the CLI writes, written as a user would and its file checked (issue #18:
+/// `stability --plot` always failed with FontUnavailable; fonts were registered only by
+/// `trace`). SVG and PNG for both of stability's plots.
+#[test]
+fn stability_plots_are_written_as_svg_and_png() {
+    let log = tmp("plot_log.json");
+    let steps: Vec<wgpu_rnn::train::StepStats> = (0..20)
+        .map(|i| wgpu_rnn::train::StepStats {
+            loss: 2.0 - i as f32 * 0.05,
+            grad_norm: 1.0 + (i % 5) as f32,
+            clipped: i % 5 == 4,
+        })
+        .collect();
+    wgpu_rnn::train::write_log(std::path::Path::new(&log), &steps).unwrap();
+    for ext in ["svg", "png"] {
+        let profile = tmp(&format!("profile.{ext}"));
+        let st = bin()
+            .args(["stability", "--engine", "cpu", "--hidden", "4", "--seq", "12", "--plot"])
+            .arg(&profile)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        let train = tmp(&format!("train_log.{ext}"));
+        let st = bin().args(["stability", "--train-log", &log, "--plot", &train]).output().unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        for p in [&profile, &train] {
+            let bytes = std::fs::read(p).unwrap();
+            if ext == "svg" {
+                let svg = String::from_utf8(bytes).unwrap();
+                assert!(svg.starts_with("<svg") && svg.contains("<text"), "{p}");
+            } else {
+                assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 2000, "{p}");
+            }
+        }
+    }
+}

@@ -109,7 +109,7 @@ pub struct StabilityArgs {
     /// One JSON object on stdout instead of the table.
     #[arg(long)]
     json: bool,
-    /// Draw log10 ‖dL/dh_t‖ against t (SVG).
+    /// Draw log10 ‖dL/dh_t‖ against t (.svg or .png by the name).
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Plot a training log (gradient norm per update, clip events) instead.
@@ -118,6 +118,10 @@ pub struct StabilityArgs {
 }
 
 pub fn run(a: StabilityArgs) -> Result<()> {
+    // Options are checked before any work (a bad plot name used to fail at the end).
+    if let Some(p) = &a.plot {
+        wgpu_rnn::plot::plot_format(p)?;
+    }
     if let Some(log) = &a.train_log {
         return train_log(log, a.plot.as_deref());
     }

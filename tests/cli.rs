@@ -22,35 +22,34 @@ fn tmp(name: &str) -> String {
     d.join(name).display().to_string()
 }
 
+/// With `--layers 2 --bidirectional` stated, and with both left to the file (issue #18:
+/// layers were inferred but `--bidirectional` was demanded).
 #[test]
 fn forward_reproduces_pytorch_from_its_own_files() {
     let out = tmp("interop_out.safetensors");
-    let st = bin()
-        .args([
-            "forward",
-            "--weights",
-            &fixture("interop_lstm_l2_bi.weights.safetensors"),
-            "--cell",
-            "lstm",
-        ])
-        .args([
-            "--layers",
-            "2",
-            "--bidirectional",
-            "--input",
-            &fixture("interop_lstm_l2_bi.input.safetensors"),
-        ])
-        .args(["--output", &out])
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let got = TensorFile::open(&out).unwrap();
-    let want = TensorFile::open(fixture("interop_lstm_l2_bi.expected.safetensors")).unwrap();
-    for name in ["output", "h_n", "c_n"] {
-        let (g, w) = (got.float(name, None).unwrap(), want.float(name, None).unwrap());
-        assert_eq!(g.shape, w.shape, "{name}");
-        let c = compare(name, &g.data, &w.data, 1e-4, 1e-4);
-        assert!(c.ok(), "{c}");
+    for stated in [&["--layers", "2", "--bidirectional"][..], &[]] {
+        let st = bin()
+            .args([
+                "forward",
+                "--weights",
+                &fixture("interop_lstm_l2_bi.weights.safetensors"),
+                "--cell",
+                "lstm",
+            ])
+            .args(stated)
+            .args(["--input", &fixture("interop_lstm_l2_bi.input.safetensors")])
+            .args(["--output", &out])
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{stated:?}: {}", String::from_utf8_lossy(&st.stderr));
+        let got = TensorFile::open(&out).unwrap();
+        let want = TensorFile::open(fixture("interop_lstm_l2_bi.expected.safetensors")).unwrap();
+        for name in ["output", "h_n", "c_n"] {
+            let (g, w) = (got.float(name, None).unwrap(), want.float(name, None).unwrap());
+            assert_eq!(g.shape, w.shape, "{name}");
+            let c = compare(name, &g.data, &w.data, 1e-4, 1e-4);
+            assert!(c.ok(), "{c}");
+        }
     }
 }
 

@@ -163,7 +163,8 @@ pub struct ModelArgs {
     /// Number of layers (checked against the weights; read from them when absent).
     #[arg(long)]
     pub layers: Option<usize>,
-    /// The weights are bidirectional (checked against the weights).
+    /// The weights are bidirectional (checked against the weights; read from them when
+    /// absent).
     #[arg(long)]
     pub bidirectional: bool,
     /// The activation of --cell rnn (other cells ignore it).
@@ -185,16 +186,11 @@ impl ModelArgs {
                 );
             }
         }
-        if self.bidirectional != spec.bidirectional {
+        // Read from the file like --layers; only a contradiction is refused.
+        if self.bidirectional && !spec.bidirectional {
             bail!(
-                "--bidirectional is {}, but {} is {}",
-                if self.bidirectional { "given" } else { "absent" },
-                self.weights.display(),
-                if spec.bidirectional {
-                    "bidirectional (has *_reverse tensors)"
-                } else {
-                    "unidirectional"
-                }
+                "--bidirectional is given, but {} is unidirectional (no *_reverse tensors)",
+                self.weights.display()
             );
         }
         Ok(Weights::from_file(&file, spec)?)

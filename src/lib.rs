@@ -14,6 +14,8 @@ pub mod charlm;
 pub mod check;
 pub mod error;
 pub mod gpu;
+#[cfg(feature = "native")]
+pub mod host;
 pub mod io;
 #[cfg(feature = "native")]
 pub mod plot;

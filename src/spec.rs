@@ -150,6 +150,21 @@ impl RnnSpec {
         out
     }
 
+    /// Bytes of the parameters at `bytes_per_value`, or None past what a u64 counts.
+    pub fn param_bytes(&self, bytes_per_value: u64) -> Option<u64> {
+        let mut total = 0u64;
+        for layer in 0..self.num_layers {
+            for &kind in self.param_kinds() {
+                let n = self
+                    .param_shape(kind, layer)
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
+                total = total.checked_add(n.checked_mul(self.directions() as u64)?)?;
+            }
+        }
+        total.checked_mul(bytes_per_value)
+    }
+
     /// Total number of parameters.
     pub fn num_params(&self) -> usize {
         self.param_list().iter().map(|(_, s)| s.iter().product::<usize>()).sum()

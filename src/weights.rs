@@ -61,6 +61,15 @@ pub struct Weights {
     pub params: Vec<DirParams>,
 }
 
+/// Fails when `spec`'s parameters in f64 cannot fit in the host memory still available.
+fn check_host_memory(spec: &RnnSpec) -> Result<()> {
+    #[cfg(feature = "native")]
+    crate::host::check_memory(&format!("the f64 parameters of {spec}"), spec.param_bytes(8))?;
+    #[cfg(not(feature = "native"))]
+    let _ = spec;
+    Ok(())
+}
+
 impl Weights {
     /// All zeros (also the shape of a gradient).
     pub fn zeros(spec: RnnSpec) -> Self {
@@ -82,6 +91,7 @@ impl Weights {
     /// Every parameter from U(-scale, scale).
     pub fn init_uniform(spec: RnnSpec, seed: u64, scale: f64) -> Result<Self> {
         spec.validate()?;
+        check_host_memory(&spec)?;
         if !(scale.is_finite() && scale > 0.0) {
             return Err(Error::Config(format!(
                 "init scale {scale} must be a finite number above 0"
@@ -190,6 +200,7 @@ impl Weights {
         extra: impl Fn(&str) -> bool,
     ) -> Result<Self> {
         spec.validate()?;
+        check_host_memory(&spec)?;
         let mut w = Self::zeros(spec);
         let expected: Vec<String> = spec.param_list().into_iter().map(|(n, _)| n).collect();
         for name in file.names() {

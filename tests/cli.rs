@@ -592,3 +592,17 @@ fn stability_plots_are_written_as_svg_and_png() {
         }
     }
 }
+
+/// Issue #18: `init` with a hidden size whose parameters cannot fit in memory ends with an
+/// error giving the numbers, not an allocation abort (SIGABRT).
+#[test]
+fn init_past_host_memory_is_an_error_not_an_abort() {
+    let out = bin()
+        .args(["init", "--cell", "lstm", "--input-size", "4", "--hidden-size", "1000000"])
+        .args(["--out", &tmp("huge.safetensors")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("memory") && err.contains("bytes"), "{err}");
+}

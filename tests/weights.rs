@@ -175,3 +175,14 @@ fn non_finite_weights_are_refused_at_load() {
         assert!(err.contains("weight_hh_l0") && err.contains("index 7"), "{err}");
     }
 }
+
+/// Issue #18: parameters that cannot fit in host memory are refused before allocation,
+/// with the numbers (an LSTM with H = 20000 aborted the process allocating 12.8 GB).
+#[test]
+fn parameters_past_host_memory_are_refused_before_allocation() {
+    let spec = RnnSpec::new(CellKind::Lstm, 4, 1 << 20); // about 35 TB in f64
+    let err = Weights::init(spec, 0).unwrap_err().to_string();
+    assert!(err.contains("memory") && err.contains("bytes"), "{err}");
+    let err = Weights::init_uniform(spec, 0, 0.1).unwrap_err().to_string();
+    assert!(err.contains("memory"), "{err}");
+}

@@ -173,7 +173,16 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The weights, checked first against what `gpu` can hold (before they are converted).
+    pub fn load_on(&self, gpu: &wgpu_rnn::Gpu) -> Result<Weights> {
+        self.load_with(Some(gpu))
+    }
+
     pub fn load(&self) -> Result<Weights> {
+        self.load_with(None)
+    }
+
+    fn load_with(&self, gpu: Option<&wgpu_rnn::Gpu>) -> Result<Weights> {
         let cell = self.cell.kind(self.nonlinearity);
         let file = TensorFile::open(&self.weights)?;
         let spec = Weights::infer_spec(&file, cell)?;
@@ -192,6 +201,9 @@ impl ModelArgs {
                 "--bidirectional is given, but {} is unidirectional (no *_reverse tensors)",
                 self.weights.display()
             );
+        }
+        if let Some(gpu) = gpu {
+            wgpu_rnn::GpuModel::check_fits(gpu, &spec)?;
         }
         Ok(Weights::from_file(&file, spec)?)
     }

@@ -26,12 +26,12 @@ pub struct ForwardArgs {
 }
 
 pub fn run(a: ForwardArgs) -> Result<()> {
-    let w = a.model.load()?;
+    let gpu = Gpu::new()?;
+    let w = a.model.load_on(&gpu)?;
     let spec = w.spec;
     let inp = InputFile::load(&a.input, &spec)?;
     let (t, b) = (inp.t, inp.b);
     let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
-    let gpu = Gpu::new()?;
     let model = GpuModel::new(&gpu, &w)?;
     let out = model.forward(
         &gpu,

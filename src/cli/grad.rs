@@ -28,7 +28,8 @@ pub struct GradArgs {
 }
 
 pub fn run(a: GradArgs) -> Result<()> {
-    let w = a.model.load()?;
+    let gpu = Gpu::new()?;
+    let w = a.model.load_on(&gpu)?;
     let spec = w.spec;
     let inp = InputFile::load(&a.input, &spec)?;
     let (t, b) = (inp.t, inp.b);
@@ -50,7 +51,6 @@ pub fn run(a: GradArgs) -> Result<()> {
     } else {
         None
     };
-    let gpu = Gpu::new()?;
     let model = GpuModel::new(&gpu, &w)?;
     let out = model.forward_backward(
         &gpu,

@@ -34,6 +34,8 @@ pub fn run(a: InitArgs) -> Result<()> {
         .layers(a.layers)
         .bidirectional(a.bidirectional)
         .with_bias(!a.no_bias);
+    // f64 parameters, their f32 copy and the serialized file: 16 bytes each
+    wgpu_rnn::host::check_memory(&format!("initialising {spec}"), spec.param_bytes(16))?;
     Weights::init(spec, a.seed)?.save(&a.out)?;
     eprintln!("wrote {} ({spec}, {} parameters)", a.out.display(), spec.num_params());
     Ok(())

@@ -123,9 +123,23 @@ fn input_column(layer: usize, c: usize, h: usize, hpad: usize) -> usize {
     }
 }
 
+/// Fails when a layer's weights in their GPU layouts pass the device's binding limit,
+/// naming the tensor and the numbers (checked before anything is allocated).
+pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
+    let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
+    for l in 0..s.num_layers {
+        let kp = if l == 0 { hp(s.input_size) } else { d * hp(h) };
+        let bytes = |cols: usize| (d as u64) * (g as u64) * (h as u64) * (cols as u64) * 4;
+        gpu.check_binding(&format!("weight_ih_l{l}"), bytes(kp))?;
+        gpu.check_binding(&format!("weight_hh_l{l}"), bytes(hp(h)))?;
+    }
+    Ok(())
+}
+
 /// Uploads `w` (rounded to f32) in the padded GPU layouts.
 pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>> {
     let s = w.spec;
+    check_fits(gpu, &s)?;
     let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
     let hpad = hp(h);
     let mut layers = Vec::new();

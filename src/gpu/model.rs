@@ -36,6 +36,13 @@ impl GpuModel {
         Ok(GpuModel { spec: w.spec, layers, plans: Mutex::new(PlanCache::default()) })
     }
 
+    /// Fails when `spec`'s weights cannot be held by `gpu` (a binding past the device's
+    /// limit), before anything is loaded or allocated.
+    pub fn check_fits(gpu: &Gpu, spec: &RnnSpec) -> Result<()> {
+        spec.validate()?;
+        super::layout::check_fits(gpu, spec)
+    }
+
     /// Checks a batch against the model: shapes, finite values, lengths in 1..=T.
     pub(crate) fn check_input(&self, input: &Input<'_>) -> Result<()> {
         check_batch(

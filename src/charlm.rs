@@ -100,6 +100,9 @@ pub struct Checkpoint {
     pub vocab: Vocab,
     /// Updates done so far.
     pub step: u64,
+    /// How the training data was read (`Batcher::describe`), so that a resumed run can
+    /// continue where this one stopped; None in checkpoints that predate it.
+    pub data: Option<String>,
 }
 
 impl Checkpoint {
@@ -121,6 +124,9 @@ impl Checkpoint {
         w.add_f32("head.weight", vec![v, k], self.head_weight.clone());
         w.add_f32("head.bias", vec![v], self.head_bias.clone());
         w.meta("vocab", self.vocab.to_json()).meta("step", self.step.to_string());
+        if let Some(d) = &self.data {
+            w.meta("data", d.clone());
+        }
         w
     }
 
@@ -173,6 +179,7 @@ impl Checkpoint {
             head_bias,
             vocab,
             step: get("step")?.parse().unwrap_or(0),
+            data: m.get("data").cloned(),
         })
     }
 
@@ -327,6 +334,24 @@ impl Batcher {
             .map(|s| s.min(span))
             .collect();
         Ok(Batcher { pos: starts.clone(), starts, t, limit: len })
+    }
+
+    /// The reading settings whose positions `skip` can rebuild: streams, steps per batch,
+    /// the text's length and the seed of the offsets.
+    pub fn describe(&self, seed: u64) -> String {
+        format!("streams={};seq={};chars={};seed={seed}", self.pos.len(), self.t, self.limit)
+    }
+
+    /// Advances as `n` calls of `next` would (the positions after `n` batches).
+    pub fn skip(&mut self, n: u64) {
+        for _ in 0..n {
+            for (p, s) in self.pos.iter_mut().zip(&self.starts) {
+                if *p + self.t + 1 > self.limit {
+                    *p = *s;
+                }
+                *p += self.t;
+            }
+        }
     }
 
     /// Inputs [T, B] and targets [T, B] (the next characters); true when a stream wrapped.

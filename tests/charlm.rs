@@ -1,7 +1,7 @@
 //! A character-level language model learns "abracadabra " and reproduces it.
 
 mod common;
-use wgpu_rnn::charlm::{self, Checkpoint, Vocab};
+use wgpu_rnn::charlm::{self, Batcher, Checkpoint, Vocab};
 use wgpu_rnn::train::{Loss, Optimizer, Targets, TrainConfig, Trainer};
 use wgpu_rnn::{CellKind, RnnSpec, Weights};
 
@@ -42,8 +42,14 @@ fn learns_abracadabra_and_samples_it_back() {
     eprintln!("abracadabra: final training loss {last:.4} nats/char");
     assert!(last < 0.1, "loss {last}");
     let (head_weight, head_bias) = tr.head(gpu).unwrap();
-    let ck =
-        Checkpoint { weights: tr.weights(gpu).unwrap(), head_weight, head_bias, vocab, step: 250 };
+    let ck = Checkpoint {
+        weights: tr.weights(gpu).unwrap(),
+        head_weight,
+        head_bias,
+        vocab,
+        step: 250,
+        data: None,
+    };
     let path = std::env::temp_dir().join(format!("abra-{}.safetensors", std::process::id()));
     ck.save(&path).unwrap();
     let ck = Checkpoint::load(&path).unwrap();
@@ -70,7 +76,7 @@ fn evaluate_matches_the_reference_over_segments() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let head_weight: Vec<f32> = (0..v * h).map(|_| rng.random_range(-1.0..1.0)).collect();
     let head_bias: Vec<f32> = (0..v).map(|_| rng.random_range(-0.5..0.5)).collect();
-    let ck = Checkpoint { weights, head_weight, head_bias, vocab, step: 0 };
+    let ck = Checkpoint { weights, head_weight, head_bias, vocab, step: 0, data: None };
     let model = GpuModel::new(gpu, &ck.weights).unwrap();
     // The reference: stream b reads ids[b*seg .. (b+1)*seg] from a zero state.
     let ids_ref = &ids;
@@ -115,4 +121,20 @@ fn evaluate_matches_the_reference_over_segments() {
         charlm::evaluate(gpu, &ck, &model, &ids[..3], 4, 8).is_err(),
         "too short for 4 streams"
     );
+}
+
+/// `Batcher::skip(n)` leaves the streams where n batches would (what `train --resume`
+/// uses to continue the data position, issue #18), wraps included.
+#[test]
+fn batcher_skip_matches_reading_the_batches() {
+    let ids: Vec<u32> = (0..97).map(|i| (i % 7) as u32).collect();
+    for n in [0u64, 1, 5, 40] {
+        let mut read = Batcher::new(ids.len(), 3, 8, 4).unwrap();
+        for _ in 0..n {
+            read.next(&ids);
+        }
+        let mut skipped = Batcher::new(ids.len(), 3, 8, 4).unwrap();
+        skipped.skip(n);
+        assert_eq!(read.next(&ids), skipped.next(&ids), "after {n} batches");
+    }
 }

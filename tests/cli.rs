@@ -313,10 +313,18 @@ fn train_sample_resume_and_a_killed_checkpoint_write() {
             .collect()
     };
     assert_eq!(temporaries().len(), 1, "the killed write leaves its temporary file");
-    // Resuming properly continues the step count, and the next write of the same name
-    // removes the dead writer's temporary file (issue #18).
+    // Issue #18: a model flag that contradicts the checkpoint is refused, not ignored.
+    // (the helper states --hidden 24 and --layers 1, which the checkpoint has)
+    let st = train(&["--steps", "60", "--resume", "--cell", "gru"], None);
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(!st.status.success() && err.contains("gru") && err.contains("lstm"), "{err}");
+    // Resuming properly continues the step count and the data position, and the next write
+    // of the same name removes the dead writer's temporary file (issue #18).
     let st = train(&["--steps", "60", "--resume"], None);
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{err}");
+    assert!(err.contains("data position restored after 120 batches"), "{err}");
+    assert!(err.contains("Adam's moments are not saved"), "{err}");
     assert_eq!(wgpu_rnn::charlm::Checkpoint::load(std::path::Path::new(&ck)).unwrap().step, 180);
     assert_eq!(temporaries(), Vec::<String>::new());
     // The trace of the trained LSTM: SVG and PNG, and JSON with h, c and the four gates.

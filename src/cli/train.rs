@@ -20,14 +20,20 @@ pub struct TrainArgs {
     /// Checkpoint, written atomically at every evaluation, at the end and on Ctrl-C.
     #[arg(long, default_value = "charlm.safetensors")]
     out: PathBuf,
-    #[arg(long, value_enum, default_value_t = Cell::Lstm, ignore_case = true)]
-    cell: Cell,
-    #[arg(long, value_enum, default_value_t = Nonlinearity::Tanh, ignore_case = true)]
-    nonlinearity: Nonlinearity,
-    #[arg(long, default_value_t = 2)]
-    layers: usize,
-    #[arg(long, default_value_t = 256)]
-    hidden: usize,
+    /// The recurrent cell [default: lstm]. With --resume the checkpoint's; a different
+    /// value given is refused.
+    #[arg(long, value_enum, ignore_case = true)]
+    cell: Option<Cell>,
+    /// The activation of --cell rnn [default: tanh].
+    #[arg(long, value_enum, ignore_case = true)]
+    nonlinearity: Option<Nonlinearity>,
+    /// Layers [default: 2] (with --resume: the checkpoint's; a different value is refused).
+    #[arg(long, value_parser = at_least_one::<usize>)]
+    layers: Option<usize>,
+    /// Hidden size [default: 256] (with --resume: the checkpoint's; a different value is
+    /// refused).
+    #[arg(long, value_parser = at_least_one::<usize>)]
+    hidden: Option<usize>,
     #[arg(long, default_value_t = 64, value_parser = at_least_one::<usize>)]
     seq: usize,
     #[arg(long, default_value_t = 32, value_parser = at_least_one::<usize>)]
@@ -79,9 +85,32 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let split = ((ids.len() as f64) * (1.0 - a.val_fraction)) as usize;
     let (train_ids, val_ids) = ids.split_at(split);
     let val_ids = &val_ids[..val_ids.len().min(a.val_chars)];
+    let nonlinearity = a.nonlinearity.unwrap_or(Nonlinearity::Tanh);
     let spec = match &resumed {
-        Some(ck) => ck.weights.spec,
-        None => RnnSpec::new(a.cell.kind(a.nonlinearity), vocab.len(), a.hidden).layers(a.layers),
+        Some(ck) => {
+            // The checkpoint fixes the model: a flag saying otherwise is refused, not ignored.
+            let s = ck.weights.spec;
+            let given_cell = a.cell.map(|c| c.kind(nonlinearity));
+            for (flag, given, saved) in [
+                ("--cell/--nonlinearity", given_cell.map(|c| c.to_string()), s.cell.to_string()),
+                ("--layers", a.layers.map(|v| v.to_string()), s.num_layers.to_string()),
+                ("--hidden", a.hidden.map(|v| v.to_string()), s.hidden_size.to_string()),
+            ] {
+                if let Some(given) = given.filter(|g| *g != saved) {
+                    bail!(
+                        "{flag} {given} given, but the checkpoint {} holds {saved}: resuming keeps the checkpoint's model (drop the flag, or train anew without --resume)",
+                        a.out.display()
+                    );
+                }
+            }
+            s
+        }
+        None => RnnSpec::new(
+            a.cell.unwrap_or(Cell::Lstm).kind(nonlinearity),
+            vocab.len(),
+            a.hidden.unwrap_or(256),
+        )
+        .layers(a.layers.unwrap_or(2)),
     };
     let weights = match &resumed {
         Some(ck) => ck.weights.clone(),
@@ -100,6 +129,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
         step0 = ck.step;
     }
     let mut batcher = Batcher::new(train_ids.len(), a.batch, a.seq, a.seed)?;
+    let data = batcher.describe(a.seed);
+    if let Some(ck) = &resumed {
+        // The data position: rebuilt when the batches are read as before, else restarted.
+        if ck.data.as_deref() == Some(data.as_str()) {
+            batcher.skip(ck.step);
+            eprintln!("resume: data position restored after {} batches", ck.step);
+        } else {
+            eprintln!(
+                "resume: the data position restarts from the corpus start (the checkpoint read {}, this run reads {data})",
+                ck.data.as_deref().unwrap_or("an unrecorded layout")
+            );
+        }
+        eprintln!("resume: Adam's moments are not saved in checkpoints; they restart at zero");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -122,6 +165,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             head_bias,
             vocab: vocab.clone(),
             step,
+            data: Some(data.clone()),
         };
         ck.save(&a.out)?;
         Ok(ck)

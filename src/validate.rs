@@ -111,6 +111,40 @@ pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
     out
 }
 
+/// Two shapes per cell: a ragged batch of 3 over 2 bidirectional layers with lengths
+/// (H = 17, not a multiple of 4 or of any subgroup width), and B = 20 at H = 36 (a
+/// partial row block of every subgroup kernel). Every variant runs on it forward and
+/// backward in a few minutes: the check for other subgroup widths.
+pub fn smoke_matrix() -> Vec<Case> {
+    CellKind::ALL
+        .into_iter()
+        .flat_map(|cell| {
+            [
+                Case {
+                    cell,
+                    input: 13,
+                    hidden: 17,
+                    layers: 2,
+                    bidirectional: true,
+                    t: 6,
+                    b: 3,
+                    lengths: true,
+                },
+                Case {
+                    cell,
+                    input: 8,
+                    hidden: 36,
+                    layers: 1,
+                    bidirectional: false,
+                    t: 5,
+                    b: 20,
+                    lengths: false,
+                },
+            ]
+        })
+        .collect()
+}
+
 /// The backward matrix of the training issue: B in {1, 5, 32}, H in {7, 64, 256}, T in
 /// {1, 9, 100}, every cell, layers / directions / lengths rotating (`quick`: the forward
 /// quick matrix).

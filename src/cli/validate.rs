@@ -14,6 +14,10 @@ pub struct ValidateArgs {
     /// Every combination of layers, directions and lengths for each shape.
     #[arg(long)]
     full: bool,
+    /// Two shapes per cell (every variant, forward and backward): a check of a few minutes,
+    /// e.g. under other subgroup widths (LP_NATIVE_VECTOR_WIDTH=128 or 512 on lavapipe).
+    #[arg(long, conflicts_with_all = ["quick", "full"])]
+    smoke: bool,
     /// Only this variant (default: every variant the adapter supports).
     #[arg(long, value_enum)]
     variant: Option<KernelVariant>,
@@ -27,10 +31,14 @@ pub fn run(a: ValidateArgs) -> Result<()> {
     println!("adapter: {}", gpu.describe());
     let only = a.variant.map(Variant::from);
     // Forward over the inference matrix, backward over the training matrix.
-    let mut jobs: Vec<(&str, validate::Case)> =
-        validate::matrix(a.quick, a.full).into_iter().map(|c| ("fwd", c)).collect();
+    let (fwd, bwd) = if a.smoke {
+        (validate::smoke_matrix(), validate::smoke_matrix())
+    } else {
+        (validate::matrix(a.quick, a.full), validate::grad_matrix(a.quick))
+    };
+    let mut jobs: Vec<(&str, validate::Case)> = fwd.into_iter().map(|c| ("fwd", c)).collect();
     if !a.no_backward {
-        jobs.extend(validate::grad_matrix(a.quick).into_iter().map(|c| ("bwd", c)));
+        jobs.extend(bwd.into_iter().map(|c| ("bwd", c)));
     }
     let (mut pass, mut fail) = (0, 0);
     println!(

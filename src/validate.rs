@@ -108,7 +108,34 @@ pub fn matrix(quick: bool, full: bool) -> Vec<Case> {
             }
         }
     }
+    if full {
+        out.extend(loop_limit_cases());
+    }
     out
+}
+
+/// Shapes at lavapipe's loop limit (65535 iterations per invocation, `kernels::
+/// LAVAPIPE_LOOP_LIMIT`), where a kernel that looped too long would silently stop: the
+/// streamed persistent kernel at H = 4092 (a chunk below 4 steps), fused-persistent over
+/// 100 steps at every cell (many chunks), and a per-step kernel at H = 4092.
+pub fn loop_limit_cases() -> Vec<Case> {
+    let case = |cell, input, hidden, bidirectional, t, b, lengths| Case {
+        cell,
+        input,
+        hidden,
+        layers: 1,
+        bidirectional,
+        t,
+        b,
+        lengths,
+    };
+    vec![
+        case(CellKind::RnnTanh, 8, 4092, false, 6, 1, false),
+        case(CellKind::RnnTanh, 64, 256, true, 100, 16, true),
+        case(CellKind::RnnRelu, 64, 256, false, 100, 16, false),
+        case(CellKind::Lstm, 64, 128, false, 100, 40, true),
+        case(CellKind::Gru, 64, 96, true, 100, 33, true),
+    ]
 }
 
 /// Two shapes per cell: a ragged batch of 3 over 2 bidirectional layers with lengths

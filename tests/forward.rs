@@ -295,3 +295,21 @@ fn final_only_runs_in_chunks_and_matches() {
     assert_close(compare("final-only h_n", &fin.h_n, &full.h_n, 1e-6, 1e-5));
     assert_close(compare("final-only c_n", &fin.c_n, &full.c_n, 1e-6, 1e-5));
 }
+
+/// `validate --full`'s cases at lavapipe's loop limit, forward, every variant the adapter
+/// supports (issue #18).
+#[test]
+fn loop_limit_cases_match_the_reference_for_every_variant() {
+    let gpu = gpu();
+    let mut checked = 0;
+    for (i, case) in wgpu_rnn::validate::loop_limit_cases().into_iter().enumerate() {
+        let p = prepare(case, 300 + i as u64).unwrap();
+        for v in wgpu_rnn::validate::variants_for(gpu, &case.spec()) {
+            for c in check_forward(gpu, &p, v).unwrap() {
+                assert!(c.ok(), "{} {v}: {c}", case.label());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+}

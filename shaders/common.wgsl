@@ -5,10 +5,20 @@ fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
 }
 
+// x is NaN, written as !(x == x): on lavapipe `x != x` was false for NaN (measured).
+fn is_nan(x: f32) -> bool {
+    return !(x == x);
+}
+
 // tanh saturates to ±1 in f32 beyond |x| = 9.1; clamping keeps drivers whose tanh goes
-// through exp from overflowing to NaN.
+// through exp from overflowing to NaN. A NaN argument stays NaN (clamp would make it ±15).
 fn tanh_safe(x: f32) -> f32 {
-    return tanh(clamp(x, -15.0, 15.0));
+    return select(tanh(clamp(x, -15.0, 15.0)), x, is_nan(x));
+}
+
+// max(x, 0) that keeps NaN (max's result for NaN is undefined and often 0).
+fn relu(x: f32) -> f32 {
+    return select(max(x, 0.0), x, is_nan(x));
 }
 
 // Shapes of one recurrent layer; `step` is the timestep counter s (dir 0 runs t = s,

@@ -5,7 +5,7 @@
 fn cell_update(xg: vec4<f32>, hg: vec4<f32>, h_prev: f32, c_prev: f32) -> vec2<f32> {
     let a = xg.x + hg.x;
     if (RELU) {
-        return vec2<f32>(max(a, 0.0), 0.0);
+        return vec2<f32>(relu(a), 0.0);
     }
     return vec2<f32>(tanh_safe(a), 0.0);
 }
@@ -16,7 +16,8 @@ fn cell_backward(xg: vec4<f32>, hg: vec4<f32>, h_prev: f32, c_prev: f32, dh: f32
     let a = xg.x + hg.x;
     var d = 0.0;
     if (RELU) {
-        d = select(0.0, 1.0, a > 0.0);
+        // NaN stays NaN, so that a gradient through it does not become 0
+        d = select(select(0.0, 1.0, a > 0.0), a, is_nan(a));
     } else {
         let y = tanh_safe(a);
         d = 1.0 - y * y;

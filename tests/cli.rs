@@ -614,3 +614,23 @@ fn init_past_host_memory_is_an_error_not_an_abort() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("memory") && err.contains("bytes"), "{err}");
 }
+
+/// Issue #18: a relu RNN with spectral radius 60 overflows f32 in BPTT. The GPU engine
+/// reported ‖dL/dh_0‖ = 0 (the NaN hidden by relu's derivative); now the overflow
+/// propagates, the first non-finite step is named, and the disagreement with the f64
+/// reference is said.
+#[test]
+fn stability_names_the_step_where_f32_overflowed() {
+    let out = bin()
+        .args(["stability", "--cell", "rnn", "--nonlinearity", "relu"])
+        .args(["--spectral-radius", "60", "--hidden", "16", "--seq", "60", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["configs"][0];
+    assert!(r["first_nonfinite_step"].as_u64().is_some(), "{r}");
+    assert_eq!(r["verdict"], "exploding", "{r}");
+    assert!(err.contains("f32 overflowed on the GPU") && err.contains("f64 reference"), "{err}");
+}

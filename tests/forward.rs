@@ -313,3 +313,50 @@ fn loop_limit_cases_match_the_reference_for_every_variant() {
     }
     assert!(checked >= 20, "{checked}");
 }
+
+/// A non-finite value that arises in the computation propagates as in PyTorch and is never
+/// clamped into a finite one (issue #18: tanh's clamp turned NaN into ±1, and relu's max
+/// turned it into 0). Here the tanh (or relu) gate's pre-activation of batch row 0 at t = 0
+/// is inf + (-inf) = NaN in f32: that row's output and final state must be NaN for every
+/// variant, while row 1 stays finite.
+#[test]
+fn non_finite_values_propagate_and_are_not_clamped() {
+    let gpu = gpu();
+    for cell in CellKind::ALL {
+        let (i, h, t, b) = (4, 6, 3, 2);
+        let spec = wgpu_rnn::RnnSpec::new(cell, i, h);
+        let mut w = wgpu_rnn::Weights::init(spec, 4).unwrap();
+        // the last gate is the tanh (or relu) one for every registered cell
+        let gate = cell.gates() - 1;
+        for row in gate * h..(gate + 1) * h {
+            w.dir_mut(0, 0).w_ih[row * i] = 2.0;
+            w.dir_mut(0, 0).w_ih[row * i + 1] = -2.0;
+        }
+        let mut x = vec![0.1f32; t * b * i];
+        x[0] = 3e38; // t = 0, batch row 0: 2·3e38 = inf, -2·3e38 = -inf
+        x[1] = 3e38;
+        let model = GpuModel::new(gpu, &w).unwrap();
+        for v in wgpu_rnn::validate::variants_for(gpu, &spec) {
+            let opts = ForwardOptions { variant: Some(v), return_sequence: true };
+            let out = model.forward(gpu, &Input::new(&x, t, b), opts).unwrap();
+            for step in 0..t {
+                let row0 = &out.output[(step * b) * h..(step * b + 1) * h];
+                let row1 = &out.output[(step * b + 1) * h..(step * b + 2) * h];
+                assert!(row0.iter().all(|y| y.is_nan()), "{cell} {v} t={step}: {row0:?}");
+                assert!(row1.iter().all(|y| y.is_finite()), "{cell} {v} t={step}: {row1:?}");
+            }
+            assert!(out.h_n[..h].iter().all(|y| y.is_nan()), "{cell} {v} h_n {:?}", out.h_n);
+        }
+    }
+}
+
+/// Issue #18: weights holding NaN or Inf are refused when uploaded, naming the tensor and
+/// the index, whether they came from a file or were set in memory.
+#[test]
+fn non_finite_weights_are_refused_on_upload() {
+    let gpu = gpu();
+    let mut w = wgpu_rnn::Weights::init(wgpu_rnn::RnnSpec::new(CellKind::Lstm, 3, 4), 1).unwrap();
+    w.dir_mut(0, 0).w_hh[5] = f64::NAN;
+    let err = GpuModel::new(gpu, &w).err().expect("refused").to_string();
+    assert!(err.contains("weight_hh_l0") && err.contains("index 5"), "{err}");
+}

@@ -9,7 +9,12 @@ pub fn forward(xg: &[f64], hg: &[f64], relu: bool) -> Vec<f64> {
 
 fn act(a: f64, relu: bool) -> f64 {
     if relu {
-        a.max(0.0)
+        // f64::max(NaN, 0) is 0: a NaN must stay NaN
+        if a.is_nan() {
+            a
+        } else {
+            a.max(0.0)
+        }
     } else {
         a.tanh()
     }
@@ -22,7 +27,9 @@ pub fn backward(xg: &[f64], hg: &[f64], dh: &[f64], relu: bool) -> StepGrads {
         .map(|j| {
             let a = xg[j] + hg[j];
             let d = if relu {
-                if a > 0.0 {
+                if a.is_nan() {
+                    a // propagates, as PyTorch's would
+                } else if a > 0.0 {
                     1.0
                 } else {
                     0.0

@@ -208,7 +208,30 @@ pub fn run(a: StabilityArgs) -> Result<()> {
             Some(g) => stability::trace_gpu(g, w, &x, t, b, at)?,
             None => stability::trace_cpu(w, &x, t, b, at)?,
         };
-        reports.push(stability::summarize(label, w, &tr, t, b, at, a.engine.name()));
+        let report = stability::summarize(label, w, &tr, t, b, at, a.engine.name());
+        if let (Some(_), Some(step)) = (&gpu, report.first_nonfinite_step) {
+            // f32 overflowed on the GPU: say so, and whether the f64 reference agrees.
+            let cpu = stability::summarize(
+                label,
+                w,
+                &stability::trace_cpu(w, &x, t, b, at)?,
+                t,
+                b,
+                at,
+                "cpu",
+            );
+            eprintln!(
+                "{label}: f32 overflowed on the GPU: ‖dL/dh_t‖ is not finite from step {step} back to 0; {}",
+                match cpu.first_nonfinite_step {
+                    Some(s) => format!("the f64 reference overflows too, from step {s}"),
+                    None => format!(
+                        "the f64 reference (--engine cpu) stays finite there (‖dL/dh_0‖ = {:.3e}), so the two disagree because of f32's range",
+                        cpu.grad_h_norm[0]
+                    ),
+                }
+            );
+        }
+        reports.push(report);
     }
     if a.json {
         println!("{}", serde_json::to_string(&serde_json::json!({ "configs": reports }))?);

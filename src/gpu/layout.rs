@@ -140,6 +140,17 @@ pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
 pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>> {
     let s = w.spec;
     check_fits(gpu, &s)?;
+    // NaN or Inf weights are refused, naming the tensor (PyTorch would give NaN outputs;
+    // kernels must not turn them into finite numbers either).
+    for (name, _, values) in w.named() {
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(crate::error::Error::NonFinite {
+                what: format!("parameter `{name}`"),
+                index,
+                value: values[index] as f32,
+            });
+        }
+    }
     let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
     let hpad = hp(h);
     let mut layers = Vec::new();

@@ -155,6 +155,25 @@ impl TensorFile {
         Ok(Tensor { shape: view.shape().to_vec(), data })
     }
 
+    /// Float tensor `name` as f32 values (F32 copied straight from the file, other float
+    /// dtypes converted): half the host memory of `float` for large inputs.
+    pub fn float32(&self, name: &str, expected: Option<&[usize]>) -> Result<Vec<f32>> {
+        let st = self.parse()?;
+        let view = st.tensor(name).map_err(|_| Error::MissingTensor {
+            name: name.into(),
+            expected: expected.map(|s| format!("{s:?}")).unwrap_or_else(|| "any".into()),
+        })?;
+        if view.dtype() == Dtype::F32 {
+            check_shape(name, &view, expected)?;
+            return Ok(view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect());
+        }
+        Ok(self.float(name, expected)?.data.into_iter().map(|v| v as f32).collect())
+    }
+
     /// Integer tensor `name` (I64, I32, U8..) as i64.
     pub fn int(&self, name: &str, expected: Option<&[usize]>) -> Result<Vec<i64>> {
         let st = self.parse()?;

@@ -360,3 +360,25 @@ fn non_finite_weights_are_refused_on_upload() {
     let err = GpuModel::new(gpu, &w).err().expect("refused").to_string();
     assert!(err.contains("weight_hh_l0") && err.contains("index 5"), "{err}");
 }
+
+/// Issue #18: a sequence whose buffers pass the device's binding limit (a long T) ran into
+/// a device-limit error about an internal buffer; a unidirectional call without lengths
+/// now runs in chunks that fit, its outputs concatenated, the same numbers as shorter calls.
+#[test]
+fn a_sequence_past_the_binding_limit_runs_in_chunks() {
+    let gpu = gpu();
+    let (i, h, b) = (4, 256, 1);
+    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    // the projection xg holds T·B·4H floats: one chunk holds at most limit / (16·H) steps
+    let t = (limit / (4 * 4 * h as u64)) as usize + 300;
+    let spec = wgpu_rnn::RnnSpec::new(CellKind::Lstm, i, h);
+    let model = GpuModel::new(gpu, &wgpu_rnn::Weights::init(spec, 3).unwrap()).unwrap();
+    let x = f32s(&random_vec(t * b * i, 8, 1.0));
+    let out = model.forward(gpu, &Input::new(&x, t, b), ForwardOptions::default()).unwrap();
+    assert_eq!(out.output.len(), t * b * h);
+    assert_eq!(&out.output[(t - 1) * h..], &out.h_n[..], "the last output is h_n");
+    let head = 400;
+    let short = model.forward(gpu, &Input::new(&x[..head * i], head, b), ForwardOptions::default());
+    let c = compare("first steps", &out.output[..head * h], &short.unwrap().output, 1e-6, 1e-5);
+    assert!(c.ok(), "{c}");
+}

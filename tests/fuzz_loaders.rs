@@ -25,6 +25,7 @@ fn load_everything(bytes: Vec<u8>) {
     for name in f.names() {
         let _ = f.shape(&name);
         let _ = f.float(&name, None);
+        let _ = f.float32(&name, None);
         let _ = f.int(&name, None);
     }
     for cell in CellKind::ALL {

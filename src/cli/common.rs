@@ -232,14 +232,13 @@ impl InputFile {
         }
         let xs = x_shape(&f, spec)?;
         let (t, b) = (xs[0], xs[1]);
-        let x =
-            f.float("x", Some(&[t, b, spec.input_size]))?.data.iter().map(|&v| v as f32).collect();
+        let x = f.float32("x", Some(&[t, b, spec.input_size]))?;
         let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
         let load_state = |name: &str| -> Result<Option<Vec<f32>>> {
             if !f.contains(name) {
                 return Ok(None);
             }
-            Ok(Some(f.float(name, Some(&state_shape))?.data.iter().map(|&v| v as f32).collect()))
+            Ok(Some(f.float32(name, Some(&state_shape))?))
         };
         let h0 = load_state("h0")?;
         if !spec.cell.has_cell_state() && f.contains("c0") {

@@ -74,12 +74,15 @@ impl GpuModel {
         opts: ForwardOptions,
     ) -> Result<Output> {
         self.check_input(input)?;
-        if !opts.return_sequence
-            && !self.spec.bidirectional
-            && input.lengths.is_none()
-            && input.t > FINAL_ONLY_CHUNK
-        {
-            return self.forward_chunked_async(gpu, input, opts).await;
+        let chunkable = !self.spec.bidirectional && input.lengths.is_none();
+        if chunkable && !opts.return_sequence && input.t > FINAL_ONLY_CHUNK {
+            return self.forward_chunked_async(gpu, input, opts, FINAL_ONLY_CHUNK).await;
+        }
+        // A sequence whose buffers would pass the device's binding limit runs in chunks
+        // that fit (the state carried on the GPU), its outputs concatenated.
+        let fits = self.steps_per_call(gpu, input.b);
+        if chunkable && input.t > fits {
+            return self.forward_chunked_async(gpu, input, opts, fits).await;
         }
         let key = self.plan_key(gpu, input, opts)?;
         let (staged, reads) =
@@ -152,23 +155,42 @@ impl GpuModel {
         Output { output, h_n, c_n, variant: r.variant }
     }
 
+    /// The most steps of a batch of `b` whose sequence buffers (x, the projection, the
+    /// output) each fit in one binding of the device.
+    fn steps_per_call(&self, gpu: &Gpu, b: usize) -> usize {
+        let s = &self.spec;
+        let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+        let widest = hp(s.input_size)
+            .max(s.directions() * s.gates() * s.hidden_size)
+            .max(s.directions() * hp(s.hidden_size));
+        ((limit / (b * widest * 4).max(1) as u64) as usize).max(1)
+    }
+
+    /// A unidirectional call without lengths as a stream of `steps`-step chunks; the output
+    /// sequence is concatenated when asked for, else only the final states are kept.
     async fn forward_chunked_async(
         &self,
         gpu: &Gpu,
         input: &Input<'_>,
         opts: ForwardOptions,
+        steps: usize,
     ) -> Result<Output> {
         let mut stream = self.stream(input.b)?;
         stream.h0 = input.h0.map(|v| v.to_vec());
         stream.c0 = input.c0.map(|v| v.to_vec());
         stream.variant = opts.variant;
         let row = input.b * self.spec.input_size;
+        let mut output = Vec::new();
         let mut last = None;
-        for chunk in input.x.chunks(FINAL_ONLY_CHUNK * row) {
-            last = Some(stream.step_full_async(gpu, chunk).await?);
+        for chunk in input.x.chunks(steps * row) {
+            let mut out = stream.step_full_async(gpu, chunk).await?;
+            if opts.return_sequence {
+                output.append(&mut out.output);
+            }
+            last = Some(out);
         }
         let mut out = last.ok_or_else(|| Error::shape("x", "T >= 1 steps", 0))?;
-        out.output = vec![];
+        out.output = output;
         Ok(out)
     }
 

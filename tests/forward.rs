@@ -382,3 +382,23 @@ fn a_sequence_past_the_binding_limit_runs_in_chunks() {
     let c = compare("first steps", &out.output[..head * h], &short.unwrap().output, 1e-6, 1e-5);
     assert!(c.ok(), "{c}");
 }
+
+/// Issue #18's audit of loop counts: every input projection loops over the input width in
+/// one invocation, so on a CPU adapter (lavapipe stops loops after 65535 iterations) an
+/// input of 300,000 features is refused with a typed reason instead of computed wrong.
+#[test]
+fn inputs_wider_than_the_loop_limit_are_refused() {
+    let gpu = gpu();
+    let spec = wgpu_rnn::RnnSpec::new(CellKind::RnnTanh, 300_000, 4);
+    if !gpu.caps.cpu_like {
+        return;
+    }
+    for v in Variant::ALL {
+        let why = v.unsupported(gpu, &spec);
+        assert!(matches!(why, Some(Refusal::LoopLimit { .. })), "{v}: {why:?}");
+    }
+    let model = GpuModel::new(gpu, &wgpu_rnn::Weights::init(spec, 1).unwrap()).unwrap();
+    let x = vec![0.01f32; 300_000];
+    let err = model.forward(gpu, &Input::new(&x, 1, 1), ForwardOptions::default()).unwrap_err();
+    assert!(matches!(err, wgpu_rnn::Error::Unsupported { .. }), "{err}");
+}

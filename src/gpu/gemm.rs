@@ -6,7 +6,7 @@
 
 use super::abi::GemmParams;
 use super::context::{Gpu, Kernel};
-use super::kernels::{hp, GemmVariant};
+use super::kernels::{hp, GemmVariant, LAVAPIPE_LOOP_BUDGET};
 use super::layout::pad_rows;
 use crate::error::{Error, Result};
 use std::sync::Arc;
@@ -79,6 +79,16 @@ impl GemmPlan {
             )));
         }
         let kp = hp(k);
+        // each invocation loops over K/4 chunks: past lavapipe's loop limit it would stop early
+        let iterations = kp / 4 + 64;
+        if gpu.caps.cpu_like && iterations > LAVAPIPE_LOOP_BUDGET {
+            return Err(Error::DeviceLimit {
+                what: format!("loop iterations per invocation of the GEMM with K = {k}"),
+                value: iterations as u64,
+                limit: LAVAPIPE_LOOP_BUDGET as u64,
+                limit_name: "LAVAPIPE_LOOP_LIMIT".into(),
+            });
+        }
         for (what, bytes) in [("gemm a", m * kp * 4), ("gemm b", n * kp * 4), ("gemm c", m * n * 4)]
         {
             gpu.check_binding(what, bytes as u64)?;

@@ -75,6 +75,9 @@ impl Variant {
 
     /// Why this variant cannot run here, or None if it can.
     pub fn unsupported(self, gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
+        if let Some(r) = projection_too_long(gpu, spec) {
+            return Some(r);
+        }
         match self {
             Variant::FusedSubgroup => Variant::Subgroup.unsupported(gpu, spec).or_else(|| {
                 let limit = gpu.limits.max_storage_buffers_per_shader_stage;
@@ -406,6 +409,21 @@ fn fused_persistent_step_iterations(spec: &RnnSpec, b: usize, kp: usize, train: 
     let per_row = 1 + if units == 4 { 4 } else { 0 } + if train { 4 } else { 0 };
     let per_block = kp / 4 + hp(spec.hidden_size) / 4 + 8 + rows * per_row + 1;
     blocks * per_block + 1
+}
+
+/// Why no variant can run a model on a CPU adapter: every input projection (a GEMM, or the
+/// fused step) loops over K = the layer's input width in one invocation (K/4 vec4 chunks,
+/// plus H/4 in the fused step), so an input wider than about 4·LAVAPIPE_LOOP_BUDGET
+/// (~229k) would silently stop early.
+fn projection_too_long(gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
+    let kp = hp(spec.input_size).max(spec.directions() * hp(spec.hidden_size));
+    let n = kp / 4 + hp(spec.hidden_size) / 4 + 64;
+    (gpu.caps.cpu_like && n > LAVAPIPE_LOOP_BUDGET).then_some(Refusal::LoopLimit {
+        iterations: n,
+        budget: LAVAPIPE_LOOP_BUDGET,
+        hidden: spec.hidden_size,
+        input: spec.input_size,
+    })
 }
 
 /// Why fused-persistent cannot run a model on a CPU adapter: one step alone past the loop

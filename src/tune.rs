@@ -19,8 +19,7 @@ pub fn key(gpu: &Gpu, spec: &RnnSpec, b: usize) -> String {
 
 /// The cached variant for a shape, if tuned and still supported.
 pub fn cached(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Option<Variant> {
-    let v: Variant = gpu.tuned().get(&key(gpu, spec, b))?.parse().ok()?;
-    v.unsupported(gpu, spec).is_none().then_some(v)
+    crate::gpu::kernels::tuned(gpu, spec, b)
 }
 
 /// One variant's measurement.

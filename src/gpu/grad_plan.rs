@@ -31,7 +31,7 @@ use super::kernels::{
     self, persistent_chunk, Variant, GEMM_SUBGROUP_ROWS, LAVAPIPE_LOOP_BUDGET, LAVAPIPE_LOOP_LIMIT,
     SUBGROUP_LANES,
 };
-use super::layout::{hp, pad_rows, step_entries, Input, LayerWeights};
+use super::layout::{hp, step_entries, write_input, Input, LayerWeights};
 use super::profile::{self, Profiler};
 use super::recurrence::{LayerIo, Recipe, Recurrence, Reserve, States};
 use super::shaders;
@@ -645,16 +645,6 @@ impl GradPlan {
 
     /// Writes x and lengths (all T when None).
     pub(crate) fn upload_x(&self, gpu: &Gpu, spec: &RnnSpec, input: &Input<'_>) -> Result<()> {
-        let (t, b) = (input.t, input.b);
-        let padded = pad_rows(input.x, t * b, spec.input_size, hp(spec.input_size));
-        gpu.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(&padded));
-        let lengths: Vec<u32> = match input.lengths {
-            Some(l) => {
-                crate::reference::check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect()
-            }
-            None => vec![t as u32; b],
-        };
-        gpu.queue.write_buffer(&self.lengths, 0, bytemuck::cast_slice(&lengths));
-        Ok(())
+        write_input(gpu, spec, &self.x, &self.lengths, input)
     }
 }

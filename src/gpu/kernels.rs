@@ -189,7 +189,7 @@ impl Variant {
 
 /// The variant `wgpu-rnn tune` cached for this adapter and shape, if it can still run.
 #[cfg(feature = "native")]
-fn tuned(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Option<Variant> {
+pub fn tuned(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Option<Variant> {
     let v: Variant = gpu.tuned().get(&super::tuned::key(&gpu.info, spec, b))?.parse().ok()?;
     v.unsupported(gpu, spec).is_none().then_some(v)
 }

@@ -71,6 +71,31 @@ pub fn step_entries<P: bytemuck::Pod>(
     (gpu.uniform_init(label, &bytes), align)
 }
 
+/// Writes a batch's x [T*B, Ip] (padded rows; straight from the caller's slice when
+/// I % 4 == 0, which saves a copy per call) and lengths [B] (all T when None).
+pub(crate) fn write_input(
+    gpu: &Gpu,
+    spec: &RnnSpec,
+    x: &wgpu::Buffer,
+    lengths: &wgpu::Buffer,
+    input: &Input<'_>,
+) -> Result<()> {
+    let (t, b) = (input.t, input.b);
+    let ip = hp(spec.input_size);
+    if ip == spec.input_size {
+        gpu.queue.write_buffer(x, 0, bytemuck::cast_slice(input.x));
+    } else {
+        let padded = pad_rows(input.x, t * b, spec.input_size, ip);
+        gpu.queue.write_buffer(x, 0, bytemuck::cast_slice(&padded));
+    }
+    let lens: Vec<u32> = match input.lengths {
+        Some(l) => crate::reference::check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
+        None => vec![t as u32; b],
+    };
+    gpu.queue.write_buffer(lengths, 0, bytemuck::cast_slice(&lens));
+    Ok(())
+}
+
 /// One batch of sequences (f32, row-major; see the shape legend).
 #[derive(Clone, Copy, Debug)]
 pub struct Input<'a> {

@@ -15,11 +15,10 @@
 use super::context::Gpu;
 use super::grad_plan::GradPlan;
 use super::kernels::Variant;
-use super::layout::{hp, pad_rows, Input, LayerWeights};
+use super::layout::{hp, pad_rows, write_input, Input, LayerWeights};
 use super::profile::Profiler;
 use super::recurrence::{LayerIo, Recipe, Recurrence, States};
 use crate::error::Result;
-use crate::reference::check_lengths;
 use crate::spec::RnnSpec;
 
 /// What an inference plan is built for.
@@ -127,21 +126,7 @@ impl Plan {
 
     /// Writes x and lengths into the plan's buffers.
     pub(crate) fn upload_x(&self, gpu: &Gpu, spec: &RnnSpec, input: &Input<'_>) -> Result<()> {
-        let (t, b) = (input.t, input.b);
-        let ip = hp(spec.input_size);
-        if ip == spec.input_size {
-            // no padding: straight from the caller's slice (saves a copy of x per call)
-            gpu.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(input.x));
-        } else {
-            let padded = pad_rows(input.x, t * b, spec.input_size, ip);
-            gpu.queue.write_buffer(&self.x, 0, bytemuck::cast_slice(&padded));
-        }
-        let lengths: Vec<u32> = match input.lengths {
-            Some(l) => check_lengths(l, t, b)?.iter().map(|&v| v as u32).collect(),
-            None => vec![t as u32; b],
-        };
-        gpu.queue.write_buffer(&self.lengths, 0, bytemuck::cast_slice(&lengths));
-        Ok(())
+        write_input(gpu, spec, &self.x, &self.lengths, input)
     }
 
     /// Writes x, lengths and the initial states (zeros when absent).

@@ -5,7 +5,7 @@
 export XDG_RUNTIME_DIR ?= /tmp
 CARGO ?= cargo
 
-.PHONY: all setup build test lint wasm-target examples bench peers validate info criterion clean
+.PHONY: all setup build test lint wasm-target wasm-bindgen-cli web browser serve web-model examples bench peers validate info criterion clean
 
 all: test
 
@@ -17,7 +17,8 @@ build: setup
 
 # Every test: CPU reference vs PyTorch fixtures and finite differences, every GPU kernel
 # variant vs the reference, CLI behaviour, and a run of the criterion benches in CI size.
-test: setup lint
+# tests/web.rs loads the page (web/dist) in headless Chromium, on WebGPU and on the CPU path.
+test: setup lint web browser
 	$(CARGO) test --release
 	$(MAKE) examples
 	CI=$${CI:-true} $(CARGO) bench --bench kernels -- --warm-up-time 0.1 --measurement-time 0.2 --sample-size 10
@@ -35,6 +36,38 @@ lint: wasm-target
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown \
 		|| rustup target add wasm32-unknown-unknown
+
+# The browser page in web/dist: the engine (web/, wasm32) with wasm-bindgen's JS glue, the
+# static files and the trained checkpoint of web/static. wasm-bindgen-cli must be the exact
+# version of the wasm-bindgen crate in Cargo.lock, so it is installed when missing or
+# different (without --locked: the registry mirror lacks some of its locked dependencies).
+WASM_BINDGEN_VERSION = $(shell awk '$$1 == "name" && $$3 == "\"wasm-bindgen\"" {getline; gsub(/"/, "", $$3); print $$3}' Cargo.lock)
+web: wasm-target wasm-bindgen-cli
+	$(CARGO) build --release -p wgpu-rnn-web --target wasm32-unknown-unknown
+	rm -rf web/dist.new && mkdir -p web/dist.new
+	wasm-bindgen --target web --no-typescript --out-dir web/dist.new \
+		target/wasm32-unknown-unknown/release/wgpu_rnn_web.wasm
+	cp web/static/* web/dist.new/
+	rm -rf web/dist && mv web/dist.new web/dist
+
+wasm-bindgen-cli:
+	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "no wasm-bindgen in Cargo.lock" >&2; exit 1; }
+	@[ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" = "$(WASM_BINDGEN_VERSION)" ] \
+		|| $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# Headless Chromium and ChromeDriver for the browser tests (apt-get, as root).
+browser:
+	@bash .ci/ensure-browser.sh
+
+# The page on http://127.0.0.1:8080/.
+serve: web build
+	$(CARGO) run --release --quiet -- serve
+
+# The page's trained model (web/static/charlm.safetensors, 150 KB), as it was made: about
+# 6 minutes on 2 CPU cores under lavapipe.
+web-model: build
+	$(CARGO) run --release --quiet -- train --cell lstm --layers 1 --hidden 64 --steps 6000 \
+		--lr 3e-3 --eval-every 1000 --seed 0 --out web/static/charlm.safetensors
 
 # The examples, as a user runs them (examples/forward.rs is the README's library snippet).
 examples: setup

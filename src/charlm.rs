@@ -9,8 +9,8 @@
 //! `input_size` (= V), `bidirectional`, `bias`, `step` (updates done).
 
 use crate::error::{Error, Result};
-#[cfg(feature = "native")]
 use crate::gpu::{Gpu, GpuModel};
+use crate::reference::SeqBatch;
 use crate::io::{TensorFile, TensorWriter};
 use crate::spec::{CellKind, RnnSpec};
 use crate::weights::Weights;
@@ -259,48 +259,125 @@ pub fn sample(
     temperature: f32,
     seed: u64,
 ) -> Result<String> {
+    pollster::block_on(sample_async(gpu, ck, prime, length, temperature, seed))
+}
+
+/// `sample` without blocking (the browser page's).
+pub async fn sample_async(
+    gpu: &Gpu,
+    ck: &Checkpoint,
+    prime: &str,
+    length: usize,
+    temperature: f32,
+    seed: u64,
+) -> Result<String> {
+    let ids = check_sample(ck, prime, temperature)?;
+    let model = GpuModel::new(gpu, &ck.weights)?;
+    let mut stream = model.stream(1)?;
+    let h = ck.weights.spec.hidden_size;
+    let out = stream.step_async(gpu, &ck.vocab.one_hot(&ids)).await?;
+    let mut last = out[(ids.len() - 1) * h..].to_vec();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut text = prime.to_string();
+    for _ in 0..length {
+        let next = pick_next(&ck.logits(&last), temperature, &mut rng);
+        text.push(ck.vocab.chars[next]);
+        last = stream.step_async(gpu, &ck.vocab.one_hot(&[next as u32])).await?;
+    }
+    Ok(text)
+}
+
+/// `sample` on the CPU reference (f64 states, carried one character at a time): the
+/// page's sampler where the browser has no WebGPU.
+pub fn sample_cpu(
+    ck: &Checkpoint,
+    prime: &str,
+    length: usize,
+    temperature: f32,
+    seed: u64,
+) -> Result<String> {
+    let ids = check_sample(ck, prime, temperature)?;
+    let w = &ck.weights;
+    let h = w.spec.hidden_size;
+    let one_hot = |ids: &[u32]| -> Vec<f64> { ck.vocab.one_hot(ids).iter().map(|&x| x as f64).collect() };
+    let run = |ids: &[u32], state: Option<(&[f64], &[f64])>| {
+        let x = one_hot(ids);
+        let (h0, c0) = match state {
+            Some((h0, c0)) => (Some(h0), (!c0.is_empty()).then_some(c0)),
+            None => (None, None),
+        };
+        let batch = SeqBatch { t: ids.len(), b: 1, x: &x, h0, c0, lengths: None };
+        crate::reference::forward(w, &batch)
+    };
+    let mut fwd = run(&ids, None)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut text = prime.to_string();
+    for _ in 0..length {
+        let last: Vec<f32> = fwd.output[fwd.output.len() - h..].iter().map(|&x| x as f32).collect();
+        let next = pick_next(&ck.logits(&last), temperature, &mut rng);
+        text.push(ck.vocab.chars[next]);
+        fwd = run(&[next as u32], Some((&fwd.h_n, &fwd.c_n)))?;
+    }
+    Ok(text)
+}
+
+fn check_sample(ck: &Checkpoint, prime: &str, temperature: f32) -> Result<Vec<u32>> {
     if prime.is_empty() {
         return Err(Error::Config("--prime must hold at least one character".into()));
     }
     if !(temperature >= 0.0 && temperature.is_finite()) {
         return Err(Error::Config(format!("temperature {temperature} must be >= 0")));
     }
-    let model = GpuModel::new(gpu, &ck.weights)?;
-    let mut stream = model.stream(1)?;
-    let ids = ck.vocab.encode(prime)?;
-    let h = ck.weights.spec.hidden_size;
-    let out = stream.step(gpu, &ck.vocab.one_hot(&ids))?;
-    let mut last = out[(ids.len() - 1) * h..].to_vec();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut text = prime.to_string();
-    for _ in 0..length {
-        let logits = ck.logits(&last);
-        let next = if temperature == 0.0 {
-            logits
-                .iter()
-                .enumerate()
-                .fold((0, f32::MIN), |a, (i, &l)| if l > a.1 { (i, l) } else { a })
-                .0
-        } else {
-            let m = logits.iter().cloned().fold(f32::MIN, f32::max);
-            let p: Vec<f64> =
-                logits.iter().map(|&l| (((l - m) / temperature) as f64).exp()).collect();
-            let z: f64 = p.iter().sum();
-            let mut u = rng.random_range(0.0..z);
-            let mut pick = p.len() - 1;
-            for (i, &pi) in p.iter().enumerate() {
-                if u < pi {
-                    pick = i;
-                    break;
-                }
-                u -= pi;
-            }
-            pick
-        };
-        text.push(ck.vocab.chars[next]);
-        last = stream.step(gpu, &ck.vocab.one_hot(&[next as u32]))?;
+    ck.vocab.encode(prime)
+}
+
+/// The next class: argmax at temperature 0, else a draw from softmax(logits / temperature).
+fn pick_next(logits: &[f32], temperature: f32, rng: &mut rand::rngs::StdRng) -> usize {
+    if temperature == 0.0 {
+        return logits
+            .iter()
+            .enumerate()
+            .fold((0, f32::MIN), |a, (i, &l)| if l > a.1 { (i, l) } else { a })
+            .0;
     }
-    Ok(text)
+    let m = logits.iter().cloned().fold(f32::MIN, f32::max);
+    let p: Vec<f64> = logits.iter().map(|&l| (((l - m) / temperature) as f64).exp()).collect();
+    let z: f64 = p.iter().sum();
+    let mut u = rng.random_range(0.0..z);
+    for (i, &pi) in p.iter().enumerate() {
+        if u < pi {
+            return i;
+        }
+        u -= pi;
+    }
+    p.len() - 1
+}
+
+/// One predicted next character and its probability.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    /// The character.
+    pub char: char,
+    /// softmax(logits) of it.
+    pub p: f32,
+}
+
+impl Checkpoint {
+    /// The `k` most likely next characters after hidden state `h` \[H\], most likely first
+    /// (ties by vocabulary order).
+    pub fn top_k(&self, h: &[f32], k: usize) -> Vec<Prediction> {
+        let logits = self.logits(h);
+        let m = logits.iter().cloned().fold(f32::MIN, f32::max) as f64;
+        let e: Vec<f64> = logits.iter().map(|&l| (l as f64 - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let mut order: Vec<usize> = (0..e.len()).collect();
+        order.sort_by(|&a, &b| e[b].total_cmp(&e[a]).then(a.cmp(&b)));
+        order
+            .into_iter()
+            .take(k)
+            .map(|i| Prediction { char: self.vocab.chars[i], p: (e[i] / z) as f32 })
+            .collect()
+    }
 }
 
 /// B streams through the training text, each advancing `t` characters per step; a stream

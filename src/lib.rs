@@ -22,7 +22,6 @@ pub mod plot;
 pub mod reference;
 pub mod spec;
 pub mod stability;
-#[cfg(feature = "native")]
 pub mod trace;
 pub mod train;
 #[cfg(feature = "native")]

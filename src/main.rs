@@ -11,6 +11,7 @@
 //! - `train`: a character-level language model on a text file
 //! - `sample`: text generated from a char-model checkpoint
 //! - `trace`: a drawing of the hidden state (units x characters) of a model reading a text
+//! - `serve`: the browser page (web/dist, built by `make web`) on 127.0.0.1
 
 mod cli;
 
@@ -54,6 +55,8 @@ enum Cmd {
     Sample(cli::sample::SampleArgs),
     /// Draw the hidden state (units x characters) of a model reading a text.
     Trace(cli::trace::TraceArgs),
+    /// Serve the browser page (built by `make web` into web/dist) on 127.0.0.1.
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() {
@@ -84,5 +87,6 @@ fn run() -> Result<()> {
         Cmd::Train(a) => cli::train::run(a),
         Cmd::Sample(a) => cli::sample::run(a),
         Cmd::Trace(a) => cli::trace::run(a),
+        Cmd::Serve(a) => cli::serve::run(a),
     }
 }

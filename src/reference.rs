@@ -105,6 +105,49 @@ impl Forward {
         }
         Some(cells::activations(s.cell, &rec.xg, &rec.hg))
     }
+
+    /// h_t, c_t (LSTM; empty otherwise) and the activated gates of every step of layer
+    /// `layer`, direction `dir`: [T, B, H], [T, B, H], [T, B, G*H]; zero at padded steps.
+    /// The CPU twin of `GpuModel::forward_states`.
+    pub fn step_states(&self, layer: usize, dir: usize) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+        let s = &self.spec;
+        let d = s.directions();
+        if layer >= s.num_layers || dir >= d {
+            return Err(Error::Config(format!(
+                "layer {layer} direction {dir}: the model has {} layers and {} directions",
+                s.num_layers, d
+            )));
+        }
+        let (t, b, h, g) = (self.t, self.b, s.hidden_size, s.gates());
+        let out = self.layer_inputs.get(layer + 1).unwrap_or(&self.output);
+        let mut hs = vec![0.0; t * b * h];
+        let mut gates = vec![0.0; t * b * g * h];
+        let lstm = s.cell.has_cell_state();
+        let mut cs = if lstm { vec![0.0; t * b * h] } else { vec![] };
+        let sidx = layer * d + dir;
+        for row in 0..b {
+            let len = self.lengths[row];
+            for st in 0..len {
+                let r = st * b + row;
+                hs[r * h..(r + 1) * h]
+                    .copy_from_slice(&out[(r * d + dir) * h..(r * d + dir + 1) * h]);
+                if let Some(a) = self.gates(layer, dir, st, row) {
+                    gates[r * g * h..(r + 1) * g * h].copy_from_slice(&a);
+                }
+                if lstm {
+                    // c_t is the c_{t-1} the next step of this direction kept, or c_n.
+                    let next = if dir == 0 { st + 1 } else { st.wrapping_sub(1) };
+                    let c = if next < len {
+                        &self.records[sidx][next * b + row].c_prev
+                    } else {
+                        &self.c_n[(sidx * b + row) * h..(sidx * b + row + 1) * h]
+                    };
+                    cs[r * h..(r + 1) * h].copy_from_slice(c);
+                }
+            }
+        }
+        Ok((hs, cs, gates))
+    }
 }
 
 /// Forward results plus what backward needs.

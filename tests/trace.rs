@@ -25,7 +25,7 @@ fn trace_values_are_the_forward_outputs() {
     for (w, layer) in models {
         let cell = w.spec.cell;
         let gates = cell != CellKind::RnnTanh;
-        let tr = trace::run(gpu, &w, &vocab, text, TraceOptions { layer, gates }).unwrap();
+        let tr = trace::run(gpu, &w, &vocab, text, TraceOptions { layer, gates, ..Default::default() }).unwrap();
         let l = layer.unwrap_or(w.spec.num_layers - 1);
         assert_eq!(tr.layer, l);
         // The reference over every prefix gives h_t and c_t of layer l at each step.
@@ -122,11 +122,11 @@ fn trace_values_are_the_forward_outputs() {
     }
     // A plain RNN has no gates to show, and the layer must exist.
     let w = trace::seeded(&vocab, CellKind::RnnTanh, 4, 1).unwrap();
-    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: None, gates: true })
+    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: None, gates: true, ..Default::default() })
         .unwrap_err()
         .to_string();
     assert!(err.contains("no gates"), "{err}");
-    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: Some(1), gates: false })
+    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: Some(1), ..Default::default() })
         .unwrap_err()
         .to_string();
     assert!(err.contains("--layer 1"), "{err}");
@@ -134,4 +134,39 @@ fn trace_values_are_the_forward_outputs() {
 
 fn assert_close_all(c: wgpu_rnn::check::Comparison) {
     assert!(c.ok(), "{c}");
+}
+
+/// The CPU twin of the trace (what the browser page computes without WebGPU) gives the
+/// GPU's numbers for every cell, gates, c_t and ‖dL/dh_t‖ included, within the page's
+/// contract tolerance (1e-5 + 1e-4·|ref|).
+#[test]
+fn cpu_trace_matches_the_gpu_trace() {
+    let gpu = common::gpu();
+    let vocab = Vocab::from_text(trace::DEFAULT_VOCAB).unwrap();
+    let text = "abracadabra abracadabra";
+    for cell in CellKind::ALL {
+        let w = trace::seeded(&vocab, cell, 12, 7).unwrap();
+        let gates = cell.cell().gates.len() > 1;
+        let opts = TraceOptions { layer: None, gates, grad: true };
+        let got = trace::run(gpu, &w, &vocab, text, opts).unwrap();
+        let want = trace::run_cpu(&w, &vocab, text, opts).unwrap();
+        let flat = |rows: &[Vec<f32>]| rows.concat();
+        let what = |part: &str| format!("{cell} trace {part}");
+        assert_close_all(compare(&what("h"), &flat(&got.h), &flat(&want.h), 1e-5, 1e-4));
+        assert_eq!(got.c.is_some(), cell.has_cell_state());
+        if let (Some(g), Some(w)) = (&got.c, &want.c) {
+            assert_close_all(compare(&what("c"), &flat(g), &flat(w), 1e-5, 1e-4));
+        }
+        assert_eq!(got.gates.len(), want.gates.len());
+        for (g, w) in got.gates.iter().zip(&want.gates) {
+            assert_eq!(g.name, w.name);
+            assert_close_all(compare(&what(&g.name), &flat(&g.values), &flat(&w.values), 1e-5, 1e-4));
+        }
+        let (gn, wn) = (got.grad_h_norm.unwrap(), want.grad_h_norm.unwrap());
+        assert_eq!(gn.len(), text.len());
+        // The loss is Σ h_T: its gradient at the last character is all ones.
+        assert!((wn[text.len() - 1] - 12f64.sqrt()).abs() < 1e-9, "{wn:?}");
+        // Norms span many decades: compare relative to each step's own size.
+        assert_close_all(compare(&what("‖dL/dh_t‖"), &gn, &wn, 0.0, 1e-3));
+    }
 }

@@ -10,6 +10,7 @@ pub mod grad;
 pub mod info;
 pub mod init;
 pub mod sample;
+pub mod serve;
 pub mod stability;
 pub mod trace;
 pub mod train;

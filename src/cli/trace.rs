@@ -37,6 +37,10 @@ pub struct TraceArgs {
     /// Units drawn (the first N; default all up to 64). --json always has every unit.
     #[arg(long)]
     units: Option<usize>,
+    /// Also compute ‖dL/dh_t‖ per character (L = the sum of the last layer's h after the
+    /// last character, backpropagated through time): `grad_h_norm` in --json.
+    #[arg(long)]
+    grad: bool,
     /// Print the numbers as one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -56,7 +60,7 @@ pub fn run(a: TraceArgs) -> Result<()> {
         &w,
         &vocab,
         &a.text,
-        trace::TraceOptions { layer: a.layer, gates: a.gates },
+        trace::TraceOptions { layer: a.layer, gates: a.gates, grad: a.grad },
     )?;
     let shown = a.units.unwrap_or(64).clamp(1, w.spec.hidden_size);
     let mut title = match &a.checkpoint {

@@ -319,52 +319,62 @@ impl GpuModel {
     /// direction and its activated gates: the GPU engine of `stability`.
     #[cfg(feature = "native")]
     pub fn trace_steps(&self, gpu: &Gpu, input: &Input<'_>, d_output: &[f32]) -> Result<Trace> {
+        pollster::block_on(self.trace_steps_async(gpu, input, d_output))
+    }
+
+    /// `trace_steps` without blocking.
+    pub async fn trace_steps_async(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        d_output: &[f32],
+    ) -> Result<Trace> {
         self.check_input(input)?;
         let grad = GradInput { d_output, d_h_n: None, d_c_n: None };
         self.check_grad_input(input, &grad)?;
         let s = self.spec;
         let (t, b) = (input.t, input.b);
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
-        self.with_grad_plan(gpu, input, None, true, |plan| {
+        let staged = self.with_grad_plan(gpu, input, None, true, |plan| {
             self.upload_train(gpu, plan, input, &grad)?;
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             self.encode_train(plan, &mut enc, None, true);
             gpu.queue.submit([enc.finish()]);
-            let top = s.num_layers - 1;
-            let tl = &plan.layers[top];
-            let got = gpu.read_many(&[
+            let tl = &plan.layers[s.num_layers - 1];
+            Ok(gpu.stage(&[
                 (&tl.trace_dh, t * b * d * hpad),
                 (&tl.trace_dc, t * b * d * hpad),
                 (&tl.reserve.xg, t * b * d * g * h),
                 (&tl.reserve.hg, t * b * d * g * h),
-            ])?;
-            // Forward direction (dir 0) of every row: [T, B, H] and gates [T, B, G*H].
-            let dir0 = |v: &[f32], width: usize| -> Vec<f64> {
-                (0..t * b)
-                    .flat_map(|row| {
-                        v[row * d * width..row * d * width + width]
-                            .iter()
-                            .map(|&x| x as f64)
-                            .collect::<Vec<_>>()
-                    })
-                    .collect()
-            };
-            let unpad = |v: Vec<f64>| {
-                unpad_rows(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), t * b, h, hpad)
-                    .into_iter()
-                    .map(|x| x as f64)
-                    .collect::<Vec<f64>>()
-            };
-            let dh = unpad(dir0(&got[0], hpad));
-            let dc = s.cell.has_cell_state().then(|| unpad(dir0(&got[1], hpad)));
-            let (xg, hg) = (dir0(&got[2], g * h), dir0(&got[3], g * h));
-            let mut gates = Vec::with_capacity(t * b * g * h);
-            for row in 0..t * b {
-                let r = row * g * h..(row + 1) * g * h;
-                gates.extend(crate::cells::activations(s.cell, &xg[r.clone()], &hg[r]));
-            }
-            Ok(Trace { dh, dc, gates })
-        })
+            ]))
+        })?;
+        let got = gpu.fetch(staged).await?;
+        // Forward direction (dir 0) of every row: [T, B, H] and gates [T, B, G*H].
+        let dir0 = |v: &[f32], width: usize| -> Vec<f64> {
+            (0..t * b)
+                .flat_map(|row| {
+                    v[row * d * width..row * d * width + width]
+                        .iter()
+                        .map(|&x| x as f64)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let unpad = |v: Vec<f64>| {
+            unpad_rows(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), t * b, h, hpad)
+                .into_iter()
+                .map(|x| x as f64)
+                .collect::<Vec<f64>>()
+        };
+        let dh = unpad(dir0(&got[0], hpad));
+        let dc = s.cell.has_cell_state().then(|| unpad(dir0(&got[1], hpad)));
+        let (xg, hg) = (dir0(&got[2], g * h), dir0(&got[3], g * h));
+        let mut gates = Vec::with_capacity(t * b * g * h);
+        for row in 0..t * b {
+            let r = row * g * h..(row + 1) * g * h;
+            gates.extend(crate::cells::activations(s.cell, &xg[r.clone()], &hg[r]));
+        }
+        Ok(Trace { dh, dc, gates })
     }
 }
 
@@ -392,6 +402,17 @@ impl GpuModel {
         layer: usize,
         dir: usize,
     ) -> Result<StepStates> {
+        pollster::block_on(self.forward_states_async(gpu, input, layer, dir))
+    }
+
+    /// `forward_states` without blocking (what the browser page calls).
+    pub async fn forward_states_async(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        layer: usize,
+        dir: usize,
+    ) -> Result<StepStates> {
         let s = self.spec;
         if layer >= s.num_layers || dir >= s.directions() {
             return Err(Error::Config(format!(
@@ -405,65 +426,64 @@ impl GpuModel {
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
         let zeros = vec![0.0f32; t * b * d * h];
         let grad = GradInput { d_output: &zeros, d_h_n: None, d_c_n: None };
-        self.with_grad_plan(gpu, input, None, false, |plan| {
+        let n_state = s.num_layers * d * b;
+        let staged = self.with_grad_plan(gpu, input, None, false, |plan| {
             self.upload_train(gpu, plan, input, &grad)?;
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             plan.record_forward(&self.spec, &mut enc, None);
             gpu.queue.submit([enc.finish()]);
             let tl = &plan.layers[layer];
             let rs = &tl.reserve;
-            let n_state = s.num_layers * d * b;
-            let got = gpu.read_many(&[
+            Ok(gpu.stage(&[
                 (&tl.out, t * b * d * hpad),
                 (&rs.xg, t * b * d * g * h),
                 (&rs.hg, t * b * d * g * h),
                 (&rs.cprev, t * b * d * h),
                 (&plan.c_n, n_state * h),
-            ])?;
-            // Row r's slice of `width` values for this direction.
-            let pick = |v: &[f32], width: usize, keep: usize| -> Vec<f32> {
-                (0..t * b)
-                    .flat_map(|r| v[(r * d + dir) * width..(r * d + dir) * width + keep].to_vec())
-                    .collect()
-            };
-            let hs = pick(&got[0], hpad, h);
-            let (xg, hg) = (pick(&got[1], g * h, g * h), pick(&got[2], g * h, g * h));
-            let mut gates = Vec::with_capacity(t * b * g * h);
-            for r in 0..t * b {
-                let span = r * g * h..(r + 1) * g * h;
-                let as64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-                gates.extend(
-                    crate::cells::activations(s.cell, &as64(&xg[span.clone()]), &as64(&hg[span]))
-                        .into_iter()
-                        .map(|x| x as f32),
-                );
-            }
-            // c_t is the c_{t-1} the next step kept; the last step's is c_n (the reverse
-            // direction runs backwards in time: its next step is t-1, its last is step 0).
-            let len = |row: usize| input.lengths.map_or(t, |l| l[row] as usize);
-            let c = if s.cell.has_cell_state() {
-                let cprev = pick(&got[3], h, h);
-                let c_n = &got[4][((layer * d + dir) * b) * h..((layer * d + dir) * b + b) * h];
-                let mut c = vec![0.0f32; t * b * h];
-                for st in 0..t {
-                    let next = if dir == 0 { st + 1 } else { st.wrapping_sub(1) };
-                    for row in 0..b {
-                        let dst = (st * b + row) * h..(st * b + row + 1) * h;
-                        if next < len(row) {
-                            c[dst].copy_from_slice(
-                                &cprev[(next * b + row) * h..(next * b + row + 1) * h],
-                            );
-                        } else {
-                            c[dst].copy_from_slice(&c_n[row * h..(row + 1) * h]);
-                        }
+            ]))
+        })?;
+        let got = gpu.fetch(staged).await?;
+        // Row r's slice of `width` values for this direction.
+        let pick = |v: &[f32], width: usize, keep: usize| -> Vec<f32> {
+            (0..t * b)
+                .flat_map(|r| v[(r * d + dir) * width..(r * d + dir) * width + keep].to_vec())
+                .collect()
+        };
+        let hs = pick(&got[0], hpad, h);
+        let (xg, hg) = (pick(&got[1], g * h, g * h), pick(&got[2], g * h, g * h));
+        let mut gates = Vec::with_capacity(t * b * g * h);
+        for r in 0..t * b {
+            let span = r * g * h..(r + 1) * g * h;
+            let as64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            gates.extend(
+                crate::cells::activations(s.cell, &as64(&xg[span.clone()]), &as64(&hg[span]))
+                    .into_iter()
+                    .map(|x| x as f32),
+            );
+        }
+        // c_t is the c_{t-1} the next step kept; the last step's is c_n (the reverse
+        // direction runs backwards in time: its next step is t-1, its last is step 0).
+        let len = |row: usize| input.lengths.map_or(t, |l| l[row] as usize);
+        let c = if s.cell.has_cell_state() {
+            let cprev = pick(&got[3], h, h);
+            let c_n = &got[4][((layer * d + dir) * b) * h..((layer * d + dir) * b + b) * h];
+            let mut c = vec![0.0f32; t * b * h];
+            for st in 0..t {
+                let next = if dir == 0 { st + 1 } else { st.wrapping_sub(1) };
+                for row in 0..b {
+                    let dst = (st * b + row) * h..(st * b + row + 1) * h;
+                    if next < len(row) {
+                        c[dst].copy_from_slice(&cprev[(next * b + row) * h..(next * b + row + 1) * h]);
+                    } else {
+                        c[dst].copy_from_slice(&c_n[row * h..(row + 1) * h]);
                     }
                 }
-                c
-            } else {
-                vec![]
-            };
-            Ok(StepStates { h: hs, c, gates })
-        })
+            }
+            c
+        } else {
+            vec![]
+        };
+        Ok(StepStates { h: hs, c, gates })
     }
 }
 

@@ -33,6 +33,13 @@ struct BwdParams {
     step: u32,
     GHp4: u32,
     flags: u32,   // FLAG_TRACE: record dL/dh_t, dL/dc_t per step in dh_seq, dc_seq
+    // Offsets of the buffers that share another's binding (so that the kernel fits
+    // WebGPU's limit of storage buffers per stage): cprev in hg (floats), dh_carry in
+    // dgh and dc_seq in dh_seq (vec4s).
+    cprev_off: u32,
+    carry_off4: u32,
+    dc_seq_off4: u32,
+    pad0: u32,
 }
 
 const FLAG_TRACE: u32 = 1u;
@@ -43,9 +50,7 @@ const FLAG_TRACE: u32 = 1u;
 @group(0) @binding(6) var<storage, read> lengths: array<u32>;
 @group(0) @binding(7) var<storage, read> dout: array<V4>;
 @group(0) @binding(9) var<storage, read_write> dgh: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> dh_carry: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> dh_seq: array<vec4<f32>>;   // [T*B, D*Hp]
-@group(0) @binding(13) var<storage, read_write> dc_seq: array<vec4<f32>>;   // [T*B, D*Hp]
 
 // Time of backward step s in direction dir (wraps for s = T: then unused).
 fn bwd_time(dir: u32, s: u32) -> u32 {
@@ -85,14 +90,14 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     let si = (dir * p.B + b) * hp4 + k0 / 4u;
     let ci = (dir * p.B + b) * p.H + k0;
     let grow = (t * p.B + b) * p.D * p.GHp4 * 4u + dir * p.GHp4 * 4u + k0;
-    var dh = acc + dh_carry[si];
+    var dh = acc + dgh[p.carry_off4 + si];
     let valid = s < p.T && t < lengths[b];
     if (!valid) {
-        dh_carry[si] = dh;
+        dgh[p.carry_off4 + si] = dh;
         if (s < p.T && (p.flags & FLAG_TRACE) != 0u) {
             let row4 = ((t * p.B + b) * p.D + dir) * hp4 + k0 / 4u;
             dh_seq[row4] = vec4<f32>(0.0);
-            dc_seq[row4] = vec4<f32>(0.0);
+            dh_seq[p.dc_seq_off4 + row4] = vec4<f32>(0.0);
         }
         if (s < p.T) {
             for (var g = 0u; g < G; g++) {
@@ -125,7 +130,7 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     }
     if ((p.flags & FLAG_TRACE) != 0u) {
         dh_seq[row4] = select(vec4<f32>(0.0), dh, live);
-        dc_seq[row4] = select(vec4<f32>(0.0), dcv, live);
+        dh_seq[p.dc_seq_off4 + row4] = select(vec4<f32>(0.0), dcv, live);
     }
     var dxm = mat4x4<f32>();
     var dhm = mat4x4<f32>();
@@ -146,7 +151,7 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
         }
         st_dgh(grow + g * p.H, dht[g], n);
     }
-    dh_carry[si] = select(vec4<f32>(0.0), dh_direct, live);
+    dgh[p.carry_off4 + si] = select(vec4<f32>(0.0), dh_direct, live);
     if (HAS_C) {
         st_dc(ci, dc_prev, n);
     }

@@ -4,7 +4,6 @@
 
 @group(0) @binding(1) var<storage, read> xg: array<f32>;
 @group(0) @binding(2) var<storage, read> hg: array<f32>;
-@group(0) @binding(4) var<storage, read> cprev: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dgx: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dc: array<f32>;
 
@@ -20,7 +19,7 @@ fn ld_hg(i: u32, n: u32) -> vec4<f32> {
 }
 fn ld_cprev(i: u32, n: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
-    for (var u = 0u; u < n; u++) { v[u] = cprev[i + u]; }
+    for (var u = 0u; u < n; u++) { v[u] = hg[p.cprev_off + i + u]; }
     return v;
 }
 fn ld_dc(i: u32, n: u32) -> vec4<f32> {

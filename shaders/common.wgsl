@@ -32,6 +32,10 @@ struct StepParams {
     step: u32,
     out_ld: u32,   // row stride of out: D*Hp
     flags: u32,    // FLAG_WRITE_OUT | FLAG_TRAIN
+    cprev_off: u32, // where cprev_seq starts in hg_seq (floats; training's reserve)
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 const FLAG_WRITE_OUT: u32 = 1u;   // write the output sequence

@@ -14,7 +14,9 @@
 // and, when training (FLAG_TRAIN), the reserve space backward reads:
 //   hg_seq    [T*B, D*GH]    W_hh·h_{t-1} + b_hh per step
 //   hprev_seq [T*B, D*Hp]    h_{t-1} per step (0 at padded steps)
-//   cprev_seq [T*B, D*H]     c_{t-1} per step (LSTM)
+//   cprev_seq [T*B, D*H]     c_{t-1} per step (LSTM), in hg_seq's buffer from p.cprev_off:
+//                            one binding fewer, so the kernel fits WebGPU's limit of
+//                            storage buffers per stage (10 on SwiftShader)
 
 @group(0) @binding(0) var<uniform> p: StepParams;
 @group(0) @binding(1) var<storage, read> xg: array<f32>;
@@ -26,7 +28,6 @@
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<storage, read_write> hg_seq: array<f32>;
 @group(0) @binding(9) var<storage, read_write> hprev_seq: array<f32>;
-@group(0) @binding(10) var<storage, read_write> cprev_seq: array<f32>;
 @group(0) @binding(11) var<storage, read> h_in: array<V4>;
 
 // Applies the cell to unit j of row b and writes h_t, c_t and the output (0 past the
@@ -86,7 +87,7 @@ fn keep_reserve(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_prev: f32, c_
     }
     hprev_seq[(t * p.B + b) * p.out_ld + dir * p.Hp4 * 4u + j] = h_prev;
     if (HAS_C) {
-        cprev_seq[(t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
+        hg_seq[p.cprev_off + (t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
     }
 }
 

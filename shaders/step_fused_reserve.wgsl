@@ -7,14 +7,13 @@
 //
 //   xg_seq    [T*B, D*GH]    hg_seq [T*B, D*GH]
 //   hprev_seq [T*B, D*Hp]    (vec4 rows; 0 at padded steps)
-//   cprev_seq [T*B, D*H]     (LSTM)
+//   cprev_seq [T*B, D*H]     (LSTM) in hg_seq from sp.cprev_off, as in step.wgsl
 
 const TRAIN: bool = true;
 
 @group(0) @binding(11) var<storage, read_write> xg_seq: array<f32>;
 @group(0) @binding(12) var<storage, read_write> hg_seq: array<f32>;
 @group(0) @binding(13) var<storage, read_write> hprev_seq: array<vec4<f32>>;
-@group(0) @binding(14) var<storage, read_write> cprev_seq: array<f32>;
 
 // Unit j of row b at valid step t (LSTM, GRU).
 fn keep_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, xg: vec4<f32>, hg: vec4<f32>, h_prev: f32, c_prev: f32) {
@@ -29,7 +28,7 @@ fn keep_unit(sp: StepParams, t: u32, b: u32, dir: u32, j: u32, xg: vec4<f32>, hg
     let o = (t * sp.B + b) * sp.out_ld + dir * sp.Hp4 * 4u + j;
     hprev_seq[o / 4u][o % 4u] = h_prev;
     if (HAS_C) {
-        cprev_seq[(t * sp.B + b) * sp.D * sp.H + dir * sp.H + j] = c_prev;
+        hg_seq[sp.cprev_off + (t * sp.B + b) * sp.D * sp.H + dir * sp.H + j] = c_prev;
     }
 }
 

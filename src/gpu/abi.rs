@@ -41,7 +41,8 @@ pub const GEMM_BINDINGS: [Binding; 5] = [U, R, R, R, W];
 
 /// step*.wgsl and the persistent kernels: params (per step), xg, w_hh, b_hh, lengths (read),
 /// h_state, c_state, out, then the reserve space hg_seq, hprev_seq, cprev_seq (read-write),
-/// h_in (read).
+/// h_in (read). cprev_seq lives in hg_seq's buffer (`StepParams::cprev_off`), so the WGSL
+/// declares 10 storage bindings (WebGPU adapters allow as few as 8 or 10).
 pub const STEP_BINDINGS: [Binding; 12] = [UD, R, R, R, R, W, W, W, W, W, W, R];
 
 /// step_fused_subgroup.wgsl at inference: params, x_in, w_ih, b_ih, w_hh, b_hh, lengths
@@ -66,7 +67,9 @@ const fn fused_bindings<const N: usize>() -> [Binding; N] {
 
 /// backward_step*.wgsl and persistent_backward_subgroup.wgsl: params (per step), xg, hg,
 /// hprev, cprev, w_hh, lengths, dout (read), dgx, dgh, dh_carry, dc, then the per-step trace
-/// of dL/dh_t and dL/dc_t (read-write).
+/// of dL/dh_t and dL/dc_t (read-write). cprev lives in hg's buffer, dh_carry in dgh's and
+/// the dc trace in the dh trace's (offsets in `BwdParams`): the WGSL declares 10 storage
+/// bindings, not 13, and a kernel's layout holds only the bindings its WGSL declares.
 pub const BWD_BINDINGS: [Binding; 14] = [UD, R, R, R, R, R, R, R, W, W, W, W, W, W];
 
 /// weight_grad*.wgsl: params, a, b (read), c (or the per-segment partials).
@@ -124,6 +127,10 @@ pub struct StepParams {
     pub out_ld: u32,
     /// FLAG_WRITE_OUT | FLAG_TRAIN
     pub flags: u32,
+    /// training: where c_{t-1} starts in the hg reserve buffer (floats, a multiple of 4)
+    pub cprev_off: u32,
+    /// padding to 16 bytes
+    pub pad: [u32; 3],
 }
 
 /// One step of the fused kernel (step_fused_subgroup.wgsl).
@@ -172,6 +179,14 @@ pub struct BwdParams {
     pub ghp4: u32,
     /// FLAG_TRACE
     pub flags: u32,
+    /// where c_{t-1} starts in the hg reserve buffer (floats, a multiple of 4)
+    pub cprev_off: u32,
+    /// where dh_carry starts in dgh (vec4s)
+    pub carry_off4: u32,
+    /// where the dL/dc_t trace starts in the dL/dh_t trace buffer (vec4s)
+    pub dc_seq_off4: u32,
+    /// padding to 16 bytes
+    pub pad: u32,
 }
 
 /// dW = Aᵀ·B over R rows (weight_grad.wgsl).

@@ -341,11 +341,11 @@ impl GpuModel {
             self.encode_train(plan, &mut enc, None, true);
             gpu.queue.submit([enc.finish()]);
             let tl = &plan.layers[s.num_layers - 1];
-            Ok(gpu.stage(&[
-                (&tl.trace_dh, t * b * d * hpad),
-                (&tl.trace_dc, t * b * d * hpad),
-                (&tl.reserve.xg, t * b * d * g * h),
-                (&tl.reserve.hg, t * b * d * g * h),
+            Ok(gpu.stage_at(&[
+                (&tl.trace_dh, 0, t * b * d * hpad),
+                (&tl.trace_dh, tl.trace_dc_off, t * b * d * hpad),
+                (&tl.reserve.xg, 0, t * b * d * g * h),
+                (&tl.reserve.hg, 0, t * b * d * g * h),
             ]))
         })?;
         let got = gpu.fetch(staged).await?;
@@ -434,12 +434,13 @@ impl GpuModel {
             gpu.queue.submit([enc.finish()]);
             let tl = &plan.layers[layer];
             let rs = &tl.reserve;
-            Ok(gpu.stage(&[
-                (&tl.out, t * b * d * hpad),
-                (&rs.xg, t * b * d * g * h),
-                (&rs.hg, t * b * d * g * h),
-                (&rs.cprev, t * b * d * h),
-                (&plan.c_n, n_state * h),
+            let cprev = if s.cell.has_cell_state() { t * b * d * h } else { 0 };
+            Ok(gpu.stage_at(&[
+                (&tl.out, 0, t * b * d * hpad),
+                (&rs.xg, 0, t * b * d * g * h),
+                (&rs.hg, 0, t * b * d * g * h),
+                (&rs.hg, rs.cprev_off, cprev),
+                (&plan.c_n, 0, n_state * h),
             ]))
         })?;
         let got = gpu.fetch(staged).await?;

@@ -57,8 +57,10 @@ pub struct Gpu {
 pub struct Kernel {
     /// The compiled compute pipeline.
     pub pipeline: wgpu::ComputePipeline,
-    /// Its bind group layout, one entry per binding of the kernel's source.
+    /// Its bind group layout: the bindings of the kernel's source that its WGSL declares.
     pub layout: wgpu::BindGroupLayout,
+    /// Which bindings of the source the layout holds (`KernelSource::declared`).
+    pub declared: Vec<bool>,
     /// bytes of the uniform block at binding 0 (see `KernelSource::uniform_size`)
     pub uniform_size: u64,
 }
@@ -86,6 +88,7 @@ impl Kernel {
         let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
             .iter()
             .enumerate()
+            .filter(|&(i, _)| self.declared.get(i).copied().unwrap_or(false))
             .map(|(i, b)| wgpu::BindGroupEntry {
                 binding: i as u32,
                 resource: if b.usage().contains(wgpu::BufferUsages::UNIFORM) {
@@ -246,10 +249,22 @@ impl Gpu {
             label: Some(key),
             source: wgpu::ShaderSource::Wgsl(src.wgsl(wide).into()),
         });
+        let declared = src.declared();
+        let storage = src.storage_buffers();
+        let limit = self.limits.max_storage_buffers_per_shader_stage;
+        if storage > limit {
+            return Err(Error::DeviceLimit {
+                what: format!("storage buffers of kernel {key}"),
+                value: storage as u64,
+                limit: limit as u64,
+                limit_name: "max_storage_buffers_per_shader_stage".into(),
+            });
+        }
         let entries: Vec<wgpu::BindGroupLayoutEntry> = src
             .bindings
             .iter()
             .enumerate()
+            .filter(|&(i, _)| declared[i])
             .map(|(i, b)| wgpu::BindGroupLayoutEntry {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -297,7 +312,7 @@ impl Gpu {
         }
         #[cfg(not(feature = "native"))]
         drop(scope);
-        let p = Arc::new(Kernel { pipeline, layout, uniform_size: src.uniform_size });
+        let p = Arc::new(Kernel { pipeline, layout, declared, uniform_size: src.uniform_size });
         self.pipelines.lock().unwrap().insert(key.to_string(), p.clone());
         Ok(p)
     }
@@ -389,7 +404,13 @@ impl Gpu {
     /// Copies `srcs` (`len` floats of each) into one staging buffer and submits the copy:
     /// the buffers may be reused or freed once this returns; `fetch` maps the copy.
     pub(crate) fn stage(&self, srcs: &[(&wgpu::Buffer, usize)]) -> Staged {
-        let total: u64 = srcs.iter().map(|(_, n)| (*n as u64 * 4).div_ceil(16) * 16).sum();
+        let at: Vec<(&wgpu::Buffer, usize, usize)> = srcs.iter().map(|&(b, n)| (b, 0, n)).collect();
+        self.stage_at(&at)
+    }
+
+    /// `stage` of `len` floats from float `offset` of each buffer.
+    pub(crate) fn stage_at(&self, srcs: &[(&wgpu::Buffer, usize, usize)]) -> Staged {
+        let total: u64 = srcs.iter().map(|(_, _, n)| (*n as u64 * 4).div_ceil(16) * 16).sum();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: total.max(16),
@@ -399,10 +420,10 @@ impl Gpu {
         let mut enc = self.device.create_command_encoder(&Default::default());
         let mut parts = Vec::with_capacity(srcs.len());
         let mut off = 0u64;
-        for (b, n) in srcs {
+        for (b, from, n) in srcs {
             let bytes = *n as u64 * 4;
             if bytes > 0 {
-                enc.copy_buffer_to_buffer(b, 0, &staging, off, bytes);
+                enc.copy_buffer_to_buffer(b, *from as u64 * 4, &staging, off, bytes);
             }
             parts.push(((off / 4) as usize, *n));
             off += bytes.div_ceil(16) * 16;

@@ -24,7 +24,7 @@
 //! ```
 
 use super::abi::{
-    self, BwdParams, ColsumParams, NnParams, ReduceParams, WgradParams, WgradSgParams, FLAG_TRACE,
+    BwdParams, ColsumParams, NnParams, ReduceParams, WgradParams, WgradSgParams, FLAG_TRACE,
 };
 use super::context::{Dispatch, Gpu, Kernel};
 use super::kernels::{
@@ -40,7 +40,6 @@ use crate::spec::{CellKind, RnnSpec};
 use std::sync::Arc;
 
 /// Storage buffers of the backward step kernels.
-const BWD_STORAGE: u32 = abi::storage_buffers(&abi::BWD_BINDINGS);
 /// Units (one vec4 of a W_hh row) and batch rows per invocation of the backward step.
 const BWD_UNITS: usize = 4;
 const BWD_ROWS: usize = 8;
@@ -121,9 +120,10 @@ pub(crate) struct LayerBuffers {
     pub(crate) db_hh: wgpu::Buffer,
     /// dL/d(layer input) [R, Kp]
     pub(crate) dx: wgpu::Buffer,
-    /// per-step dL/dh_t and dL/dc_t [R, D*Hp] (16-byte stand-ins unless tracing)
+    /// per-step dL/dh_t [R, D*Hp], then dL/dc_t [R, D*Hp] from `trace_dc_off` floats (one
+    /// binding for both; a 32-byte stand-in unless tracing)
     pub(crate) trace_dh: wgpu::Buffer,
-    pub(crate) trace_dc: wgpu::Buffer,
+    pub(crate) trace_dc_off: usize,
 }
 
 impl LayerBuffers {
@@ -131,7 +131,7 @@ impl LayerBuffers {
         let (d, gh, hpad) =
             (spec.directions(), spec.gates() * spec.hidden_size, hp(spec.hidden_size));
         let f = 4u64;
-        let trace_bytes = if trace { (r * d * hpad) as u64 * f } else { 16 };
+        let trace_dc_off = if trace { r * d * hpad } else { 4 };
         LayerBuffers {
             reserve: Reserve::new(gpu, spec, r),
             out: gpu.storage("out", (r * d * hpad) as u64 * f),
@@ -140,8 +140,8 @@ impl LayerBuffers {
             db_ih: gpu.storage("db_ih", (d * gh) as u64 * f),
             db_hh: gpu.storage("db_hh", (d * gh) as u64 * f),
             dx: gpu.storage("dx", (r * lw.kp) as u64 * f),
-            trace_dh: gpu.storage("dh trace", trace_bytes),
-            trace_dc: gpu.storage("dc trace", trace_bytes),
+            trace_dh: gpu.storage("dh and dc trace", 2 * trace_dc_off as u64 * f),
+            trace_dc_off,
         }
     }
 
@@ -202,7 +202,9 @@ pub(crate) struct GradPlan {
     pub(crate) layers: Vec<LayerBuffers>,
     backward: Vec<LayerBackward>,
     rec: Recurrence,
-    dh_carry: wgpu::Buffer,
+    /// dL/d gates' h part, then dh_carry [D, B, Hp] from `carry_bytes`
+    dgh: wgpu::Buffer,
+    carry_bytes: u64,
     dc: wgpu::Buffer,
     bwd: Arc<Kernel>,
     bwd_groups: (u32, u32, u32),
@@ -210,7 +212,7 @@ pub(crate) struct GradPlan {
     bwd_chunk: usize,
     /// dynamic-offset stride of the backward step parameters
     align_bwd: u64,
-    _shared: [wgpu::Buffer; 4],
+    _shared: [wgpu::Buffer; 3],
 }
 
 impl GradPlan {
@@ -229,14 +231,6 @@ impl GradPlan {
         let (gh, ghp) = (g * h, hp(g * h));
         let r = t * b;
         let n_state = s.num_layers * d * b;
-        if gpu.limits.max_storage_buffers_per_shader_stage < BWD_STORAGE {
-            return Err(Error::DeviceLimit {
-                what: "storage buffers of the backward step kernel".into(),
-                value: BWD_STORAGE as u64,
-                limit: gpu.limits.max_storage_buffers_per_shader_stage as u64,
-                limit_name: "max_storage_buffers_per_shader_stage".into(),
-            });
-        }
         let f = 4u64;
         for (what, n) in [
             ("x", r * hp(s.input_size)),
@@ -269,13 +263,14 @@ impl GradPlan {
         drop(io);
 
         let dout = gpu.storage("dout", (r * d * hpad) as u64 * f);
-        let dh_carry = gpu.storage("dh_carry", (d * b * hpad) as u64 * f);
         let dc = gpu.storage("dc", (d * b * h) as u64 * f);
         // dGx = dGh for every cell without a split h part: one buffer then (R*D*GHp floats
         // saved), and a 16-byte stand-in bound where the backward step would write dGx.
         let same_dg = s.cell.same_gate_grads();
         let dgx = gpu.storage("dgx", if same_dg { 16 } else { (r * d * ghp) as u64 * f });
-        let dgh = gpu.storage("dgh", (r * d * ghp) as u64 * f);
+        // dh_carry [D, B, Hp] is dgh's tail: one storage binding fewer for the backward step.
+        let carry_off = r * d * ghp;
+        let dgh = gpu.storage("dgh and dh_carry", (carry_off + d * b * hpad) as u64 * f);
         let dg_x = if same_dg { &dgh } else { &dgx };
 
         // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
@@ -355,6 +350,10 @@ impl GradPlan {
                 step: st as u32,
                 ghp4: (ghp / 4) as u32,
                 flags: if trace { FLAG_TRACE } else { 0 },
+                cprev_off: layers[0].reserve.cprev_off as u32,
+                carry_off4: (carry_off / 4) as u32,
+                dc_seq_off4: (layers[0].trace_dc_off / 4) as u32,
+                pad: 0,
             }),
         );
 
@@ -510,16 +509,16 @@ impl GradPlan {
                     &rs.xg,
                     &rs.hg,
                     &rs.hprev,
-                    &rs.cprev,
+                    &rs.hg, // cprev: in hg's buffer (not declared)
                     &lw.w_hh,
                     &lengths,
                     layer_dout,
                     &dgx,
                     &dgh,
-                    &dh_carry,
+                    &dgh, // dh_carry: in dgh's buffer (not declared)
                     &dc,
                     &layer.trace_dh,
-                    &layer.trace_dc,
+                    &layer.trace_dh, // the dc trace: in the dh trace's buffer (not declared)
                 ],
             );
             backward.push(LayerBackward { bwd_bg, grads, dx_gemm, _params: params });
@@ -540,13 +539,14 @@ impl GradPlan {
             layers,
             backward,
             rec,
-            dh_carry,
+            carry_bytes: carry_off as u64 * f,
             dc,
             bwd,
             bwd_groups,
             bwd_chunk,
             align_bwd,
-            _shared: [bwd_params, dgx, dgh, wpart],
+            dgh,
+            _shared: [bwd_params, dgx, wpart],
         })
     }
 
@@ -603,8 +603,8 @@ impl GradPlan {
             enc.copy_buffer_to_buffer(
                 &self.d_h_n,
                 lo * state_bytes,
-                &self.dh_carry,
-                0,
+                &self.dgh,
+                self.carry_bytes,
                 state_bytes,
             );
             if lstm {
@@ -623,7 +623,13 @@ impl GradPlan {
                     pass.dispatch_workgroups(gx, gy, gz);
                 }
             }
-            enc.copy_buffer_to_buffer(&self.dh_carry, 0, &self.dh0, lo * state_bytes, state_bytes);
+            enc.copy_buffer_to_buffer(
+                &self.dgh,
+                self.carry_bytes,
+                &self.dh0,
+                lo * state_bytes,
+                state_bytes,
+            );
             if lstm {
                 enc.copy_buffer_to_buffer(&self.dc, 0, &self.dc0, lo * c_bytes, c_bytes);
             }

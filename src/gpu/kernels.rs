@@ -312,8 +312,9 @@ pub const FUSED_MIN_BATCH: usize = 16;
 /// Storage buffers of the fused step kernel (step_fused_subgroup.wgsl).
 pub const FUSED_STORAGE_BUFFERS: u32 = storage_buffers(&abi::FUSED_STEP_BINDINGS);
 
-/// Storage buffers of the fused step kernel keeping the reserve space (training).
-pub const FUSED_TRAIN_STORAGE_BUFFERS: u32 = storage_buffers(&abi::FUSED_TRAIN_BINDINGS);
+/// Storage buffers of the fused step kernel keeping the reserve space (training): cprev
+/// shares hg's binding, so one fewer than the binding list holds.
+pub const FUSED_TRAIN_STORAGE_BUFFERS: u32 = storage_buffers(&abi::FUSED_TRAIN_BINDINGS) - 1;
 
 /// Batch rows per workgroup of the subgroup step kernels (forward and backward): B rounded
 /// up to whole subgroups, at most STEP_SUBGROUP_MAX_ROWS. Each W_hh load feeds every row,

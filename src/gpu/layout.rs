@@ -39,7 +39,14 @@ pub fn unpad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f
 }
 
 /// The parameters of step `step` of a [T, B] call of `spec`.
-pub fn step_params(spec: &RnnSpec, t: usize, b: usize, step: usize, flags: u32) -> StepParams {
+pub fn step_params(
+    spec: &RnnSpec,
+    t: usize,
+    b: usize,
+    step: usize,
+    flags: u32,
+    cprev_off: usize,
+) -> StepParams {
     let hpad = hp(spec.hidden_size);
     StepParams {
         t: t as u32,
@@ -50,6 +57,8 @@ pub fn step_params(spec: &RnnSpec, t: usize, b: usize, step: usize, flags: u32) 
         step: step as u32,
         out_ld: (spec.directions() * hpad) as u32,
         flags,
+        cprev_off: cprev_off as u32,
+        pad: [0; 3],
     }
 }
 

@@ -108,12 +108,16 @@ impl Recipe {
 
 /// The reserve space of one layer that training's forward writes and backward reads:
 /// xg [R, D*G*H] (also the projection's output), hg [R, D*G*H] (the fused step writes only
-/// GRU's h part of n; the rest stays 0), hprev [R, D*Hp], cprev [R, D*H].
+/// GRU's h part of n; the rest stays 0), hprev [R, D*Hp], cprev [R, D*H]. cprev is the tail
+/// of hg's buffer from `cprev_off`: one storage binding fewer for the step and backward
+/// kernels, which must fit WebGPU's per-stage limit.
 pub(crate) struct Reserve {
     pub(crate) xg: wgpu::Buffer,
+    /// hg, then cprev from `cprev_off`
     pub(crate) hg: wgpu::Buffer,
     pub(crate) hprev: wgpu::Buffer,
-    pub(crate) cprev: wgpu::Buffer,
+    /// floats before cprev in `hg` (a multiple of 4, for vec4 loads)
+    pub(crate) cprev_off: usize,
 }
 
 impl Reserve {
@@ -121,11 +125,13 @@ impl Reserve {
     pub(crate) fn new(gpu: &Gpu, spec: &RnnSpec, r: usize) -> Reserve {
         let (h, d, gh) = (spec.hidden_size, spec.directions(), spec.gates() * spec.hidden_size);
         let f = 4u64;
+        let cprev_off = hp(r * d * gh);
+        let cprev = if spec.cell.has_cell_state() { r * d * h } else { 0 };
         Reserve {
             xg: gpu.storage("xg", (r * d * gh) as u64 * f),
-            hg: gpu.storage("hg", (r * d * gh) as u64 * f),
+            hg: gpu.storage("hg and cprev", (cprev_off + cprev) as u64 * f),
             hprev: gpu.storage("hprev", (r * d * hp(h)) as u64 * f),
-            cprev: gpu.storage("cprev", (r * d * h) as u64 * f),
+            cprev_off,
         }
     }
 }
@@ -244,7 +250,8 @@ impl Recurrence {
             }
             // One entry per step; a persistent dispatch reads the entry of its chunk's first
             // step.
-            let per_step = (0..t).map(|step| step_params(s, t, b, step, flags));
+            let cprev_off = io.reserve.map_or(0, |r| r.cprev_off);
+            let per_step = (0..t).map(|step| step_params(s, t, b, step, flags, cprev_off));
             let (params, al) = if rec.fused() {
                 let kp4 = (lw.kp / 4) as u32;
                 let fused = per_step.map(|step| FusedParams { step, kp4, pad: [0; 3] });
@@ -284,7 +291,7 @@ impl Recurrence {
                         gpu,
                         &[
                             params, io.input, &lw.w_ih, &lw.b_ih, &lw.w_hh, &lw.b_hh, lengths,
-                            h_in, h_out, &c_state, io.out, &r.xg, &r.hg, &r.hprev, &r.cprev,
+                            h_in, h_out, &c_state, io.out, &r.xg, &r.hg, &r.hprev, &r.hg,
                         ],
                     ),
                     (true, None) => kernel.bind(
@@ -296,8 +303,9 @@ impl Recurrence {
                     ),
                     (false, reserve) => {
                         // At inference the reserve bindings are never written: any buffer.
+                        // (cprev's place is not declared: it lives in hg's buffer.)
                         let [hg, hprev, cprev] = match reserve {
-                            Some(r) => [&r.hg, &r.hprev, &r.cprev],
+                            Some(r) => [&r.hg, &r.hprev, &r.hg],
                             None => [&c_state, &c_state, &c_state],
                         };
                         kernel.bind(

@@ -82,6 +82,34 @@ impl KernelSource {
     pub fn wgsl(&self, wide: bool) -> String {
         format!("{}\n{}", if wide { LOADS_WIDE } else { LOADS_VEC4 }, self.body)
     }
+
+    /// Which bindings of `bindings` the WGSL declares (`@binding(i)` outside comments):
+    /// the kernel's layout holds only these, so buffers that share another's binding
+    /// (an offset into it) cost no binding of their own.
+    pub fn declared(&self) -> Vec<bool> {
+        let mut declared = vec![false; self.bindings.len()];
+        for line in self.body.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            for part in code.split("@binding(").skip(1) {
+                let digits: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
+                if let Some(d) = digits.parse::<usize>().ok().and_then(|i| declared.get_mut(i)) {
+                    *d = true;
+                }
+            }
+        }
+        declared
+    }
+
+    /// Storage buffers the WGSL declares: what `max_storage_buffers_per_shader_stage` must
+    /// allow (WebGPU guarantees 8; SwiftShader in Chromium gives 10).
+    pub fn storage_buffers(&self) -> u32 {
+        let declared = self.declared();
+        self.bindings
+            .iter()
+            .zip(&declared)
+            .filter(|(b, &d)| d && !matches!(b, Binding::Uniform { .. }))
+            .count() as u32
+    }
 }
 
 fn size<T>() -> usize {

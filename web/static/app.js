@@ -144,7 +144,7 @@ function publish(trace) {
 function markReady() {
   const b = document.body;
   b.dataset.backend = view.engine ? view.engine.backend : 'none';
-  if (view.engine) b.dataset.adapter = view.engine.adapter;
+  if (view.engine) b.dataset.adapter = view.adapterName;
   b.dataset.ready = '1';
 }
 
@@ -196,8 +196,8 @@ function panelsOf(tr) {
 function geometry(tr) {
   const t = tr.h.length, hs = tr.hidden_size;
   const avail = Math.max(280, document.querySelector('main').clientWidth - 40);
-  const cw = Math.max(8, Math.min(24, Math.floor((avail - LEFT) / t)));
-  const rh = Math.max(4, Math.min(16, Math.floor(300 / hs)));
+  const cw = Math.max(8, Math.min(36, Math.floor((avail - LEFT) / t)));
+  const rh = Math.max(4, Math.min(20, Math.floor(320 / hs)));
   const panels = panelsOf(tr);
   const preds = tr.predictions ? tr.predictions[0].length : 0;
   const tops = [];
@@ -459,11 +459,20 @@ async function main() {
     return;
   }
   const wantGpu = s.backend !== 'cpu' && 'gpu' in navigator;
+  // The browser's own words for its adapter (wgpu's adapter info is mostly empty here).
+  let adapterInfo = '';
+  if (wantGpu) {
+    try {
+      const a = await navigator.gpu.requestAdapter();
+      if (a && a.info) adapterInfo = [a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' ');
+    } catch (err) { adapterInfo = ''; }
+  }
   view.engine = await createEngine(wantGpu);
+  view.adapterName = view.engine.backend === 'webgpu' && adapterInfo ? `${adapterInfo} (WebGPU)` : view.engine.adapter;
   const e = $('engine');
   if (view.engine.backend === 'webgpu') {
     e.className = 'engine webgpu';
-    e.textContent = `Computed on WebGPU by wgpu-rnn's WGSL kernels · adapter: ${view.engine.adapter}`;
+    e.textContent = `Computed on WebGPU by wgpu-rnn's WGSL kernels · adapter: ${view.adapterName}`;
   } else {
     e.className = 'engine cpu';
     const why = s.backend === 'cpu' ? 'the CPU was asked for (backend=cpu)'

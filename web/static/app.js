@@ -131,15 +131,17 @@ async function compute() {
   compareGradients(c, ticket);
 }
 
-function publish(trace) {
-  let el = $('trace-json');
+// Numbers for scripts: a JSON <script> element (`<` escaped so the DOM dump stays valid).
+function publishJson(id, value) {
+  let el = $(id);
   if (!el) {
     el = document.createElement('script');
-    el.type = 'application/json'; el.id = 'trace-json';
+    el.type = 'application/json'; el.id = id;
     document.body.appendChild(el);
   }
-  el.textContent = JSON.stringify(trace).replace(/</g, '\\u003c');
+  el.textContent = JSON.stringify(value).replace(/</g, '\\u003c');
 }
+const publish = (trace) => publishJson('trace-json', trace);
 
 function markReady() {
   const b = document.body;
@@ -165,6 +167,7 @@ async function compareGradients(c, ticket) {
   }
   if (ticket !== view.busy) return;
   view.compare = runs;
+  publishJson('grad-compare-json', runs);
   drawCompare();
 }
 
@@ -268,6 +271,7 @@ function drawColumns(from, to) {
     }
     ctx.textAlign = 'left';
   }
+  document.body.dataset.revealed = String(to);
 }
 
 function replay() {

@@ -30,6 +30,7 @@ lint: wasm-target
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy $(WASM) -- -D warnings
+	$(CARGO) clippy --release -p wgpu-rnn-web --target wasm32-unknown-unknown -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib
 	$(CARGO) build $(WASM)
 
@@ -63,8 +64,9 @@ browser:
 serve: web build
 	$(CARGO) run --release --quiet -- serve
 
-# The page's trained model (web/static/charlm.safetensors, 150 KB), as it was made: about
-# 6 minutes on 2 CPU cores under lavapipe.
+# The page's trained model (web/static/charlm.safetensors, 150 KB: a 1-layer LSTM, H = 64,
+# on the shipped Shakespeare), as it was made: about 6 minutes on 2 CPU cores under
+# lavapipe; validation loss 4.17 (uniform) -> 1.74 nats/char after 6000 updates.
 web-model: build
 	$(CARGO) run --release --quiet -- train --cell lstm --layers 1 --hidden 64 --steps 6000 \
 		--lr 3e-3 --eval-every 1000 --seed 0 --out web/static/charlm.safetensors

@@ -10,8 +10,8 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuModel};
-use crate::reference::SeqBatch;
 use crate::io::{TensorFile, TensorWriter};
+use crate::reference::SeqBatch;
 use crate::spec::{CellKind, RnnSpec};
 use crate::weights::Weights;
 use rand::{Rng, SeedableRng};
@@ -299,7 +299,8 @@ pub fn sample_cpu(
     let ids = check_sample(ck, prime, temperature)?;
     let w = &ck.weights;
     let h = w.spec.hidden_size;
-    let one_hot = |ids: &[u32]| -> Vec<f64> { ck.vocab.one_hot(ids).iter().map(|&x| x as f64).collect() };
+    let one_hot =
+        |ids: &[u32]| -> Vec<f64> { ck.vocab.one_hot(ids).iter().map(|&x| x as f64).collect() };
     let run = |ids: &[u32], state: Option<(&[f64], &[f64])>| {
         let x = one_hot(ids);
         let (h0, c0) = match state {

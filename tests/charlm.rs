@@ -138,3 +138,36 @@ fn batcher_skip_matches_reading_the_batches() {
         assert_eq!(read.next(&ids), skipped.next(&ids), "after {n} batches");
     }
 }
+
+/// The browser page's CPU sampler (the reference, f64) writes what the GPU sampler writes,
+/// greedy and at a temperature with the same seed, for the page's trained model; and
+/// `top_k` is softmax's k largest, most likely first.
+#[test]
+fn cpu_sampler_and_top_k_match_the_gpu() {
+    let gpu = common::gpu();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/static/charlm.safetensors");
+    let ck = Checkpoint::load(&path).unwrap();
+    for (temperature, seed) in [(0.0, 0), (0.8, 5)] {
+        let g = charlm::sample(gpu, &ck, "To be, or", 60, temperature, seed).unwrap();
+        let c = charlm::sample_cpu(&ck, "To be, or", 60, temperature, seed).unwrap();
+        assert_eq!(g, c, "temperature {temperature}");
+        assert_eq!(c.chars().count(), "To be, or".len() + 60);
+    }
+    let h: Vec<f32> =
+        (0..ck.weights.spec.hidden_size).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0).collect();
+    let logits = ck.logits(&h);
+    let top = ck.top_k(&h, 5);
+    assert_eq!(top.len(), 5);
+    let m = logits.iter().cloned().fold(f32::MIN, f32::max) as f64;
+    let z: f64 = logits.iter().map(|&l| (l as f64 - m).exp()).sum();
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    for (pred, &want) in top.iter().zip(&order) {
+        assert_eq!(pred.char, ck.vocab.chars[want]);
+        let p = ((logits[want] as f64 - m).exp() / z) as f32;
+        assert!((pred.p - p).abs() < 1e-6, "{} {p}", pred.p);
+    }
+    assert!(charlm::sample_cpu(&ck, "", 5, 0.0, 0).is_err());
+    assert!(charlm::sample_cpu(&ck, "ab", 5, -1.0, 0).is_err());
+}

@@ -25,7 +25,9 @@ fn trace_values_are_the_forward_outputs() {
     for (w, layer) in models {
         let cell = w.spec.cell;
         let gates = cell != CellKind::RnnTanh;
-        let tr = trace::run(gpu, &w, &vocab, text, TraceOptions { layer, gates, ..Default::default() }).unwrap();
+        let tr =
+            trace::run(gpu, &w, &vocab, text, TraceOptions { layer, gates, ..Default::default() })
+                .unwrap();
         let l = layer.unwrap_or(w.spec.num_layers - 1);
         assert_eq!(tr.layer, l);
         // The reference over every prefix gives h_t and c_t of layer l at each step.
@@ -122,13 +124,20 @@ fn trace_values_are_the_forward_outputs() {
     }
     // A plain RNN has no gates to show, and the layer must exist.
     let w = trace::seeded(&vocab, CellKind::RnnTanh, 4, 1).unwrap();
-    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: None, gates: true, ..Default::default() })
-        .unwrap_err()
-        .to_string();
+    let err = trace::run(
+        gpu,
+        &w,
+        &vocab,
+        text,
+        TraceOptions { layer: None, gates: true, ..Default::default() },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("no gates"), "{err}");
-    let err = trace::run(gpu, &w, &vocab, text, TraceOptions { layer: Some(1), ..Default::default() })
-        .unwrap_err()
-        .to_string();
+    let err =
+        trace::run(gpu, &w, &vocab, text, TraceOptions { layer: Some(1), ..Default::default() })
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("--layer 1"), "{err}");
 }
 
@@ -160,7 +169,13 @@ fn cpu_trace_matches_the_gpu_trace() {
         assert_eq!(got.gates.len(), want.gates.len());
         for (g, w) in got.gates.iter().zip(&want.gates) {
             assert_eq!(g.name, w.name);
-            assert_close_all(compare(&what(&g.name), &flat(&g.values), &flat(&w.values), 1e-5, 1e-4));
+            assert_close_all(compare(
+                &what(&g.name),
+                &flat(&g.values),
+                &flat(&w.values),
+                1e-5,
+                1e-4,
+            ));
         }
         let (gn, wn) = (got.grad_h_norm.unwrap(), want.grad_h_norm.unwrap());
         assert_eq!(gn.len(), text.len());

@@ -201,7 +201,9 @@ impl Browser {
     }
 
     fn json_of(&self, id: &str) -> Value {
-        let text = self.js(&format!("const e = document.getElementById('{id}'); return e ? e.textContent : '';"));
+        let text = self.js(&format!(
+            "const e = document.getElementById('{id}'); return e ? e.textContent : '';"
+        ));
         serde_json::from_str(text.as_str().unwrap()).unwrap_or(Value::Null)
     }
 
@@ -288,6 +290,11 @@ fn numbers(v: &Value) -> Vec<f64> {
     }
 }
 
+/// |got - want| <= 1e-5 + 1e-4·|want|; false when either is NaN.
+fn within(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-5 + 1e-4 * want.abs()
+}
+
 /// The page's contract: |page - native| <= 1e-5 + 1e-4·|native| for every number of h, c,
 /// the gates and ‖dL/dh_t‖.
 fn assert_same_trace(page: &Value, native: &Value, what: &str) {
@@ -300,17 +307,25 @@ fn assert_same_trace(page: &Value, native: &Value, what: &str) {
     let (pg, ng) = (gates(page), gates(native));
     assert_eq!(pg.len(), ng.len(), "{what}: gates");
     let (pg, ng) = (Value::Array(pg), Value::Array(ng));
-    let gate_values = |v: &Value| Value::Array(v.as_array().unwrap().iter().map(|g| g["values"].clone()).collect());
+    let gate_values = |v: &Value| {
+        Value::Array(v.as_array().unwrap().iter().map(|g| g["values"].clone()).collect())
+    };
     let (pgv, ngv) = (gate_values(&pg), gate_values(&ng));
     parts.push(("gates", &pgv, &ngv));
     for (name, got, want) in parts {
         let (got, want) = (numbers(got), numbers(want));
-        assert_eq!(got.len(), want.len(), "{what}: {name} has {} numbers, native {}", got.len(), want.len());
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{what}: {name} has {} numbers, native {}",
+            got.len(),
+            want.len()
+        );
         let bad: Vec<String> = got
             .iter()
             .zip(&want)
             .enumerate()
-            .filter(|(_, (g, w))| !((*g - *w).abs() <= 1e-5 + 1e-4 * w.abs()))
+            .filter(|(_, (g, w))| !within(**g, **w))
             .take(5)
             .map(|(i, (g, w))| format!("[{i}] page {g:e} native {w:e}"))
             .collect();
@@ -322,7 +337,18 @@ fn assert_same_trace(page: &Value, native: &Value, what: &str) {
 const CASES: &[(&str, &[&str])] = &[
     (
         "text=abracadabra&cell=rnn&nonlinearity=tanh&hidden=16&seed=3",
-        &["--text", "abracadabra", "--cell", "rnn", "--nonlinearity", "tanh", "--hidden", "16", "--seed", "3"],
+        &[
+            "--text",
+            "abracadabra",
+            "--cell",
+            "rnn",
+            "--nonlinearity",
+            "tanh",
+            "--hidden",
+            "16",
+            "--seed",
+            "3",
+        ],
     ),
     (
         "text=abba%20cab%20dad&cell=lstm&hidden=8&seed=11&gates=1",
@@ -330,11 +356,32 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "text=abracadabra%20abracadabra&cell=gru&hidden=32&seed=0&gates=1",
-        &["--text", "abracadabra abracadabra", "--cell", "gru", "--hidden", "32", "--seed", "0", "--gates"],
+        &[
+            "--text",
+            "abracadabra abracadabra",
+            "--cell",
+            "gru",
+            "--hidden",
+            "32",
+            "--seed",
+            "0",
+            "--gates",
+        ],
     ),
     (
         "text=cab%20dab&cell=rnn&nonlinearity=relu&hidden=5&seed=7",
-        &["--text", "cab dab", "--cell", "rnn", "--nonlinearity", "relu", "--hidden", "5", "--seed", "7"],
+        &[
+            "--text",
+            "cab dab",
+            "--cell",
+            "rnn",
+            "--nonlinearity",
+            "relu",
+            "--hidden",
+            "5",
+            "--seed",
+            "7",
+        ],
     ),
 ];
 
@@ -461,7 +508,16 @@ fn replay_reseed_hover_gates_gradients_and_the_trained_model_work() {
     let seed_flag = seed.to_string();
     assert_same_trace(
         &after,
-        &native_trace(&["--text", "abracadabra", "--cell", "rnn", "--hidden", "16", "--seed", &seed_flag]),
+        &native_trace(&[
+            "--text",
+            "abracadabra",
+            "--cell",
+            "rnn",
+            "--hidden",
+            "16",
+            "--seed",
+            &seed_flag,
+        ]),
         "after ↻ weights",
     );
 
@@ -470,12 +526,20 @@ fn replay_reseed_hover_gates_gradients_and_the_trained_model_work() {
     browser.wait_for("!!document.getElementById('grad-compare-json')", "gradient comparison");
     let runs = browser.json_of("grad-compare-json");
     let decay = |label: &str| {
-        let run = runs.as_array().unwrap().iter().find(|r| r["label"].as_str().unwrap().starts_with(label)).unwrap();
+        let run = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["label"].as_str().unwrap().starts_with(label))
+            .unwrap();
         let n = numbers(&run["norms"]);
         n[0] / n[n.len() - 1]
     };
     let (rnn, lstm) = (decay("RNN tanh"), decay("LSTM"));
-    assert!(rnn < lstm / 10.0, "over 35 characters RNN keeps {rnn:e} of the gradient, LSTM {lstm:e}");
+    assert!(
+        rnn < lstm / 10.0,
+        "over 35 characters RNN keeps {rnn:e} of the gradient, LSTM {lstm:e}"
+    );
     browser.js("document.querySelector('.gradients').scrollIntoView();");
     browser.screenshot("gradients.png");
 
@@ -496,25 +560,34 @@ fn replay_reseed_hover_gates_gradients_and_the_trained_model_work() {
     let preds = tr["predictions"].as_array().unwrap();
     assert_eq!(preds.len(), text.chars().count());
     for col in preds {
-        let p: Vec<f64> = col.as_array().unwrap().iter().map(|x| x["p"].as_f64().unwrap()).collect();
+        let p: Vec<f64> =
+            col.as_array().unwrap().iter().map(|x| x["p"].as_f64().unwrap()).collect();
         assert_eq!(p.len(), 5);
         assert!(p.windows(2).all(|w| w[0] >= w[1]) && p.iter().sum::<f64>() <= 1.0 + 1e-5, "{p:?}");
     }
     // After "To be, or not to b" a trained model should expect "e" among its top 5.
-    let last: Vec<&str> =
-        preds[text.len() - 2].as_array().unwrap().iter().map(|x| x["char"].as_str().unwrap()).collect();
+    let last: Vec<&str> = preds[text.len() - 2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["char"].as_str().unwrap())
+        .collect();
     assert!(last.contains(&"e"), "after 'to b': {last:?}");
     browser.click("#sample");
     browser.wait_for("document.getElementById('sample-out').textContent.length > 0", "sample");
     let sample = browser.js("return document.getElementById('sample-out').textContent;");
     let sample = sample.as_str().unwrap();
-    assert!(sample.starts_with(text) && sample.chars().count() == text.chars().count() + 200, "{sample:?}");
+    assert!(
+        sample.starts_with(text) && sample.chars().count() == text.chars().count() + 200,
+        "{sample:?}"
+    );
     browser.screenshot("trained-model.png");
 
     // A phone's width: the page still lays out (the heatmap scrolls inside its box).
     browser.resize(390, 844);
     browser.open(&format!("{url}?text=abracadabra&cell=lstm&hidden=16"));
-    let overflow = browser.js("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
+    let overflow =
+        browser.js("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
     assert_eq!(overflow, json!(true), "the page is wider than a phone");
     browser.screenshot("phone.png");
 }

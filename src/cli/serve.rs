@@ -23,10 +23,9 @@ pub struct ServeArgs {
 fn page_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     let candidates = match dir {
         Some(d) => vec![d],
-        None => vec![
-            PathBuf::from("web/dist"),
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("web/dist"),
-        ],
+        None => {
+            vec![PathBuf::from("web/dist"), Path::new(env!("CARGO_MANIFEST_DIR")).join("web/dist")]
+        }
     };
     for d in &candidates {
         if d.join("index.html").is_file() {
@@ -121,7 +120,9 @@ fn handle(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
             None => ("400 Bad Request", "text/plain", b"bad path\n".to_vec()),
             Some(file) => match std::fs::read(&file) {
                 Ok(bytes) => ("200 OK", mime(&file), bytes),
-                Err(_) => ("404 Not Found", "text/plain", format!("{target}: not found\n").into_bytes()),
+                Err(_) => {
+                    ("404 Not Found", "text/plain", format!("{target}: not found\n").into_bytes())
+                }
             },
         }
     };

@@ -474,7 +474,9 @@ impl GpuModel {
                 for row in 0..b {
                     let dst = (st * b + row) * h..(st * b + row + 1) * h;
                     if next < len(row) {
-                        c[dst].copy_from_slice(&cprev[(next * b + row) * h..(next * b + row + 1) * h]);
+                        c[dst].copy_from_slice(
+                            &cprev[(next * b + row) * h..(next * b + row + 1) * h],
+                        );
                     } else {
                         c[dst].copy_from_slice(&c_n[row * h..(row + 1) * h]);
                     }

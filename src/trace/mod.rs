@@ -11,9 +11,9 @@ mod draw;
 #[cfg(feature = "native")]
 pub use draw::{draw_png, draw_svg};
 
-use crate::charlm::Vocab;
 #[cfg(feature = "native")]
 use crate::charlm::Checkpoint;
+use crate::charlm::Vocab;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuModel, Input};
 use crate::reference::{self, SeqBatch};

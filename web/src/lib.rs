@@ -124,14 +124,7 @@ pub async fn create_engine(want_gpu: bool) -> Engine {
     } else {
         (None, cpu_name(), "WebGPU was not requested".into())
     };
-    Engine {
-        inner: Rc::new(Inner {
-            gpu,
-            adapter,
-            fallback_reason,
-            trained: RefCell::new(None),
-        }),
-    }
+    Engine { inner: Rc::new(Inner { gpu, adapter, fallback_reason, trained: RefCell::new(None) }) }
 }
 
 fn cpu_name() -> String {
@@ -188,14 +181,27 @@ impl Engine {
 
     /// Samples `length` characters after `prime` from the trained model (temperature 0 is
     /// greedy); resolves to the prime plus the continuation.
-    pub fn sample(&self, prime: String, length: usize, temperature: f32, seed: u32) -> js_sys::Promise {
+    pub fn sample(
+        &self,
+        prime: String,
+        length: usize,
+        temperature: f32,
+        seed: u32,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let ck = trained(&inner).map_err(js_error)?;
             let text = match &inner.gpu {
                 Some(gpu) => {
-                    wgpu_rnn::charlm::sample_async(gpu, &ck, &prime, length, temperature, seed as u64)
-                        .await
+                    wgpu_rnn::charlm::sample_async(
+                        gpu,
+                        &ck,
+                        &prime,
+                        length,
+                        temperature,
+                        seed as u64,
+                    )
+                    .await
                 }
                 None => wgpu_rnn::charlm::sample_cpu(&ck, &prime, length, temperature, seed as u64),
             }
@@ -214,11 +220,7 @@ fn backend(inner: &Inner) -> &'static str {
 }
 
 fn trained(inner: &Inner) -> Result<Rc<Checkpoint>, String> {
-    inner
-        .trained
-        .borrow()
-        .clone()
-        .ok_or_else(|| "the trained model is not loaded".to_string())
+    inner.trained.borrow().clone().ok_or_else(|| "the trained model is not loaded".to_string())
 }
 
 /// Checks a request and builds its model: (weights, vocabulary, checkpoint if trained).

@@ -462,14 +462,22 @@ async function main() {
     markReady();
     return;
   }
-  const wantGpu = s.backend !== 'cpu' && 'gpu' in navigator;
-  // The browser's own words for its adapter (wgpu's adapter info is mostly empty here).
+  let wantGpu = s.backend !== 'cpu' && 'gpu' in navigator;
+  let why = s.backend === 'cpu' ? 'the CPU was asked for (backend=cpu)'
+    : !('gpu' in navigator) ? 'this browser has no WebGPU (navigator.gpu is missing)' : '';
+  // Ask for an adapter first: the browser's own words for it (wgpu's adapter info is mostly
+  // empty here), and a plain reason when there is none.
   let adapterInfo = '';
   if (wantGpu) {
     try {
       const a = await navigator.gpu.requestAdapter();
-      if (a && a.info) adapterInfo = [a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' ');
-    } catch (err) { adapterInfo = ''; }
+      if (!a) {
+        wantGpu = false;
+        why = 'the browser offers no WebGPU adapter (WebGPU is disabled, blocked or unsupported here)';
+      } else if (a.info) {
+        adapterInfo = [a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' ');
+      }
+    } catch (err) { wantGpu = false; why = `requestAdapter failed: ${err.message || err}`; }
   }
   view.engine = await createEngine(wantGpu);
   view.adapterName = view.engine.backend === 'webgpu' && adapterInfo ? `${adapterInfo} (WebGPU)` : view.engine.adapter;
@@ -479,9 +487,7 @@ async function main() {
     e.textContent = `Computed on WebGPU by wgpu-rnn's WGSL kernels · adapter: ${view.adapterName}`;
   } else {
     e.className = 'engine cpu';
-    const why = s.backend === 'cpu' ? 'the CPU was asked for (backend=cpu)'
-      : !('gpu' in navigator) ? 'this browser has no WebGPU (navigator.gpu is missing)'
-        : `WebGPU gave no device: ${view.engine.fallbackReason}`;
+    if (!why) why = `WebGPU gave no device: ${view.engine.fallbackReason}`;
     e.textContent = `No WebGPU: ${why}. Computing with wgpu-rnn's CPU reference compiled to WebAssembly (f64; same numbers, slower).`;
   }
   wire();

@@ -14,6 +14,160 @@ pub struct TensorFile {
     bytes: Vec<u8>,
 }
 
+/// Names and shapes of tensors: what `Weights::infer_spec` reads, from a whole file
+/// (`TensorFile`) or from its header alone (`TensorHeader`).
+pub trait TensorShapes {
+    /// The shape of `name`, or None if absent.
+    fn shape(&self, name: &str) -> Option<Vec<usize>>;
+    /// Whether the file holds a tensor `name`.
+    fn contains(&self, name: &str) -> bool {
+        self.shape(name).is_some()
+    }
+}
+
+impl TensorShapes for TensorFile {
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        TensorFile::shape(self, name)
+    }
+}
+
+/// The header of a `.safetensors` file, read without its tensors: the names, shapes and
+/// size of a model can be checked against the device and the host before gigabytes are
+/// read.
+#[cfg(feature = "native")]
+#[derive(Clone, Debug)]
+pub struct TensorHeader {
+    path: String,
+    tensors: BTreeMap<String, HeaderEntry>,
+    /// where the data starts: 8 + the header's length
+    data_start: u64,
+    file_bytes: u64,
+}
+
+#[cfg(feature = "native")]
+#[derive(Clone, Debug, serde::Deserialize)]
+struct HeaderEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: (u64, u64),
+}
+
+#[cfg(feature = "native")]
+impl TensorHeader {
+    /// Reads the 8-byte length and the JSON header of `path`, nothing more.
+    #[cfg(feature = "native")]
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        use std::io::Read;
+        let p = path.as_ref();
+        let name = p.display().to_string();
+        let io = |source| Error::Io { path: name.clone(), source };
+        let mut f = std::fs::File::open(p).map_err(io)?;
+        let file_bytes = f.metadata().map_err(io)?.len();
+        let bad = |msg: String| Error::SafeTensors { path: name.clone(), msg };
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len).map_err(|_| bad("shorter than its 8-byte header length".into()))?;
+        let n = u64::from_le_bytes(len);
+        // safetensors' own cap on a header (100 MB), before allocating for it.
+        if n > 100_000_000 || n + 8 > file_bytes {
+            return Err(bad(format!("header length {n} does not fit a {file_bytes}-byte file")));
+        }
+        let mut header = vec![0u8; n as usize];
+        f.read_exact(&mut header).map_err(io)?;
+        let json: BTreeMap<String, serde_json::Value> =
+            serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+        let mut tensors = BTreeMap::new();
+        for (k, v) in json.into_iter().filter(|(k, _)| k != "__metadata__") {
+            let entry: HeaderEntry =
+                serde_json::from_value(v).map_err(|e| bad(format!("tensor `{k}`: {e}")))?;
+            tensors.insert(k, entry);
+        }
+        Ok(TensorHeader { path: name, tensors, data_start: 8 + n, file_bytes })
+    }
+
+    /// Tensor names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.tensors.keys().cloned().collect()
+    }
+
+    /// Elements `first..first + count` (row-major) of float tensor `name` (F32, F64, F16 or
+    /// BF16) as f32, read from the file: a long input streams in pieces.
+    #[cfg(feature = "native")]
+    pub fn read_f32(&self, name: &str, first: usize, count: usize) -> Result<Vec<f32>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let e = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.into(),
+            expected: "a float tensor".into(),
+        })?;
+        let size: u64 = match e.dtype.as_str() {
+            "F32" => 4,
+            "F64" => 8,
+            "F16" | "BF16" => 2,
+            d => {
+                return Err(Error::Dtype {
+                    name: name.into(),
+                    expected: "F32, F64, F16 or BF16".into(),
+                    found: d.into(),
+                })
+            }
+        };
+        let bad = |msg: String| Error::SafeTensors { path: self.path.clone(), msg };
+        let numel = e.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+        let (start, end) = e.data_offsets;
+        let fits = numel.and_then(|n| n.checked_mul(size)) == end.checked_sub(start)
+            && self.data_start.checked_add(end).is_some_and(|e| e <= self.file_bytes);
+        if !fits {
+            return Err(bad(format!(
+                "tensor `{name}`: offsets {start}..{end} do not hold {:?} {}",
+                e.shape, e.dtype
+            )));
+        }
+        if (first + count) as u64 > numel.unwrap_or(0) {
+            return Err(bad(format!(
+                "tensor `{name}`: elements {first}..{} past its end",
+                first + count
+            )));
+        }
+        let io = |source| Error::Io { path: self.path.clone(), source };
+        let mut f = std::fs::File::open(&self.path).map_err(io)?;
+        f.seek(SeekFrom::Start(self.data_start + start + first as u64 * size)).map_err(io)?;
+        let mut raw = vec![0u8; count * size as usize];
+        f.read_exact(&mut raw).map_err(io)?;
+        Ok(match e.dtype.as_str() {
+            "F32" => {
+                raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            }
+            "F64" => raw
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            "F16" => {
+                raw.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+            }
+            _ => raw
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect(),
+        })
+    }
+
+    /// The path it was read from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The whole file's size in bytes.
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+}
+
+#[cfg(feature = "native")]
+impl TensorShapes for TensorHeader {
+    fn shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.get(name).map(|e| e.shape.clone())
+    }
+}
+
 /// A tensor converted to f64, with its shape.
 #[derive(Clone, Debug)]
 pub struct Tensor {

@@ -2,7 +2,7 @@
 //! `.safetensors` load/save.
 
 use crate::error::{Error, Result};
-use crate::io::{Data, TensorFile, TensorWriter};
+use crate::io::{Data, TensorFile, TensorShapes, TensorWriter};
 use crate::spec::{CellKind, ParamKind, RnnSpec};
 use rand::{Rng, SeedableRng};
 #[cfg(feature = "native")]
@@ -140,7 +140,7 @@ impl Weights {
     /// Reads the spec a weight file describes: sizes, layers, direction and bias come from the
     /// tensor names and shapes; the cell kind (which the file cannot tell apart for RNN
     /// tanh/relu) comes from the caller and is checked against the gate count.
-    pub fn infer_spec(file: &TensorFile, cell: CellKind) -> Result<RnnSpec> {
+    pub fn infer_spec(file: &impl TensorShapes, cell: CellKind) -> Result<RnnSpec> {
         let hh = file.shape("weight_hh_l0").ok_or_else(|| Error::MissingTensor {
             name: "weight_hh_l0".into(),
             expected: format!("[{}*H, H]", cell.gates()),

@@ -615,6 +615,35 @@ fn init_past_host_memory_is_an_error_not_an_abort() {
     assert!(err.contains("memory") && err.contains("bytes"), "{err}");
 }
 
+/// Issue #18: a model too big for the device is refused from the file's header, before its
+/// tensors are read. The file here is a header declaring 6.4 GB of LSTM weights (H = 20000)
+/// with no data at all: reading it whole would fail as a truncated file instead.
+#[test]
+fn a_model_past_the_device_is_refused_from_its_header() {
+    let (g, h, i) = (4 * 20000usize, 20000usize, 4usize);
+    let header = format!(
+        r#"{{"weight_ih_l0":{{"dtype":"F32","shape":[{g},{i}],"data_offsets":[0,{a}]}},"weight_hh_l0":{{"dtype":"F32","shape":[{g},{h}],"data_offsets":[{a},{b}]}}}}"#,
+        a = g * i * 4,
+        b = g * i * 4 + g * h * 4
+    );
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    let weights = tmp("header-only-6GB.safetensors");
+    std::fs::write(&weights, bytes).unwrap();
+    let input = tmp("header-only-x.safetensors");
+    let mut w = wgpu_rnn::io::TensorWriter::new();
+    w.add_f32("x", vec![2, 1, i], vec![0.5; 2 * i]);
+    w.write(&input).unwrap();
+    let out = bin()
+        .args(["forward", "--weights", &weights, "--cell", "lstm", "--input", &input])
+        .args(["--output", &tmp("header-only-out.safetensors")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("exceeds") && !err.contains("Incomplete"), "{err}");
+}
+
 /// Issue #18: a relu RNN with spectral radius 60 overflows f32 in BPTT. The GPU engine
 /// reported ‖dL/dh_0‖ = 0 (the NaN hidden by relu's derivative); now the overflow
 /// propagates, the first non-finite step is named, and the disagreement with the f64
@@ -633,4 +662,102 @@ fn stability_names_the_step_where_f32_overflowed() {
     assert!(r["first_nonfinite_step"].as_u64().is_some(), "{r}");
     assert_eq!(r["verdict"], "exploding", "{r}");
     assert!(err.contains("f32 overflowed on the GPU") && err.contains("f64 reference"), "{err}");
+}
+
+/// Issue #18: `forward --final-only` streams x from the file in chunks (host memory flat),
+/// and gives the final states of reading it whole; a bidirectional model too long for one
+/// call says how to get through.
+#[test]
+fn final_only_streams_the_input_and_long_bidirectional_calls_say_what_to_do() {
+    let model = tmp("stream-model.safetensors");
+    let ok = bin()
+        .args([
+            "init",
+            "--cell",
+            "lstm",
+            "--input-size",
+            "3",
+            "--hidden-size",
+            "6",
+            "--layers",
+            "2",
+        ])
+        .args(["--seed", "4", "--out", &model])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (t, b, i, h) = (700usize, 2usize, 3usize, 6usize);
+    let x: Vec<f32> = (0..t * b * i).map(|k| (k * 37 % 101) as f32 / 50.0 - 1.0).collect();
+    let h0: Vec<f32> = (0..2 * b * h).map(|k| (k as f32 / 24.0) - 0.5).collect();
+    let input = tmp("stream-x.safetensors");
+    let mut w = wgpu_rnn::io::TensorWriter::new();
+    w.add_f32("x", vec![t, b, i], x).add_f32("h0", vec![2, b, h], h0);
+    w.write(&input).unwrap();
+    let run = |final_only: bool, out: &str| {
+        let mut c = bin();
+        c.args([
+            "forward",
+            "--weights",
+            &model,
+            "--cell",
+            "lstm",
+            "--input",
+            &input,
+            "--output",
+            out,
+        ]);
+        if final_only {
+            c.arg("--final-only");
+        }
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        (wgpu_rnn::io::TensorFile::open(out).unwrap(), err)
+    };
+    let (streamed, log) = run(true, &tmp("stream-out-final.safetensors"));
+    assert!(log.contains("streamed x") && log.contains("chunks of 256"), "{log}");
+    let (whole, _) = run(false, &tmp("stream-out-whole.safetensors"));
+    for name in ["h_n", "c_n"] {
+        let (s, w) = (streamed.float32(name, None).unwrap(), whole.float32(name, None).unwrap());
+        let c = wgpu_rnn::check::compare(name, &s, &w, 1e-5, 1e-4);
+        assert!(c.ok(), "{c}");
+    }
+
+    // Bidirectional LSTM, H = 8: 64 floats per step in its widest sequence buffer, so past
+    // 524288 steps no binding of lavapipe's 128 MiB holds the call.
+    let bi = tmp("stream-bi.safetensors");
+    let ok = bin()
+        .args([
+            "init",
+            "--cell",
+            "lstm",
+            "--input-size",
+            "1",
+            "--hidden-size",
+            "8",
+            "--bidirectional",
+        ])
+        .args(["--out", &bi])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let long = tmp("stream-long.safetensors");
+    let t = 600_000;
+    let mut w = wgpu_rnn::io::TensorWriter::new();
+    w.add_f32("x", vec![t, 1, 1], vec![0.25; t]);
+    w.write(&long).unwrap();
+    let o = bin()
+        .args(["forward", "--weights", &bi, "--cell", "lstm", "--input", &long])
+        .args(["--output", &tmp("stream-long-out.safetensors")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let gpu = wgpu_rnn::Gpu::new().unwrap();
+    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    if (t as u64) * 64 * 4 <= limit {
+        // An adapter whose bindings hold the whole call runs it.
+        assert!(o.status.success(), "{err}");
+    } else {
+        assert!(err.contains("bidirectional") && err.contains("split the sequence"), "{err}");
+    }
 }

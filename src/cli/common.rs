@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use wgpu_rnn::bench::{self, Workload};
-use wgpu_rnn::io::TensorFile;
+use wgpu_rnn::io::{TensorFile, TensorHeader, TensorShapes};
 use wgpu_rnn::{CellKind, Input, RnnSpec, Variant, Weights};
 
 /// `--cell` (with `ignore_case`: `LSTM` is `lstm`).
@@ -184,8 +184,10 @@ impl ModelArgs {
 
     fn load_with(&self, gpu: Option<&wgpu_rnn::Gpu>) -> Result<Weights> {
         let cell = self.cell.kind(self.nonlinearity);
-        let file = TensorFile::open(&self.weights)?;
-        let spec = Weights::infer_spec(&file, cell)?;
+        // The header alone first: sizes are checked against the device and the host before
+        // a large file is read.
+        let header = TensorHeader::open(&self.weights)?;
+        let spec = Weights::infer_spec(&header, cell)?;
         if let Some(l) = self.layers {
             if l != spec.num_layers {
                 bail!(
@@ -205,6 +207,10 @@ impl ModelArgs {
         if let Some(gpu) = gpu {
             wgpu_rnn::GpuModel::check_fits(gpu, &spec)?;
         }
+        // The file's bytes, then its parameters in f64.
+        let host = spec.param_bytes(8).and_then(|p| p.checked_add(header.file_bytes()));
+        wgpu_rnn::host::check_memory(&format!("reading {}", self.weights.display()), host)?;
+        let file = TensorFile::open(&self.weights)?;
         Ok(Weights::from_file(&file, spec)?)
     }
 }
@@ -222,15 +228,8 @@ pub struct InputFile {
 impl InputFile {
     pub fn load(path: &std::path::Path, spec: &RnnSpec) -> Result<Self> {
         let f = TensorFile::open(path)?;
-        const NAMES: [&str; 4] = ["x", "h0", "c0", "lengths"];
-        if let Some(name) = f.names().into_iter().find(|n| !NAMES.contains(&n.as_str())) {
-            bail!(
-                "{} holds a tensor `{name}`, which is not an input; expected {}",
-                path.display(),
-                NAMES.join(", ")
-            );
-        }
-        let xs = x_shape(&f, spec)?;
+        check_input_names(&f.names(), path)?;
+        let xs = x_shape(&f, f.path(), spec)?;
         let (t, b) = (xs[0], xs[1]);
         let x = f.float32("x", Some(&[t, b, spec.input_size]))?;
         let state_shape = [spec.num_layers * spec.directions(), b, spec.hidden_size];
@@ -262,15 +261,27 @@ impl InputFile {
     }
 }
 
+/// Refuses a tensor that is not one of an input file's.
+pub fn check_input_names(names: &[String], path: &std::path::Path) -> Result<()> {
+    const NAMES: [&str; 4] = ["x", "h0", "c0", "lengths"];
+    if let Some(name) = names.iter().find(|n| !NAMES.contains(&n.as_str())) {
+        bail!(
+            "{} holds a tensor `{name}`, which is not an input; expected {}",
+            path.display(),
+            NAMES.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The shape of `x`, which must be [T, B, I] with I from the weights.
-fn x_shape(f: &TensorFile, spec: &RnnSpec) -> Result<Vec<usize>> {
+pub fn x_shape(f: &impl TensorShapes, path: &str, spec: &RnnSpec) -> Result<Vec<usize>> {
     let s = f
         .shape("x")
-        .with_context(|| format!("{} has no tensor `x` [T, B, {}]", f.path(), spec.input_size))?;
+        .with_context(|| format!("{path} has no tensor `x` [T, B, {}]", spec.input_size))?;
     if s.len() != 3 || s[2] != spec.input_size {
         bail!(
-            "tensor `x` in {} has shape {s:?}, expected [T, B, {}] (input size from the weights)",
-            f.path(),
+            "tensor `x` in {path} has shape {s:?}, expected [T, B, {}] (input size from the weights)",
             spec.input_size
         );
     }

@@ -84,6 +84,21 @@ impl GpuModel {
         if chunkable && input.t > fits {
             return self.forward_chunked_async(gpu, input, opts, fits).await;
         }
+        if input.t > fits {
+            let why = if self.spec.bidirectional {
+                "a bidirectional model"
+            } else {
+                "a call with lengths"
+            };
+            return Err(Error::DeviceLimit {
+                what: format!(
+                    "steps of {why} in one call (only unidirectional calls without lengths run in chunks: split the sequence or the batch)"
+                ),
+                value: input.t as u64,
+                limit: fits as u64,
+                limit_name: format!("steps of B = {} per binding (max_storage_buffer_binding_size)", input.b),
+            });
+        }
         let key = self.plan_key(gpu, input, opts)?;
         let (staged, reads) =
             self.with_plan(gpu, key, |plan| self.submit(gpu, plan, input, StateInit::Host))?;

@@ -226,6 +226,7 @@ function drawAll() {
   const tr = view.trace;
   if (!tr) return;
   const g = view.geometry = geometry(tr);
+  sizeCanvas($('overlay'), g.width, g.height);
   const ctx = sizeCanvas($('heatmap'), g.width, g.height);
   ctx.fillStyle = '#fbfaf7'; ctx.fillRect(0, 0, g.width, g.height);
   ctx.fillStyle = '#5b6470'; ctx.font = '12px system-ui, sans-serif'; ctx.textBaseline = 'alphabetic';
@@ -376,6 +377,7 @@ function drawHover() {
     box.dataset.text = tr.text;
   }
   const p = view.geometry.panels[view.hoverPanel];
+  outline();
   [...box.children].forEach((span, t) => {
     span.style.background = p && view.hoverUnit >= 0 && t < view.revealed
       ? (p.unit ? sequential(p.rows[t][view.hoverUnit]) : diverging(p.rows[t][view.hoverUnit], p.scale)) : '';
@@ -390,6 +392,22 @@ function drawHover() {
     info.textContent = lines.join('\n');
   } else if (view.hoverUnit >= 0 && p) {
     info.textContent = `unit ${view.hoverUnit} of ${p.name}: the text above is coloured by its value after each character`;
+  }
+}
+
+// Outlines the hovered unit's row and the hovered column on the overlay canvas.
+function outline() {
+  const g = view.geometry, canvas = $('overlay');
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, g.width, g.height);
+  ctx.strokeStyle = '#1d232b'; ctx.lineWidth = 1.5;
+  if (view.hoverPanel >= 0 && view.hoverUnit >= 0) {
+    const y = g.tops[view.hoverPanel] + view.hoverUnit * g.rh;
+    ctx.strokeRect(LEFT - 1, y - 1, view.revealed * g.cw + 1, g.rh + 1);
+  }
+  if (view.hoverCol >= 0 && view.hoverCol < view.revealed) {
+    const x = LEFT + view.hoverCol * g.cw;
+    g.panels.forEach((_, i) => ctx.strokeRect(x - 1, g.tops[i] - 1, g.cw + 1, g.hs * g.rh + 1));
   }
 }
 

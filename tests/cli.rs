@@ -615,6 +615,24 @@ fn init_past_host_memory_is_an_error_not_an_abort() {
     assert!(err.contains("memory") && err.contains("bytes"), "{err}");
 }
 
+/// An input file holding only `x` (in the temp folder); returns its path.
+fn x_file(name: &str, shape: [usize; 3], x: Vec<f32>) -> String {
+    let path = tmp(name);
+    let mut w = wgpu_rnn::io::TensorWriter::new();
+    w.add_f32("x", shape.to_vec(), x);
+    w.write(&path).unwrap();
+    path
+}
+
+/// `forward` of an LSTM weight file over an input file, the output to the temp folder.
+fn forward_lstm(weights: &str, input: &str, out: &str) -> std::process::Output {
+    bin()
+        .args(["forward", "--weights", weights, "--cell", "lstm", "--input", input])
+        .args(["--output", &tmp(out)])
+        .output()
+        .unwrap()
+}
+
 /// Issue #18: a model too big for the device is refused from the file's header, before its
 /// tensors are read. The file here is a header declaring 6.4 GB of LSTM weights (H = 20000)
 /// with no data at all: reading it whole would fail as a truncated file instead.
@@ -630,15 +648,8 @@ fn a_model_past_the_device_is_refused_from_its_header() {
     bytes.extend_from_slice(header.as_bytes());
     let weights = tmp("header-only-6GB.safetensors");
     std::fs::write(&weights, bytes).unwrap();
-    let input = tmp("header-only-x.safetensors");
-    let mut w = wgpu_rnn::io::TensorWriter::new();
-    w.add_f32("x", vec![2, 1, i], vec![0.5; 2 * i]);
-    w.write(&input).unwrap();
-    let out = bin()
-        .args(["forward", "--weights", &weights, "--cell", "lstm", "--input", &input])
-        .args(["--output", &tmp("header-only-out.safetensors")])
-        .output()
-        .unwrap();
+    let input = x_file("header-only-x.safetensors", [2, 1, i], vec![0.5; 2 * i]);
+    let out = forward_lstm(&weights, &input, "header-only-out.safetensors");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("exceeds") && !err.contains("Incomplete"), "{err}");
@@ -741,16 +752,9 @@ fn final_only_streams_the_input_and_long_bidirectional_calls_say_what_to_do() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let long = tmp("stream-long.safetensors");
     let t = 600_000;
-    let mut w = wgpu_rnn::io::TensorWriter::new();
-    w.add_f32("x", vec![t, 1, 1], vec![0.25; t]);
-    w.write(&long).unwrap();
-    let o = bin()
-        .args(["forward", "--weights", &bi, "--cell", "lstm", "--input", &long])
-        .args(["--output", &tmp("stream-long-out.safetensors")])
-        .output()
-        .unwrap();
+    let long = x_file("stream-long.safetensors", [t, 1, 1], vec![0.25; t]);
+    let o = forward_lstm(&bi, &long, "stream-long-out.safetensors");
     let err = String::from_utf8_lossy(&o.stderr);
     let gpu = wgpu_rnn::Gpu::new().unwrap();
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);

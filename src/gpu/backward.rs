@@ -349,25 +349,13 @@ impl GpuModel {
             ]))
         })?;
         let got = gpu.fetch(staged).await?;
-        // Forward direction (dir 0) of every row: [T, B, H] and gates [T, B, G*H].
+        let dh = dir0_units(&got[0], t * b, d, h);
+        let dc = s.cell.has_cell_state().then(|| dir0_units(&got[1], t * b, d, h));
         let dir0 = |v: &[f32], width: usize| -> Vec<f64> {
             (0..t * b)
-                .flat_map(|row| {
-                    v[row * d * width..row * d * width + width]
-                        .iter()
-                        .map(|&x| x as f64)
-                        .collect::<Vec<_>>()
-                })
+                .flat_map(|row| v[row * d * width..][..width].iter().map(|&x| x as f64))
                 .collect()
         };
-        let unpad = |v: Vec<f64>| {
-            unpad_rows(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), t * b, h, hpad)
-                .into_iter()
-                .map(|x| x as f64)
-                .collect::<Vec<f64>>()
-        };
-        let dh = unpad(dir0(&got[0], hpad));
-        let dc = s.cell.has_cell_state().then(|| unpad(dir0(&got[1], hpad)));
         let (xg, hg) = (dir0(&got[2], g * h), dir0(&got[3], g * h));
         let mut gates = Vec::with_capacity(t * b * g * h);
         for row in 0..t * b {
@@ -376,6 +364,13 @@ impl GpuModel {
         }
         Ok(Trace { dh, dc, gates })
     }
+}
+
+/// The forward direction's first `h` units of every row of a [R, D*Hp] buffer, as f64:
+/// [R, H].
+fn dir0_units(v: &[f32], rows: usize, d: usize, h: usize) -> Vec<f64> {
+    let hpad = hp(h);
+    (0..rows).flat_map(|row| v[row * d * hpad..][..h].iter().map(|&x| x as f64)).collect()
 }
 
 /// Per-step states of one layer and direction from a forward pass that keeps the reserve
@@ -413,6 +408,20 @@ impl GpuModel {
         layer: usize,
         dir: usize,
     ) -> Result<StepStates> {
+        Ok(self.forward_states_traced_async(gpu, input, layer, dir, None).await?.0)
+    }
+
+    /// `forward_states_async`, and with `d_output` = dL/d(output) [T, B, D*H] also BPTT in
+    /// the same call (one plan, one submit, one readback): dL/dh_t of the last layer's
+    /// forward direction, [T, B, H], as `trace_steps` records it.
+    pub async fn forward_states_traced_async(
+        &self,
+        gpu: &Gpu,
+        input: &Input<'_>,
+        layer: usize,
+        dir: usize,
+        d_output: Option<&[f32]>,
+    ) -> Result<(StepStates, Option<Vec<f64>>)> {
         let s = self.spec;
         if layer >= s.num_layers || dir >= s.directions() {
             return Err(Error::Config(format!(
@@ -425,25 +434,36 @@ impl GpuModel {
         let (t, b) = (input.t, input.b);
         let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
         let zeros = vec![0.0f32; t * b * d * h];
-        let grad = GradInput { d_output: &zeros, d_h_n: None, d_c_n: None };
+        let traced = d_output.is_some();
+        let grad = GradInput { d_output: d_output.unwrap_or(&zeros), d_h_n: None, d_c_n: None };
+        if traced {
+            self.check_grad_input(input, &grad)?;
+        }
         let n_state = s.num_layers * d * b;
-        let staged = self.with_grad_plan(gpu, input, None, false, |plan| {
+        let staged = self.with_grad_plan(gpu, input, None, traced, |plan| {
             self.upload_train(gpu, plan, input, &grad)?;
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            plan.record_forward(&self.spec, &mut enc, None);
+            if traced {
+                self.encode_train(plan, &mut enc, None, false);
+            } else {
+                plan.record_forward(&self.spec, &mut enc, None);
+            }
             gpu.queue.submit([enc.finish()]);
             let tl = &plan.layers[layer];
             let rs = &tl.reserve;
             let cprev = if s.cell.has_cell_state() { t * b * d * h } else { 0 };
+            let top = &plan.layers[s.num_layers - 1];
             Ok(gpu.stage_at(&[
                 (&tl.out, 0, t * b * d * hpad),
                 (&rs.xg, 0, t * b * d * g * h),
                 (&rs.hg, 0, t * b * d * g * h),
                 (&rs.hg, rs.cprev_off, cprev),
                 (&plan.c_n, 0, n_state * h),
+                (&top.trace_dh, 0, if traced { t * b * d * hpad } else { 0 }),
             ]))
         })?;
         let got = gpu.fetch(staged).await?;
+        let dh = traced.then(|| dir0_units(&got[5], t * b, d, h));
         // Row r's slice of `width` values for this direction.
         let pick = |v: &[f32], width: usize, keep: usize| -> Vec<f32> {
             (0..t * b)
@@ -486,7 +506,7 @@ impl GpuModel {
         } else {
             vec![]
         };
-        Ok(StepStates { h: hs, c, gates })
+        Ok((StepStates { h: hs, c, gates }, dh))
     }
 }
 

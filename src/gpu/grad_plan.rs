@@ -16,11 +16,13 @@
 //!                dx_l [R, Kp_l] (dL/d input of layer l = dL/d out_{l-1})
 //!   shared:      dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0; dgx only for
 //!                cells with a split h part: for the others dGx = dGh and dgh serves both);
-//!                dout [R, D*Hp] (user's dL/d output); dh_carry [D, B, Hp]; dc [D, B, H];
+//!                dout [R, D*Hp] (user's dL/d output); dh_carry [D, B, Hp] (dgh's tail);
+//!                dc [D, B, H];
 //!                d_h_n, dh0 [L*D, B, Hp]; d_c_n, dc0 [L*D, B, H]
 //!                wpart [S, N1*N2 + N1 rounded to 4]: per row segment, the partial weight and
 //!                bias gradients of the subgroup weight-gradient kernel (summed in segment order)
-//!                traces [R, D*Hp] x 2 per layer: dL/dh_t and dL/dc_t (trace plans only)
+//!                traces [R, D*Hp] x 2 per layer, in one buffer: dL/dh_t, then dL/dc_t
+//!                (trace plans only)
 //! ```
 
 use super::abi::{

@@ -211,13 +211,11 @@ pub async fn run_model_async(
     let x = vocab.one_hot(&req.ids);
     let t = req.ids.len();
     let input = Input::new(&x, t, 1);
-    let st = model.forward_states_async(gpu, &input, req.layer, 0).await?;
-    let grad = if opts.grad {
-        let tr = model.trace_steps_async(gpu, &input, &loss_seed(&s, t, 1, LossAt::Last)).await?;
-        Some(row_norms(&tr.dh, s.hidden_size))
-    } else {
-        None
-    };
+    // With the gradient: one call that runs the forward and BPTT and reads both back.
+    let seed = opts.grad.then(|| loss_seed(&s, t, 1, LossAt::Last));
+    let (st, dh) =
+        model.forward_states_traced_async(gpu, &input, req.layer, 0, seed.as_deref()).await?;
+    let grad = dh.map(|dh| row_norms(&dh, s.hidden_size));
     Ok(assemble(&s, text, &req, &st.h, &st.c, &st.gates, grad))
 }
 

@@ -728,6 +728,15 @@ fn final_only_streams_the_input_and_long_bidirectional_calls_say_what_to_do() {
     let (streamed, log) = run(true, &tmp("stream-out-final.safetensors"));
     assert!(log.contains("streamed x") && log.contains("chunks of 256"), "{log}");
     let (whole, _) = run(false, &tmp("stream-out-whole.safetensors"));
+    // A NaN in the third chunk is named by its index in x, not in the chunk.
+    let mut bad: Vec<f32> = vec![0.1; t * b * i];
+    bad[600 * b * i + 4] = f32::NAN;
+    let nan_x = x_file("stream-nan.safetensors", [t, b, i], bad);
+    let mut c = bin();
+    c.args(["forward", "--weights", &model, "--cell", "lstm", "--input", &nan_x, "--final-only"]);
+    let o = c.args(["--output", &tmp("stream-nan-out.safetensors")]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains(&format!("{}", 600 * b * i + 4)), "{err}");
     for name in ["h_n", "c_n"] {
         let (s, w) = (streamed.float32(name, None).unwrap(), whole.float32(name, None).unwrap());
         let c = wgpu_rnn::check::compare(name, &s, &w, 1e-5, 1e-4);

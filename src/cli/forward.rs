@@ -4,6 +4,7 @@ use super::common::{self, InputFile, KernelVariant, ModelArgs};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
+use wgpu_rnn::error::check_finite;
 use wgpu_rnn::gpu::forward::FINAL_ONLY_CHUNK;
 use wgpu_rnn::io::{TensorHeader, TensorShapes, TensorWriter};
 use wgpu_rnn::{ForwardOptions, Gpu, GpuModel, RnnSpec, Variant};
@@ -94,6 +95,15 @@ fn run_streamed(gpu: &Gpu, model: &GpuModel, f: &TensorHeader, a: &ForwardArgs) 
     for start in (0..t).step_by(FINAL_ONLY_CHUNK) {
         let steps = FINAL_ONLY_CHUNK.min(t - start);
         let x = f.read_f32("x", start * b * i, steps * b * i)?;
+        // Checked here so that the index named is x's, not the chunk's.
+        if let Err(wgpu_rnn::Error::NonFinite { index, value, .. }) = check_finite("x", &x) {
+            return Err(wgpu_rnn::Error::NonFinite {
+                what: "x".into(),
+                index: start * b * i + index,
+                value,
+            }
+            .into());
+        }
         last = Some(stream.step_full(gpu, &x)?);
     }
     let Some(out) = last else { bail!("tensor `x` in {} has T = 0 steps", f.path()) };

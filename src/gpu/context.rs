@@ -244,11 +244,7 @@ impl Gpu {
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {
             return Ok(p.clone());
         }
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(key),
-            source: wgpu::ShaderSource::Wgsl(src.wgsl(wide).into()),
-        });
+        // Refused before any device work: no module compiled, no error scope left open.
         let declared = src.declared();
         let storage = src.storage_buffers();
         let limit = self.limits.max_storage_buffers_per_shader_stage;
@@ -260,6 +256,11 @@ impl Gpu {
                 limit_name: "max_storage_buffers_per_shader_stage".into(),
             });
         }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(key),
+            source: wgpu::ShaderSource::Wgsl(src.wgsl(wide).into()),
+        });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = src
             .bindings
             .iter()

@@ -24,25 +24,7 @@
 // xg, hg, cprev, dgx and dc are bound by the io file: as vec4 arrays when H % 4 == 0 (every
 // 4-unit group is then 16-byte aligned), else as f32 arrays read unit by unit.
 
-struct BwdParams {
-    T: u32,
-    B: u32,
-    H: u32,
-    Hp: u32,
-    D: u32,
-    step: u32,
-    GHp4: u32,
-    flags: u32,   // FLAG_TRACE: record dL/dh_t, dL/dc_t per step in dh_seq, dc_seq
-    // Offsets of the buffers that share another's binding (so that the kernel fits
-    // WebGPU's limit of storage buffers per stage): cprev in hg (floats), dh_carry in
-    // dgh and dc_seq in dh_seq (vec4s).
-    cprev_off: u32,
-    carry_off4: u32,
-    dc_seq_off4: u32,
-    pad0: u32,
-}
-
-const FLAG_TRACE: u32 = 1u;
+// BwdParams and FLAG_TRACE are in common.wgsl.
 
 @group(0) @binding(0) var<uniform> p: BwdParams;
 @group(0) @binding(3) var<storage, read> hprev: array<V4>;

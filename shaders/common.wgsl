@@ -41,6 +41,27 @@ struct StepParams {
 const FLAG_WRITE_OUT: u32 = 1u;   // write the output sequence
 const FLAG_TRAIN: u32 = 2u;       // keep hg, h_prev, c_prev per step for backward
 
+// Shapes of one backward step (backward_cell.wgsl, scan_backward.wgsl).
+struct BwdParams {
+    T: u32,
+    B: u32,
+    H: u32,
+    Hp: u32,
+    D: u32,
+    step: u32,
+    GHp4: u32,
+    flags: u32,   // FLAG_TRACE: record dL/dh_t, dL/dc_t per step in dh_seq, dc_seq
+    // Offsets of the buffers that share another's binding (so that the kernel fits
+    // WebGPU's limit of storage buffers per stage): cprev in hg (floats), dh_carry in
+    // dgh and dc_seq in dh_seq (vec4s).
+    cprev_off: u32,
+    carry_off4: u32,
+    dc_seq_off4: u32,
+    pad0: u32,
+}
+
+const FLAG_TRACE: u32 = 1u;
+
 // Gradients of one cell step for one unit (see cell_backward in the cell files).
 struct CellGrad {
     d_xg: vec4<f32>,
@@ -52,4 +73,15 @@ struct CellGrad {
 // Time index of direction `dir` at step s.
 fn time_of(p: StepParams, dir: u32, s: u32) -> u32 {
     return select(s, p.T - 1u - s, dir == 1u);
+}
+
+// The linear cells' positive activation g: v + 0.5 for v >= 0, σ(v) below (NaN stays NaN).
+fn positive(v: f32) -> f32 {
+    return select(sigmoid(v), v + 0.5, v >= 0.0);
+}
+
+// g'(v).
+fn positive_derivative(v: f32) -> f32 {
+    let s = sigmoid(v);
+    return select(s * (1.0 - s), 1.0, v >= 0.0);
 }

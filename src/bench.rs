@@ -52,11 +52,14 @@ impl Workload {
     pub fn spec(&self) -> RnnSpec {
         RnnSpec::new(self.cell, self.input, self.hidden)
     }
-    /// Forward FLOPs: 2·B·T·G·H·(I+H).
+    /// Forward FLOPs: 2·B·T·G·H·(I+H) (linear cells 2·B·T·G·H·I: no W_hh).
     pub fn forward_flops(&self) -> f64 {
-        2.0 * (self.batch * self.seq) as f64
-            * (self.cell.gates() * self.hidden) as f64
-            * (self.input + self.hidden) as f64
+        self.spec().forward_flops(self.seq, self.batch)
+    }
+
+    /// K of the workload's gate GEMMs: I+H (linear cells: I).
+    pub fn gemm_k(&self) -> usize {
+        self.input + if self.cell.linear() { 0 } else { self.hidden }
     }
 }
 
@@ -68,6 +71,10 @@ pub fn workloads() -> Vec<Workload> {
         Workload::new("lstm-b256", CellKind::Lstm, 256, 512, 512, 50),
         Workload::new("gru-b64", CellKind::Gru, 64, 256, 256, 100),
         Workload::new("rnn-b64", CellKind::RnnTanh, 64, 256, 256, 100),
+        Workload::new("mingru-b64", CellKind::MinGru, 64, 256, 256, 100),
+        Workload::new("minlstm-b64", CellKind::MinLstm, 64, 256, 256, 100),
+        Workload::new("mingru-t4096", CellKind::MinGru, 8, 256, 256, 4096),
+        Workload::new("gru-t4096", CellKind::Gru, 8, 256, 256, 4096),
     ]
 }
 
@@ -254,9 +261,9 @@ impl Ceiling {
         Ok(Ceiling { plan, variant })
     }
 
-    /// The ceiling of a workload: [B·T, I+H] x [G·H, I+H]ᵀ.
+    /// The ceiling of a workload: [B·T, I+H] x [G·H, I+H]ᵀ (linear cells: K = I).
     pub fn for_workload(gpu: &Gpu, wl: &Workload) -> Result<Self> {
-        Ceiling::new(gpu, wl.batch * wl.seq, wl.cell.gates() * wl.hidden, wl.input + wl.hidden)
+        Ceiling::new(gpu, wl.batch * wl.seq, wl.cell.gates() * wl.hidden, wl.gemm_k())
     }
 
     /// GFLOP/s of one timed call.

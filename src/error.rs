@@ -196,6 +196,14 @@ pub enum Refusal {
         /// `max_compute_invocations_per_workgroup`.
         limit: u32,
     },
+    /// Runs the other family of cells: the scan variants run the linear cells (minGRU,
+    /// minLSTM), every other variant the cells with W_hh.
+    Cell {
+        /// The model's cell.
+        cell: &'static str,
+        /// The variants that run it.
+        use_instead: &'static str,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -225,6 +233,9 @@ impl std::fmt::Display for Refusal {
                 f,
                 "needs {needed} invocations per workgroup (one per hidden unit), the device allows {limit}"
             ),
+            Refusal::Cell { cell, use_instead } => {
+                write!(f, "does not run {cell} cells (use {use_instead})")
+            }
         }
     }
 }

@@ -238,7 +238,11 @@ pub fn forward(w: &Weights, batch: &SeqBatch<'_>) -> Result<Forward> {
                 for t in steps {
                     let xt = &input[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
                     let xg = matvec_add(&p.w_ih, &p.b_ih, xt, g * h);
-                    let hg = matvec_add(&p.w_hh, &p.b_hh, &hs, g * h);
+                    let hg = if spec.recurrent_weights() {
+                        matvec_add(&p.w_hh, &p.b_hh, &hs, g * h)
+                    } else {
+                        vec![0.0; g * h]
+                    };
                     let (hn, cn) = cells::forward(spec.cell, &xg, &hg, &hs, &cs);
                     recs[t * b_len + b] = StepRecord { xg, hg, h_prev: hs, c_prev: cs };
                     let o = (t * b_len + b) * d_n * h + dir * h;
@@ -366,20 +370,23 @@ pub fn backward_traced(
                         cells::backward(spec.cell, &r.xg, &r.hg, &r.h_prev, &r.c_prev, &dh, &dc);
                     let xt = &x_in[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
                     let dxt = &mut dx[(t * b_len + b) * ik..(t * b_len + b + 1) * ik];
+                    let recurrent = spec.recurrent_weights();
                     for row in 0..g * h {
                         let (ax, ah) = (sg.d_xg[row], sg.d_hg[row]);
                         gp.b_ih[row] += ax;
-                        gp.b_hh[row] += ah;
                         for k in 0..ik {
                             gp.w_ih[row * ik + k] += ax * xt[k];
                             dxt[k] += ax * p.w_ih[row * ik + k];
                         }
-                        for k in 0..h {
-                            gp.w_hh[row * h + k] += ah * r.h_prev[k];
+                        if recurrent {
+                            gp.b_hh[row] += ah;
+                            for k in 0..h {
+                                gp.w_hh[row * h + k] += ah * r.h_prev[k];
+                            }
                         }
                     }
                     let mut dh_prev = sg.dh_prev_direct;
-                    for row in 0..g * h {
+                    for row in (0..g * h).filter(|_| recurrent) {
                         let ah = sg.d_hg[row];
                         for (dk, w) in dh_prev.iter_mut().zip(&p.w_hh[row * h..(row + 1) * h]) {
                             *dk += ah * w;

@@ -2,11 +2,12 @@
 //!
 //! Shape legend (used in every comment of this crate; rightmost dimension fastest):
 //!   T = timesteps, B = batch, I = input size (of layer 0), H = hidden size,
-//!   G = gates per cell (RNN 1, GRU 3, LSTM 4), D = directions (1 or 2), L = layers,
+//!   G = gates per cell (RNN 1, GRU 3, LSTM 4, minGRU 2, minLSTM 3), D = directions (1 or 2), L = layers,
 //!   I_k = input size of layer k (I for k = 0, D*H above).
 //! Parameters follow PyTorch exactly: `weight_ih_l{k}[_reverse]` [G*H, I_k],
 //! `weight_hh_l{k}[_reverse]` [G*H, H], `bias_ih_l{k}[_reverse]`, `bias_hh_l{k}[_reverse]` \[G*H\].
-//! Gate order: LSTM i, f, g, o; GRU r, z, n. Sequences are [T, B, features]; states
+//! Gate order: LSTM i, f, g, o; GRU r, z, n; minGRU z, h̃; minLSTM f, i, h̃ (the linear
+//! cells minGRU and minLSTM have only `weight_ih` and `bias_ih`). Sequences are [T, B, features]; states
 //! [L*D, B, H] with index layer*D + direction.
 
 pub use crate::cells::CellKind;
@@ -105,14 +106,20 @@ impl RnnSpec {
         Ok(())
     }
 
-    /// The parameter kinds present, in PyTorch's order.
+    /// The parameter kinds present, in PyTorch's order (linear cells have no `_hh` ones).
     pub fn param_kinds(&self) -> &'static [ParamKind] {
         use ParamKind::*;
-        if self.bias {
-            &[WeightIh, WeightHh, BiasIh, BiasHh]
-        } else {
-            &[WeightIh, WeightHh]
+        match (self.cell.linear(), self.bias) {
+            (false, true) => &[WeightIh, WeightHh, BiasIh, BiasHh],
+            (false, false) => &[WeightIh, WeightHh],
+            (true, true) => &[WeightIh, BiasIh],
+            (true, false) => &[WeightIh],
         }
+    }
+
+    /// Whether the layers have W_hh (every cell but the linear ones).
+    pub fn recurrent_weights(&self) -> bool {
+        !self.cell.linear()
     }
 
     /// PyTorch's name, e.g. `weight_hh_l1_reverse`.
@@ -171,14 +178,16 @@ impl RnnSpec {
     }
 
     /// Forward FLOPs of the gate matrix products for `t` timesteps of `b` rows:
-    /// 2·B·T·G·H·(I_k+H) per layer and direction, summed over all of them.
+    /// 2·B·T·G·H·(I_k+H) per layer and direction, summed over all of them (linear cells:
+    /// 2·B·T·G·H·I_k, as they have no W_hh; their elementwise scan is not counted).
     pub fn forward_flops(&self, t: usize, b: usize) -> f64 {
+        let hh = if self.recurrent_weights() { self.hidden_size } else { 0 };
         let mut f = 0.0;
         for k in 0..self.num_layers {
             f += 2.0
                 * (b * t) as f64
                 * (self.gates() * self.hidden_size) as f64
-                * (self.layer_input_size(k) + self.hidden_size) as f64
+                * (self.layer_input_size(k) + hh) as f64
                 * self.directions() as f64;
         }
         f

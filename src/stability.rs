@@ -109,7 +109,8 @@ pub fn init_weights(spec: RnnSpec, seed: u64, init: Init) -> Result<Weights> {
             p.b_hh[f * h..(f + 1) * h].iter_mut().for_each(|v| *v = 0.0);
         }
     }
-    for p in w.params.iter_mut() {
+    // linear cells have no W_hh to shape (their recurrence is a_t ⊙ h, a_t in (0, 1))
+    for p in w.params.iter_mut().filter(|_| spec.recurrent_weights()) {
         for g in 0..spec.gates() {
             let block = &mut p.w_hh[g * h * h..(g + 1) * h * h];
             if init.orthogonal {
@@ -289,7 +290,7 @@ pub fn summarize(
         "stable"
     };
     let mut sigma = vec![];
-    for l in 0..s.num_layers {
+    for l in (0..s.num_layers).filter(|_| s.recurrent_weights()) {
         for dir in 0..s.directions() {
             let name = s.param_name(crate::spec::ParamKind::WeightHh, l, dir);
             sigma.push((name, sigma_max(&w.dir(l, dir).w_hh, s.gates() * h, h)));

@@ -14,11 +14,11 @@ use std::path::Path;
 pub struct DirParams {
     /// [G*H, I_k]
     pub w_ih: Vec<f64>,
-    /// [G*H, H]
+    /// [G*H, H] (empty for linear cells, which have no W_hh)
     pub w_hh: Vec<f64>,
     /// \[G*H\] (zeros when the spec has no bias)
     pub b_ih: Vec<f64>,
-    /// \[G*H\] (zeros when the spec has no bias)
+    /// \[G*H\] (zeros when the spec has no bias; empty for linear cells)
     pub b_hh: Vec<f64>,
 }
 
@@ -43,11 +43,13 @@ impl DirParams {
     }
     fn zeros(spec: &RnnSpec, layer: usize) -> Self {
         let gh = spec.gates() * spec.hidden_size;
+        // linear cells (minGRU, minLSTM) have no W_hh and b_hh: empty
+        let hh = if spec.recurrent_weights() { gh } else { 0 };
         DirParams {
             w_ih: vec![0.0; gh * spec.layer_input_size(layer)],
-            w_hh: vec![0.0; gh * spec.hidden_size],
+            w_hh: vec![0.0; hh * spec.hidden_size],
             b_ih: vec![0.0; gh],
-            b_hh: vec![0.0; gh],
+            b_hh: vec![0.0; hh],
         }
     }
 }
@@ -141,6 +143,9 @@ impl Weights {
     /// tensor names and shapes; the cell kind (which the file cannot tell apart for RNN
     /// tanh/relu) comes from the caller and is checked against the gate count.
     pub fn infer_spec(file: &impl TensorShapes, cell: CellKind) -> Result<RnnSpec> {
+        if cell.linear() {
+            return Self::infer_linear_spec(file, cell);
+        }
         let hh = file.shape("weight_hh_l0").ok_or_else(|| Error::MissingTensor {
             name: "weight_hh_l0".into(),
             expected: format!("[{}*H, H]", cell.gates()),
@@ -177,6 +182,40 @@ impl Weights {
             cell,
             input_size: ih[1],
             hidden_size: h,
+            num_layers: layers,
+            bidirectional: file.contains("weight_ih_l0_reverse"),
+            bias: file.contains("bias_ih_l0"),
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// `infer_spec` for a linear cell: H is weight_ih_l0's rows / G, and a file that holds
+    /// `weight_hh_l0` belongs to another cell.
+    fn infer_linear_spec(file: &impl TensorShapes, cell: CellKind) -> Result<RnnSpec> {
+        let g = cell.gates();
+        let ih = file.shape("weight_ih_l0").ok_or_else(|| Error::MissingTensor {
+            name: "weight_ih_l0".into(),
+            expected: format!("[{g}*H, I]"),
+        })?;
+        if ih.len() != 2 || ih[0] == 0 || ih[0] % g != 0 {
+            return Err(Error::Config(format!(
+                "weight_ih_l0 has shape {ih:?}, but a {cell} cell needs [{g}*H, I] ({g} gates): wrong --cell?"
+            )));
+        }
+        if file.contains("weight_hh_l0") {
+            return Err(Error::Config(format!(
+                "the file has weight_hh_l0, which a {cell} cell does not have (its gates read x_t only): wrong --cell?"
+            )));
+        }
+        let mut layers = 0;
+        while file.contains(&format!("weight_ih_l{layers}")) {
+            layers += 1;
+        }
+        let spec = RnnSpec {
+            cell,
+            input_size: ih[1],
+            hidden_size: ih[0] / g,
             num_layers: layers,
             bidirectional: file.contains("weight_ih_l0_reverse"),
             bias: file.contains("bias_ih_l0"),

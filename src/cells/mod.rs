@@ -11,6 +11,7 @@
 //! the README, "Adding a cell").
 
 pub mod gru;
+pub mod linear;
 pub mod lstm;
 pub mod rnn;
 
@@ -28,10 +29,14 @@ pub enum CellKind {
     Lstm,
     /// GRU (PyTorch `nn.GRU`).
     Gru,
+    /// minGRU (Feng et al. 2024): gates from x_t only, h_t = (1-z)·h_{t-1} + z·g(h̃).
+    MinGru,
+    /// minLSTM (Feng et al. 2024): h_t = f'·h_{t-1} + i'·g(h̃), f' + i' = 1.
+    MinLstm,
 }
 
 /// Every registered cell: what `validate`, the tests and the kernel permutations iterate.
-pub const CELLS: [Cell; 4] = [
+pub const CELLS: [Cell; 6] = [
     Cell {
         kind: CellKind::RnnTanh,
         name: "rnn_tanh",
@@ -39,6 +44,7 @@ pub const CELLS: [Cell; 4] = [
         gates: &[Gate { name: "h", activation: Activation::Tanh }],
         has_cell_state: false,
         split_h: false,
+        linear: false,
         wgsl_file: "rnn.wgsl",
         wgsl: include_str!("../../shaders/rnn.wgsl"),
         wgsl_consts: "const RELU: bool = false;",
@@ -53,6 +59,7 @@ pub const CELLS: [Cell; 4] = [
         gates: &[Gate { name: "h", activation: Activation::Relu }],
         has_cell_state: false,
         split_h: false,
+        linear: false,
         wgsl_file: "rnn.wgsl",
         wgsl: include_str!("../../shaders/rnn.wgsl"),
         wgsl_consts: "const RELU: bool = true;",
@@ -72,6 +79,7 @@ pub const CELLS: [Cell; 4] = [
         ],
         has_cell_state: true,
         split_h: false,
+        linear: false,
         wgsl_file: "lstm.wgsl",
         wgsl: include_str!("../../shaders/lstm.wgsl"),
         wgsl_consts: "",
@@ -90,12 +98,50 @@ pub const CELLS: [Cell; 4] = [
         ],
         has_cell_state: false,
         split_h: true,
+        linear: false,
         wgsl_file: "gru.wgsl",
         wgsl: include_str!("../../shaders/gru.wgsl"),
         wgsl_consts: "",
         forward: gru::step,
         backward: gru::step_backward,
         activations: gru::activations,
+    },
+    Cell {
+        kind: CellKind::MinGru,
+        name: "mingru",
+        torch: ("mingru", "none"),
+        gates: &[
+            Gate { name: "z", activation: Activation::Sigmoid },
+            Gate { name: "h", activation: Activation::Positive },
+        ],
+        has_cell_state: false,
+        split_h: false,
+        linear: true,
+        wgsl_file: "mingru.wgsl",
+        wgsl: include_str!("../../shaders/mingru.wgsl"),
+        wgsl_consts: "",
+        forward: linear::mingru_step,
+        backward: linear::mingru_step_backward,
+        activations: linear::mingru_activations,
+    },
+    Cell {
+        kind: CellKind::MinLstm,
+        name: "minlstm",
+        torch: ("minlstm", "none"),
+        gates: &[
+            Gate { name: "f", activation: Activation::Sigmoid },
+            Gate { name: "i", activation: Activation::Sigmoid },
+            Gate { name: "h", activation: Activation::Positive },
+        ],
+        has_cell_state: false,
+        split_h: false,
+        linear: true,
+        wgsl_file: "minlstm.wgsl",
+        wgsl: include_str!("../../shaders/minlstm.wgsl"),
+        wgsl_consts: "",
+        forward: linear::minlstm_step,
+        backward: linear::minlstm_step_backward,
+        activations: linear::minlstm_activations,
     },
 ];
 
@@ -108,6 +154,8 @@ pub enum Activation {
     Tanh,
     /// max(x, 0)
     Relu,
+    /// The linear cells' g: x + 0.5 for x >= 0, 1 / (1 + e^-x) below.
+    Positive,
 }
 
 impl Activation {
@@ -117,6 +165,7 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Relu => "relu",
+            Activation::Positive => "g",
         }
     }
 
@@ -126,6 +175,9 @@ impl Activation {
             Activation::Sigmoid => y * (1.0 - y),
             Activation::Tanh => 1.0 - y * y,
             Activation::Relu => f64::from(u8::from(y > 0.0)),
+            // g >= 0.5 exactly where its argument is >= 0 (slope 1); below it is σ.
+            Activation::Positive if y >= 0.5 => 1.0,
+            Activation::Positive => y * (1.0 - y),
         }
     }
 }
@@ -163,7 +215,11 @@ pub struct Cell {
     /// n = tanh(xg_n + r·hg_n)): the fused step gives it the 4th column of its 4 (so this
     /// needs G = 3), and backward keeps dL/dxg and dL/dhg in two buffers.
     pub split_h: bool,
-    /// The WGSL file (in shaders/) with `cell_update` and `cell_backward`.
+    /// A linear recurrence h_t = a_t ⊙ h_{t-1} + b_t whose gates read x_t only: no
+    /// `weight_hh`/`bias_hh`, and the time loop runs as a scan (scan*.wgsl).
+    pub linear: bool,
+    /// The WGSL file (in shaders/) with `cell_update` and `cell_backward` (linear cells:
+    /// `lin_coeffs` and `lin_backward`).
     pub wgsl_file: &'static str,
     /// Its source.
     pub wgsl: &'static str,
@@ -196,6 +252,8 @@ impl CellKind {
             CellKind::RnnRelu => &CELLS[1],
             CellKind::Lstm => &CELLS[2],
             CellKind::Gru => &CELLS[3],
+            CellKind::MinGru => &CELLS[4],
+            CellKind::MinLstm => &CELLS[5],
         }
     }
 
@@ -232,6 +290,11 @@ impl CellKind {
                 Err(Error::Config(format!("cell `{cell}` is not one of {}", names.join(", "))))
             }
         }
+    }
+
+    /// Whether the cell is a linear recurrence run as a scan (minGRU, minLSTM): no W_hh.
+    pub fn linear(self) -> bool {
+        self.cell().linear
     }
 
     /// Whether the cell carries a cell state c (LSTM).

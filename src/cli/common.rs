@@ -30,6 +30,12 @@ pub enum Cell {
     /// Gated recurrent unit (gates r, z, n)
     #[value(name = "gru")]
     Gru,
+    /// minGRU, a linear recurrence (gates z, h̃ from x_t only; time loop as a scan)
+    #[value(name = "mingru")]
+    MinGru,
+    /// minLSTM, a linear recurrence (gates f, i, h̃ from x_t only; time loop as a scan)
+    #[value(name = "minlstm")]
+    MinLstm,
 }
 
 impl Cell {
@@ -41,6 +47,8 @@ impl Cell {
             (Cell::Rnn, Nonlinearity::Relu) | (Cell::RnnRelu, _) => CellKind::RnnRelu,
             (Cell::Lstm, _) => CellKind::Lstm,
             (Cell::Gru, _) => CellKind::Gru,
+            (Cell::MinGru, _) => CellKind::MinGru,
+            (Cell::MinLstm, _) => CellKind::MinLstm,
         }
     }
 }
@@ -80,6 +88,12 @@ pub enum KernelVariant {
     /// fused-subgroup's step looped over a chunk of steps in one workgroup per batch block
     #[value(name = "fused-persistent")]
     FusedPersistent,
+    /// minGRU/minLSTM: the time loop as a chunked parallel scan (GPUs)
+    #[value(name = "scan")]
+    Scan,
+    /// minGRU/minLSTM: one invocation per unit looping over time (CPU adapters, large B·H)
+    #[value(name = "sequential")]
+    Sequential,
 }
 
 impl From<KernelVariant> for Variant {
@@ -92,6 +106,8 @@ impl From<KernelVariant> for Variant {
             KernelVariant::PersistentSubgroup => Variant::PersistentSubgroup,
             KernelVariant::FusedSubgroup => Variant::FusedSubgroup,
             KernelVariant::FusedPersistent => Variant::FusedPersistent,
+            KernelVariant::Scan => Variant::Scan,
+            KernelVariant::Sequential => Variant::Sequential,
         }
     }
 }
@@ -120,6 +136,18 @@ pub enum WorkloadName {
     /// rnn_tanh, B=64, I=256, H=256, T=100
     #[value(name = "rnn-b64")]
     RnnB64,
+    /// mingru, B=64, I=256, H=256, T=100
+    #[value(name = "mingru-b64")]
+    MinGruB64,
+    /// minlstm, B=64, I=256, H=256, T=100
+    #[value(name = "minlstm-b64")]
+    MinLstmB64,
+    /// mingru, B=8, I=256, H=256, T=4096
+    #[value(name = "mingru-t4096")]
+    MinGruT4096,
+    /// gru, B=8, I=256, H=256, T=4096
+    #[value(name = "gru-t4096")]
+    GruT4096,
 }
 
 impl WorkloadName {
@@ -130,6 +158,10 @@ impl WorkloadName {
             WorkloadName::LstmB256 => "lstm-b256",
             WorkloadName::GruB64 => "gru-b64",
             WorkloadName::RnnB64 => "rnn-b64",
+            WorkloadName::MinGruB64 => "mingru-b64",
+            WorkloadName::MinLstmB64 => "minlstm-b64",
+            WorkloadName::MinGruT4096 => "mingru-t4096",
+            WorkloadName::GruT4096 => "gru-t4096",
         }
     }
 }

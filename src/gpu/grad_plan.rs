@@ -134,13 +134,15 @@ impl LayerBuffers {
             (spec.directions(), spec.gates() * spec.hidden_size, hp(spec.hidden_size));
         let f = 4u64;
         let trace_dc_off = if trace { r * d * hpad } else { 4 };
+        // linear cells have no W_hh, b_hh: 16-byte stand-ins for their gradients
+        let hh = if spec.recurrent_weights() { d * gh } else { 0 };
         LayerBuffers {
             reserve: Reserve::new(gpu, spec, r),
             out: gpu.storage("out", (r * d * hpad) as u64 * f),
             dw_ih: gpu.storage("dw_ih", (d * gh * lw.kp) as u64 * f),
-            dw_hh: gpu.storage("dw_hh", (d * gh * hpad) as u64 * f),
+            dw_hh: gpu.storage("dw_hh", (hh * hpad).max(4) as u64 * f),
             db_ih: gpu.storage("db_ih", (d * gh) as u64 * f),
-            db_hh: gpu.storage("db_hh", (d * gh) as u64 * f),
+            db_hh: gpu.storage("db_hh", hh.max(4) as u64 * f),
             dx: gpu.storage("dx", (r * lw.kp) as u64 * f),
             trace_dh: gpu.storage("dh and dc trace", 2 * trace_dc_off as u64 * f),
             trace_dc_off,
@@ -275,15 +277,21 @@ impl GradPlan {
         let dgh = gpu.storage("dgh and dh_carry", (carry_off + d * b * hpad) as u64 * f);
         let dg_x = if same_dg { &dgh } else { &dgx };
 
-        // Subgroup sharing where the forward uses it; the plain kernels elsewhere (GL has none).
-        let sg = variant == Variant::Subgroup;
+        // Subgroup sharing where the forward uses it (linear cells: where their projection
+        // GEMM does); the plain kernels elsewhere (GL has none).
+        let linear = s.cell.linear();
+        let sg = variant == Variant::Subgroup
+            || (linear && kernels::GemmVariant::best(gpu) == kernels::GemmVariant::Subgroup);
         // vec4 access to the H-strided reserve buffers needs every 4-unit group aligned.
         let aligned = h % 4 == 0;
         let rows = kernels::step_subgroup_rows(b);
         let unit_chunks = h.div_ceil(BWD_UNITS);
         // Small batches under persistent-subgroup: the persistent BPTT kernel, one dispatch
         // per chunk of steps; else one per-step dispatch per backward step.
-        let (bwd, bwd_groups, bwd_chunk) = if sg && requested == Variant::PersistentSubgroup {
+        let (bwd, bwd_groups, bwd_chunk) = if let Some(kind) = variant.scan() {
+            // linear cells: the whole reverse time loop per dispatch (scan_backward.wgsl)
+            kernels::scan_backward_kernel(gpu, s.cell, kind, h, b, d)?
+        } else if sg && requested == Variant::PersistentSubgroup {
             let prow = b.min(kernels::PERSISTENT_SUBGROUP_ROWS);
             let lanes = SUBGROUP_LANES as usize;
             let wgp = (hpad / 4).div_ceil(lanes) * lanes;
@@ -449,6 +457,9 @@ impl GradPlan {
                     c_off: (dir * gh * kp) as u32,
                 };
                 wg(&mut params, dg_x, input, &layer.dw_ih, &layer.db_ih, ih)?;
+                if linear {
+                    continue; // no W_hh
+                }
                 let hh = WgradParams {
                     n2: hpad as u32,
                     ldb4: (d * hpad / 4) as u32,
@@ -468,7 +479,10 @@ impl GradPlan {
                     c_off: (dir * gh) as u32,
                     pad: [0; 3],
                 };
-                for (a, out_b) in [(dg_x, &layer.db_ih), (&dgh, &layer.db_hh)] {
+                let hh_too = if linear { 1 } else { 2 };
+                for (a, out_b) in
+                    [(dg_x, &layer.db_ih), (&dgh, &layer.db_hh)].into_iter().take(hh_too)
+                {
                     let pb = gpu.uniform_init("colsum params", bytemuck::bytes_of(&c));
                     grads.push(Dispatch {
                         kernel: colsum.clone(),

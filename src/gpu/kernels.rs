@@ -46,11 +46,18 @@ pub enum Variant {
     /// up to 32 rows and direction, over every unit block and a chunk of steps per dispatch:
     /// saves the per-step dispatches, needs a block per CPU thread. Trains like FusedSubgroup.
     FusedPersistent,
+    /// Linear cells (minGRU, minLSTM): the best GEMM for every gate, then the time loop as a
+    /// chunked parallel scan (chunk maps, carry scan, fix-up; scan.wgsl `chunked`): about
+    /// twice the arithmetic of `Sequential`, SCAN_CHUNKS times its parallel lanes.
+    Scan,
+    /// Linear cells: the best GEMM, then one invocation per unit, row and direction
+    /// looping over time (scan.wgsl `sequential`).
+    Sequential,
 }
 
 impl Variant {
     /// Every variant (what `validate` iterates).
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 9] = [
         Variant::Tiled,
         Variant::Register,
         Variant::Subgroup,
@@ -58,7 +65,23 @@ impl Variant {
         Variant::PersistentSubgroup,
         Variant::FusedSubgroup,
         Variant::FusedPersistent,
+        Variant::Scan,
+        Variant::Sequential,
     ];
+
+    /// Whether this is a linear-cell (scan) variant.
+    pub fn is_scan(self) -> bool {
+        matches!(self, Variant::Scan | Variant::Sequential)
+    }
+
+    /// How a scan variant walks time (None for the others).
+    pub fn scan(self) -> Option<shaders::Scan> {
+        match self {
+            Variant::Scan => Some(shaders::Scan::Chunked),
+            Variant::Sequential => Some(shaders::Scan::Sequential),
+            _ => None,
+        }
+    }
 
     /// Its name in the CLI, the tune cache and reports (what `FromStr` parses).
     pub fn name(self) -> &'static str {
@@ -70,11 +93,21 @@ impl Variant {
             Variant::PersistentSubgroup => "persistent-subgroup",
             Variant::FusedSubgroup => "fused-subgroup",
             Variant::FusedPersistent => "fused-persistent",
+            Variant::Scan => "scan",
+            Variant::Sequential => "sequential",
         }
     }
 
     /// Why this variant cannot run here, or None if it can.
     pub fn unsupported(self, gpu: &Gpu, spec: &RnnSpec) -> Option<Refusal> {
+        if self.is_scan() != spec.cell.linear() {
+            let use_instead = if spec.cell.linear() {
+                "scan or sequential"
+            } else {
+                "a variant other than scan and sequential"
+            };
+            return Some(Refusal::Cell { cell: spec.cell.name(), use_instead });
+        }
         if let Some(r) = projection_too_long(gpu, spec) {
             return Some(r);
         }
@@ -139,6 +172,9 @@ impl Variant {
         if let Some(v) = tuned(gpu, spec, b) {
             return v;
         }
+        if spec.cell.linear() {
+            return scan_variant(gpu, spec, b);
+        }
         let per_step_flops = 2 * b * spec.gates() * spec.hidden_size * spec.hidden_size;
         if per_step_flops <= 1 << 20 {
             for v in [Variant::PersistentSubgroup, Variant::Persistent] {
@@ -182,7 +218,73 @@ impl Variant {
             Variant::Subgroup | Variant::FusedSubgroup | Variant::FusedPersistent => {
                 GemmVariant::Subgroup
             }
-            Variant::Persistent | Variant::PersistentSubgroup => GemmVariant::best(gpu),
+            Variant::Persistent
+            | Variant::PersistentSubgroup
+            | Variant::Scan
+            | Variant::Sequential => GemmVariant::best(gpu),
+        }
+    }
+}
+
+/// Lanes below which a GPU runs the linear cells' time loop as a chunked scan: the
+/// sequential loop keeps B·H·D lanes busy for T dependent steps, which leaves most of a
+/// GPU with ~10^4 lanes idle; the chunked scan has SCAN_CHUNKS times the lanes for about
+/// twice the arithmetic.
+pub const SCAN_MIN_LANES: usize = 1 << 14;
+
+/// The time loop for a linear cell: the sequential loop on CPU adapters (a few threads
+/// are busy with B·H·D lanes already, and the chunked scan doubles the work: measured in
+/// `bench`, mingru-t4096 and mingru-b64), and on GPUs wherever B·H·D fills the lanes.
+fn scan_variant(gpu: &Gpu, spec: &RnnSpec, b: usize) -> Variant {
+    let lanes = b * spec.hidden_size * spec.directions();
+    if gpu.caps.cpu_like || lanes >= SCAN_MIN_LANES {
+        Variant::Sequential
+    } else {
+        Variant::Scan
+    }
+}
+
+/// Steps per dispatch of the sequential scan kernels: under the loop budget of a CPU
+/// adapter, whose loops stop silently past LAVAPIPE_LOOP_LIMIT iterations.
+pub const SCAN_SEQUENTIAL_STEPS: usize = 1 << 15;
+/// Steps per dispatch of the chunked scan kernels: each invocation loops twice over
+/// 1/SCAN_CHUNKS of them.
+pub const SCAN_CHUNKED_STEPS: usize = shaders::SCAN_CHUNKS << 14;
+
+/// The forward scan kernel of a scan variant, its workgroups for B rows and its steps per
+/// dispatch.
+pub fn scan_kernel(
+    gpu: &Gpu,
+    cell: CellKind,
+    kind: shaders::Scan,
+    h: usize,
+    b: usize,
+    d: usize,
+) -> Result<(Arc<Kernel>, (u32, u32, u32), usize)> {
+    let (steps, groups) = scan_shape(kind, h, b, d);
+    Ok((gpu.kernel(&shaders::scan(cell, kind, steps))?, groups, steps))
+}
+
+/// The backward scan kernel, as `scan_kernel`.
+pub fn scan_backward_kernel(
+    gpu: &Gpu,
+    cell: CellKind,
+    kind: shaders::Scan,
+    h: usize,
+    b: usize,
+    d: usize,
+) -> Result<(Arc<Kernel>, (u32, u32, u32), usize)> {
+    let (steps, groups) = scan_shape(kind, h, b, d);
+    Ok((gpu.kernel(&shaders::scan_backward(cell, kind, steps))?, groups, steps))
+}
+
+fn scan_shape(kind: shaders::Scan, h: usize, b: usize, d: usize) -> (usize, (u32, u32, u32)) {
+    match kind {
+        shaders::Scan::Sequential => {
+            (SCAN_SEQUENTIAL_STEPS, (h.div_ceil(64) as u32, b as u32, d as u32))
+        }
+        shaders::Scan::Chunked => {
+            (SCAN_CHUNKED_STEPS, (h.div_ceil(shaders::SCAN_UNITS) as u32, b as u32, d as u32))
         }
     }
 }
@@ -349,6 +451,9 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
         Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false),
         Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent => {
             return Err(Error::Config("persistent variants have no per-step kernel".into()))
+        }
+        Variant::Scan | Variant::Sequential => {
+            return Err(Error::Config("the scan variants have no per-step kernel".into()))
         }
     };
     gpu.kernel(&shaders::step(kind, cell))

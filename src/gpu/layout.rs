@@ -165,7 +165,9 @@ pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
         let kp = if l == 0 { hp(s.input_size) } else { d * hp(h) };
         let bytes = |cols: usize| (d as u64) * (g as u64) * (h as u64) * (cols as u64) * 4;
         gpu.check_binding(&format!("weight_ih_l{l}"), bytes(kp))?;
-        gpu.check_binding(&format!("weight_hh_l{l}"), bytes(hp(h)))?;
+        if s.recurrent_weights() {
+            gpu.check_binding(&format!("weight_hh_l{l}"), bytes(hp(h)))?;
+        }
     }
     Ok(())
 }
@@ -187,13 +189,15 @@ pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>
     }
     let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
     let hpad = hp(h);
+    // linear cells have no W_hh, b_hh: 16-byte stand-ins keep the kernels' bindings whole
+    let hh = if s.recurrent_weights() { d * g * h } else { 0 };
     let mut layers = Vec::new();
     for l in 0..s.num_layers {
         let (k, kp) = if l == 0 { (s.input_size, hp(s.input_size)) } else { (d * h, d * hpad) };
         let mut w_ih = vec![0.0f32; d * g * h * kp];
-        let mut w_hh = vec![0.0f32; d * g * h * hpad];
+        let mut w_hh = vec![0.0f32; (hh * hpad).max(4)];
         let mut b_ih = Vec::with_capacity(d * g * h);
-        let mut b_hh = Vec::with_capacity(d * g * h);
+        let mut b_hh = Vec::with_capacity(hh.max(4));
         for dir in 0..d {
             let p = w.dir(l, dir);
             for row in 0..g * h {
@@ -201,13 +205,14 @@ pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>
                 for c in 0..k {
                     w_ih[r * kp + input_column(l, c, h, hpad)] = p.w_ih[row * k + c] as f32;
                 }
-                for c in 0..h {
+                for c in (0..h).filter(|_| hh > 0) {
                     w_hh[r * hpad + c] = p.w_hh[row * h + c] as f32;
                 }
             }
             b_ih.extend(p.b_ih.iter().map(|&v| v as f32));
             b_hh.extend(p.b_hh.iter().map(|&v| v as f32));
         }
+        b_hh.resize(b_hh.len().max(4), 0.0);
         gpu.check_binding(&format!("weight_ih_l{l}"), (w_ih.len() * 4) as u64)?;
         gpu.check_binding(&format!("weight_hh_l{l}"), (w_hh.len() * 4) as u64)?;
         layers.push(LayerWeights {
@@ -229,12 +234,14 @@ pub(crate) fn param_layout_reads<'b>(
     bufs: &[[&'b wgpu::Buffer; 4]],
 ) -> Vec<(&'b wgpu::Buffer, usize)> {
     let (d, gh, hpad) = (spec.directions(), spec.gates() * spec.hidden_size, hp(spec.hidden_size));
+    // linear cells: nothing to read of the W_hh, b_hh stand-ins
+    let hh = if spec.recurrent_weights() { d * gh } else { 0 };
     let mut reads = vec![];
     for (lw, b) in layers.iter().zip(bufs) {
         reads.push((b[0], d * gh * lw.kp));
-        reads.push((b[1], d * gh * hpad));
+        reads.push((b[1], hh * hpad));
         reads.push((b[2], d * gh));
-        reads.push((b[3], d * gh));
+        reads.push((b[3], hh));
     }
     reads
 }
@@ -261,6 +268,12 @@ pub(crate) fn param_layout_unpack(
                 let r = dir * gh + row;
                 for c in 0..k_in {
                     p.w_ih[row * k_in + c] = w_ih[r * kp + input_column(l, c, h, hpad)] as f64;
+                }
+                if !s.recurrent_weights() {
+                    if s.bias {
+                        p.b_ih[row] = b_ih[r] as f64;
+                    }
+                    continue;
                 }
                 for c in 0..h {
                     p.w_hh[row * h + c] = w_hh[r * hpad + c] as f64;

@@ -18,11 +18,12 @@ use super::abi::{FusedParams, GemmParams, FLAG_TRAIN, FLAG_WRITE_OUT};
 use super::context::{Dispatch, Gpu, Kernel};
 use super::kernels::{
     self, fused_kernel, fused_persistent_chunk, persistent_chunk, persistent_kernel,
-    persistent_subgroup_kernel, step_groups, step_kernel, step_subgroup_rows, GemmVariant,
-    PersistentShape, Variant,
+    persistent_subgroup_kernel, scan_kernel, step_groups, step_kernel, step_subgroup_rows,
+    GemmVariant, PersistentShape, Variant,
 };
 use super::layout::{hp, step_entries, step_params, LayerWeights};
 use super::profile::{self, Profiler};
+use super::shaders;
 use crate::error::Result;
 use crate::spec::RnnSpec;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub enum Recurrent {
     PersistentRegisters,
     /// Chunks of steps per dispatch of the fused step (its persistent entry point).
     FusedPersistent,
+    /// A linear cell's whole time loop in one dispatch per chunk of steps (scan.wgsl).
+    Scan(shaders::Scan),
 }
 
 impl Recurrent {
@@ -55,6 +58,7 @@ impl Recurrent {
             Recurrent::PersistentStreamed
                 | Recurrent::PersistentRegisters
                 | Recurrent::FusedPersistent
+                | Recurrent::Scan(_)
         )
     }
 }
@@ -78,6 +82,7 @@ impl Recipe {
             Variant::PersistentSubgroup => Recurrent::PersistentRegisters,
             Variant::FusedSubgroup => Recurrent::FusedStep,
             Variant::FusedPersistent => Recurrent::FusedPersistent,
+            Variant::Scan | Variant::Sequential => Recurrent::Scan(v.scan().expect("scan")),
         };
         let projection = (!recurrent.fused()).then(|| v.gemm(gpu));
         Recipe { projection, recurrent }
@@ -95,6 +100,7 @@ impl Recipe {
             Variant::FusedPersistent if fused_ok => Recurrent::FusedPersistent,
             Variant::Persistent => Recurrent::PersistentStreamed,
             Variant::PersistentSubgroup => Recurrent::PersistentRegisters,
+            Variant::Scan | Variant::Sequential => Recurrent::Scan(requested.scan().expect("scan")),
             Variant::Tiled
             | Variant::Register
             | Variant::Subgroup
@@ -125,7 +131,8 @@ impl Reserve {
     pub(crate) fn new(gpu: &Gpu, spec: &RnnSpec, r: usize) -> Reserve {
         let (h, d, gh) = (spec.hidden_size, spec.directions(), spec.gates() * spec.hidden_size);
         let f = 4u64;
-        let cprev_off = hp(r * d * gh);
+        // linear cells keep no hg (they have no W_hh): a stand-in
+        let cprev_off = if spec.recurrent_weights() { hp(r * d * gh) } else { 4 };
         let cprev = if spec.cell.has_cell_state() { r * d * h } else { 0 };
         Reserve {
             xg: gpu.storage("xg", (r * d * gh) as u64 * f),
@@ -236,6 +243,7 @@ impl Recurrence {
                 let k = fused_kernel(gpu, s.cell, b, Some(chunk), train)?;
                 (k, (b.div_ceil(step_subgroup_rows(b)) as u32, d as u32, 1), chunk)
             }
+            Recurrent::Scan(kind) => scan_kernel(gpu, s.cell, kind, h, b, d)?,
         };
         gpu.check_groups("recurrent step (x)", groups.0)?;
         gpu.check_groups("recurrent step (y)", groups.1)?;

@@ -44,6 +44,9 @@ const LOSS: &str = include_str!("../../shaders/loss.wgsl");
 const HEAD_GRAD: &str = include_str!("../../shaders/head_grad.wgsl");
 const GRAD_NORM: &str = include_str!("../../shaders/grad_norm.wgsl");
 const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
+const SCAN_COMMON: &str = include_str!("../../shaders/scan_common.wgsl");
+const SCAN: &str = include_str!("../../shaders/scan.wgsl");
+const SCAN_BACKWARD: &str = include_str!("../../shaders/scan_backward.wgsl");
 const LOADS_WIDE: &str = include_str!("../../shaders/loads_wide.wgsl");
 const LOADS_VEC4: &str = include_str!("../../shaders/loads_vec4.wgsl");
 
@@ -377,6 +380,55 @@ pub fn backward_step(cell: CellKind, aligned: bool, rows: Option<usize>) -> Kern
     KernelSource::new(key, "main", &abi::BWD_BINDINGS, size::<abi::BwdParams>(), body)
 }
 
+/// Units (x) and time chunks (y) of a `chunked` scan workgroup.
+pub const SCAN_UNITS: usize = 16;
+/// Time chunks per `chunked` scan workgroup.
+pub const SCAN_CHUNKS: usize = 16;
+
+/// How a linear-recurrence kernel (scan.wgsl, scan_backward.wgsl) walks time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scan {
+    /// one invocation per unit, row and direction, looping over the steps
+    Sequential,
+    /// SCAN_UNITS x SCAN_CHUNKS invocations per unit block, row and direction: chunk maps,
+    /// carry scan, fix-up
+    Chunked,
+}
+
+impl Scan {
+    /// The entry point in scan.wgsl and scan_backward.wgsl.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Scan::Sequential => "sequential",
+            Scan::Chunked => "chunked",
+        }
+    }
+}
+
+fn scan_source(cell: CellKind, kernel: &str, steps: usize) -> String {
+    cell_source(
+        cell,
+        &format!(
+            "const SU: u32 = {SCAN_UNITS}u;\nconst SC: u32 = {SCAN_CHUNKS}u;\nconst CHUNK: u32 = {steps}u;\n{SCAN_COMMON}\n{kernel}"
+        ),
+    )
+}
+
+/// The forward time loop of a linear cell, `steps` steps per dispatch (scan.wgsl).
+pub fn scan(cell: CellKind, kind: Scan, steps: usize) -> KernelSource {
+    let key = format!("scan/{}/steps{steps}", cell.name());
+    let body = scan_source(cell, SCAN, steps);
+    KernelSource::new(key, kind.entry(), &abi::STEP_BINDINGS, size::<abi::StepParams>(), body)
+}
+
+/// Backpropagation through a linear cell's time loop, `steps` backward steps per dispatch
+/// (scan_backward.wgsl).
+pub fn scan_backward(cell: CellKind, kind: Scan, steps: usize) -> KernelSource {
+    let key = format!("scan_backward/{}/steps{steps}", cell.name());
+    let body = scan_source(cell, SCAN_BACKWARD, steps);
+    KernelSource::new(key, kind.entry(), &abi::BWD_BINDINGS, size::<abi::BwdParams>(), body)
+}
+
 /// The persistent BPTT kernel (persistent_backward_subgroup.wgsl): `rows` batch rows,
 /// `wgp` invocations, W_hh in `ghp4` named private chunks, `chunk` steps per dispatch.
 pub fn persistent_backward_subgroup(
@@ -494,7 +546,13 @@ pub fn permutations() -> Vec<KernelSource> {
     let row_blocks: Vec<usize> = (1..=4).map(|k| k * lanes).collect();
     let mut out = vec![gemm(Gemm::Tiled), gemm(Gemm::Register)];
     out.extend(row_blocks.iter().map(|&rows| gemm(Gemm::Subgroup { rows })));
-    for cell in cells {
+    for cell in cells.into_iter().filter(|c| c.linear()) {
+        for kind in [Scan::Sequential, Scan::Chunked] {
+            out.push(scan(cell, kind, 7));
+            out.push(scan_backward(cell, kind, 7));
+        }
+    }
+    for cell in cells.into_iter().filter(|c| !c.linear()) {
         out.push(step(Step::Tiled, cell));
         out.push(step(Step::Register, cell));
         for &rows in &row_blocks {

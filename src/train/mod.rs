@@ -538,10 +538,15 @@ impl Trainer {
         let mut pairs: Vec<(&wgpu::Buffer, &wgpu::Buffer, usize)> = vec![];
         for (l, lw) in self.model.layers.iter().enumerate() {
             let [dw_ih, dw_hh, db_ih, db_hh] = bufs.grads[l];
+            let hh = s.recurrent_weights();
             pairs.push((&lw.w_ih, dw_ih, d * gh * lw.kp));
-            pairs.push((&lw.w_hh, dw_hh, d * gh * hpad));
+            if hh {
+                pairs.push((&lw.w_hh, dw_hh, d * gh * hpad));
+            }
             if s.bias {
                 pairs.push((&lw.b_ih, db_ih, d * gh));
+            }
+            if s.bias && hh {
                 pairs.push((&lw.b_hh, db_hh, d * gh));
             }
         }

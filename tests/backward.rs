@@ -83,8 +83,30 @@ fn check_on(
 #[test]
 fn backward_matches_reference_for_every_cell() {
     for cell in CellKind::ALL {
-        check(cell, 5, 7, 2, true, 9, 5, true, Variant::Register);
-        check(cell, 3, 7, 1, false, 1, 1, false, Variant::Register);
+        // the linear cells run both their variants (sequential and chunked scan)
+        let variants: &[Variant] = if cell.linear() {
+            &[Variant::Sequential, Variant::Scan]
+        } else {
+            &[Variant::Register]
+        };
+        for &v in variants {
+            check(cell, 5, 7, 2, true, 9, 5, true, v);
+            check(cell, 3, 7, 1, false, 1, 1, false, v);
+        }
+    }
+}
+
+/// minGRU and minLSTM over more steps than one dispatch of the sequential scan runs
+/// (`SCAN_SEQUENTIAL_STEPS`, sized for lavapipe's loop limit) and long enough that the
+/// chunked scan's 16 chunks run 2500 steps each, forward and backward, both directions
+/// with uneven lengths.
+#[test]
+fn linear_cells_over_more_steps_than_one_dispatch() {
+    let t = wgpu_rnn::gpu::kernels::SCAN_SEQUENTIAL_STEPS + 7232;
+    for cell in [CellKind::MinGru, CellKind::MinLstm] {
+        for v in [Variant::Sequential, Variant::Scan] {
+            check(cell, 3, 5, 1, true, t, 2, true, v);
+        }
     }
 }
 

@@ -100,7 +100,8 @@ pub struct StabilityArgs {
     /// A sweep, e.g. spectral-radius=0.5:1.5:11 or init-scale=0.1:1:10 (from:to:count).
     #[arg(long)]
     sweep: Option<String>,
-    /// Cells of a sweep, e.g. rnn,lstm,gru.
+    /// Cells side by side (each with the same sizes, seed and input), or the cells of a
+    /// sweep, e.g. gru,mingru.
     #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
     cells: Vec<Cell>,
     /// Where the gradients are computed.
@@ -182,6 +183,11 @@ pub fn run(a: StabilityArgs) -> Result<()> {
             nonlinearity: a.nonlinearity,
         };
         configs.push((path.display().to_string(), m.load()?));
+    } else if !a.cells.is_empty() {
+        for c in &a.cells {
+            let cell = c.kind(a.nonlinearity);
+            configs.push((cell.name().to_string(), seeded(cell, base_init)?));
+        }
     } else {
         let cell = a.cell.kind(a.nonlinearity);
         configs.push((cell.name().to_string(), seeded(cell, base_init)?));

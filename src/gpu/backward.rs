@@ -452,11 +452,13 @@ impl GpuModel {
             let tl = &plan.layers[layer];
             let rs = &tl.reserve;
             let cprev = if s.cell.has_cell_state() { t * b * d * h } else { 0 };
+            // linear cells keep no hg (no W_hh): their gates read xg alone
+            let hg = if s.recurrent_weights() { t * b * d * g * h } else { 0 };
             let top = &plan.layers[s.num_layers - 1];
             Ok(gpu.stage_at(&[
                 (&tl.out, 0, t * b * d * hpad),
                 (&rs.xg, 0, t * b * d * g * h),
-                (&rs.hg, 0, t * b * d * g * h),
+                (&rs.hg, 0, hg),
                 (&rs.hg, rs.cprev_off, cprev),
                 (&plan.c_n, 0, n_state * h),
                 (&top.trace_dh, 0, if traced { t * b * d * hpad } else { 0 }),
@@ -471,7 +473,9 @@ impl GpuModel {
                 .collect()
         };
         let hs = pick(&got[0], hpad, h);
-        let (xg, hg) = (pick(&got[1], g * h, g * h), pick(&got[2], g * h, g * h));
+        let xg = pick(&got[1], g * h, g * h);
+        let hg =
+            if s.recurrent_weights() { pick(&got[2], g * h, g * h) } else { vec![0.0; xg.len()] };
         let mut gates = Vec::with_capacity(t * b * g * h);
         for r in 0..t * b {
             let span = r * g * h..(r + 1) * g * h;

@@ -15,6 +15,11 @@ pub const FIXTURES: &[&str] = &[
     "lstm_l2_bi_len",
     "gru_l2_bi_len",
     "lstm_nobias_l2",
+    "mingru",
+    "minlstm",
+    "mingru_l2_bi_len",
+    "minlstm_l2_bi_len",
+    "minlstm_nobias_l2",
 ];
 
 /// A PyTorch golden case (see tests/fixtures/make_golden.py).

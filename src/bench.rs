@@ -167,6 +167,135 @@ fn summarize(mut runs: Vec<f64>) -> (f64, f64, f64, Vec<f64>) {
 /// Rows of the batch the reference checks (rows are independent, so a few suffice).
 const CHECK_ROWS: usize = 2;
 
+/// A case ready to time: the model on the GPU, its input, and the result of its checked
+/// warm-up call.
+pub struct Prepared {
+    wl: Workload,
+    mode: Mode,
+    variant: Option<Variant>,
+    /// the variant the checked call ran
+    ran: Variant,
+    model: GpuModel,
+    x: Vec<f32>,
+    ones: Vec<f32>,
+    check_ok: bool,
+    check: String,
+}
+
+impl Prepared {
+    /// Runs the case once (the warm-up) and checks it against the CPU reference.
+    pub fn new(gpu: &Gpu, wl: &Workload, mode: Mode, variant: Option<Variant>) -> Result<Self> {
+        let spec = wl.spec();
+        let w = Weights::init(spec, 1)?;
+        let model = GpuModel::new(gpu, &w)?;
+        let x = random(wl.seq * wl.batch * wl.input, 2);
+        let ones = vec![1.0f32; wl.seq * wl.batch * wl.hidden];
+        let rows = wl.batch.min(CHECK_ROWS);
+        let xs = first_rows(&x, wl.seq, wl.batch, wl.input, rows);
+        let want_f = reference::forward(
+            &w,
+            &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None },
+        )?;
+        let input = Input::new(&x, wl.seq, wl.batch);
+        let (ran, cmp, check) = match mode {
+            Mode::Fwd => {
+                let opts = ForwardOptions { variant, return_sequence: true };
+                let got = model.forward(gpu, &input, opts)?;
+                let got_rows = first_rows(&got.output, wl.seq, wl.batch, wl.hidden, rows);
+                let cmp = compare(
+                    "output",
+                    &got_rows,
+                    &want_f.output,
+                    crate::validate::FORWARD_ATOL,
+                    crate::validate::FORWARD_RTOL,
+                );
+                let check =
+                    format!("max abs err {:.2e} vs CPU reference on {rows} rows", cmp.max_abs);
+                (got.variant, cmp, check)
+            }
+            Mode::Train => {
+                // The check compares dL/dh0 (and dL/dc0) of the first rows with the CPU
+                // reference: it sits at the end of the whole backward chain, and rows are
+                // independent under this loss, so a few rows suffice.
+                let grad = GradInput { d_output: &ones, d_h_n: None, d_c_n: None };
+                let got = model.weight_grads(gpu, &input, &grad, variant)?;
+                let dy = vec![1.0; wl.seq * rows * wl.hidden];
+                let want = reference::backward(&w, &want_f, &dy, None, None)?;
+                // h0, c0: [1, B, H] for this single-layer model; the first rows lead.
+                let n = rows * wl.hidden;
+                let mut got_s: Vec<f32> = got.h0[..n].to_vec();
+                let mut want_s: Vec<f64> = want.h0.clone();
+                if spec.cell.has_cell_state() {
+                    got_s.extend_from_slice(&got.c0[..n]);
+                    want_s.extend_from_slice(&want.c0);
+                }
+                let cmp = compare("dh0", &got_s, &want_s, 1e-4, 1e-3);
+                let check = format!(
+                    "dL/dh0{} max abs err {:.2e} vs CPU reference on {rows} rows",
+                    if spec.cell.has_cell_state() { ", dL/dc0" } else { "" },
+                    cmp.max_abs
+                );
+                (got.variant, cmp, check)
+            }
+        };
+        Ok(Prepared {
+            wl: wl.clone(),
+            mode,
+            variant,
+            ran,
+            model,
+            x,
+            ones,
+            check_ok: cmp.ok(),
+            check,
+        })
+    }
+
+    /// One timed call: waited for, nothing read back (training: no dL/dx of the network
+    /// input, which training does not need).
+    pub fn call(&self, gpu: &Gpu) -> Result<()> {
+        let wl = &self.wl;
+        let input = Input::new(&self.x, wl.seq, wl.batch);
+        match self.mode {
+            Mode::Fwd => {
+                let opts = ForwardOptions { variant: self.variant, return_sequence: true };
+                self.model.forward_no_readback(gpu, &input, opts).map(|_| ())
+            }
+            Mode::Train => {
+                let grad = GradInput { d_output: &self.ones, d_h_n: None, d_c_n: None };
+                self.model.weight_grads_no_readback(gpu, &input, &grad, self.variant).map(|_| ())
+            }
+        }
+    }
+
+    /// The result of the timed calls `times` (ms) and the ceiling's GFLOP/s.
+    pub fn result(&self, times: Vec<f64>, ceil: Option<f64>) -> CaseResult {
+        let wl = &self.wl;
+        let (median, min, max, runs_ms) = summarize(times);
+        let flops = match self.mode {
+            Mode::Fwd => wl.forward_flops(),
+            Mode::Train => 3.0 * wl.forward_flops(),
+        };
+        let gflops = flops / (median / 1e3) / 1e9;
+        CaseResult {
+            workload: wl.clone(),
+            mode: self.mode,
+            variant: self.ran.to_string(),
+            runs_ms,
+            median_ms: median,
+            min_ms: min,
+            max_ms: max,
+            tokens_per_s: (wl.batch * wl.seq) as f64 / (median / 1e3),
+            gflops,
+            gemm_ceiling_gflops: ceil,
+            ceiling_share: ceil.map(|c| gflops / c),
+            check_ok: self.check_ok,
+            check: self.check.clone(),
+            speedup: Default::default(),
+        }
+    }
+}
+
 /// Times the forward pass: one checked call (also the warm-up), then `runs` timed calls,
 /// each one submit waited for, nothing read back, each followed by a call of `ceiling`.
 pub fn bench_forward(
@@ -176,51 +305,24 @@ pub fn bench_forward(
     runs: usize,
     ceiling: Option<&Ceiling>,
 ) -> Result<CaseResult> {
-    let spec = wl.spec();
-    let w = Weights::init(spec, 1)?;
-    let model = GpuModel::new(gpu, &w)?;
-    let x = random(wl.seq * wl.batch * wl.input, 2);
-    let input = Input::new(&x, wl.seq, wl.batch);
-    let opts = ForwardOptions { variant, return_sequence: true };
-    let got = model.forward(gpu, &input, opts)?;
+    let case = Prepared::new(gpu, wl, Mode::Fwd, variant)?;
+    let (times, ceil) = timed_runs(gpu, runs, ceiling, || case.call(gpu))?;
+    Ok(case.result(times, ceil))
+}
 
-    // Reference on the first rows only.
-    let rows = wl.batch.min(CHECK_ROWS);
-    let xs = first_rows(&x, wl.seq, wl.batch, wl.input, rows);
-    let want = reference::forward(
-        &w,
-        &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None },
-    )?;
-    let got_rows = first_rows(&got.output, wl.seq, wl.batch, wl.hidden, rows);
-    let cmp = compare(
-        "output",
-        &got_rows,
-        &want.output,
-        crate::validate::FORWARD_ATOL,
-        crate::validate::FORWARD_RTOL,
-    );
-
-    let (times, ceil) = timed_runs(gpu, runs, ceiling, || {
-        model.forward_no_readback(gpu, &input, opts).map(|_| ())
-    })?;
-    let (median, min, max, runs_ms) = summarize(times);
-    let flops = wl.forward_flops();
-    Ok(CaseResult {
-        workload: wl.clone(),
-        mode: Mode::Fwd,
-        variant: got.variant.to_string(),
-        runs_ms,
-        median_ms: median,
-        min_ms: min,
-        max_ms: max,
-        tokens_per_s: (wl.batch * wl.seq) as f64 / (median / 1e3),
-        gflops: flops / (median / 1e3) / 1e9,
-        gemm_ceiling_gflops: ceil,
-        ceiling_share: ceil.map(|c| flops / (median / 1e3) / 1e9 / c),
-        check_ok: cmp.ok(),
-        check: format!("max abs err {:.2e} vs CPU reference on {rows} rows", cmp.max_abs),
-        speedup: Default::default(),
-    })
+/// Times cases against each other: each is prepared (and checked) first, then the timed
+/// calls go round the cases `runs` times, one call of each per round, so that every case
+/// sees the same states of a noisy machine.
+pub fn bench_alternating(gpu: &Gpu, cases: &[Prepared], runs: usize) -> Result<Vec<CaseResult>> {
+    let mut times = vec![Vec::with_capacity(runs); cases.len()];
+    for _ in 0..runs.max(1) {
+        for (case, t) in cases.iter().zip(times.iter_mut()) {
+            let start = Instant::now();
+            case.call(gpu)?;
+            t.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(cases.iter().zip(times).map(|(c, t)| c.result(t, None)).collect())
 }
 
 /// Rows the ceiling GEMM runs at most. GFLOP/s does not depend on M once every core has
@@ -303,12 +405,10 @@ fn timed_runs(
     Ok((times, ceil))
 }
 
-/// Times a training call (forward + BPTT to all weight gradients, loss = sum of outputs;
-/// no dL/dx of the network input, which training does not need): one checked call, then
+/// Times a training call (forward + BPTT to all weight gradients, loss = sum of outputs):
+/// one checked call (dL/dh0 and dL/dc0 of the first rows against the CPU reference), then
 /// `runs` timed calls, each waited for, nothing read back, each followed by a call of
-/// `ceiling`. The check compares dL/dh0 (and
-/// dL/dc0) of the first rows with the CPU reference: it sits at the end of the whole
-/// backward chain, and rows are independent under this loss, so a few rows suffice.
+/// `ceiling`.
 pub fn bench_train(
     gpu: &Gpu,
     wl: &Workload,
@@ -316,56 +416,9 @@ pub fn bench_train(
     runs: usize,
     ceiling: Option<&Ceiling>,
 ) -> Result<CaseResult> {
-    let spec = wl.spec();
-    let w = Weights::init(spec, 1)?;
-    let model = GpuModel::new(gpu, &w)?;
-    let x = random(wl.seq * wl.batch * wl.input, 2);
-    let input = Input::new(&x, wl.seq, wl.batch);
-    let ones = vec![1.0f32; wl.seq * wl.batch * wl.hidden];
-    let grad = GradInput { d_output: &ones, d_h_n: None, d_c_n: None };
-    let got = model.weight_grads(gpu, &input, &grad, variant)?;
-
-    let rows = wl.batch.min(CHECK_ROWS);
-    let xs = first_rows(&x, wl.seq, wl.batch, wl.input, rows);
-    let want_f = reference::forward(
-        &w,
-        &SeqBatch { t: wl.seq, b: rows, x: &xs, h0: None, c0: None, lengths: None },
-    )?;
-    let want = reference::backward(&w, &want_f, &vec![1.0; wl.seq * rows * wl.hidden], None, None)?;
-    // h0, c0: [1, B, H] for this single-layer model; the first rows lead.
-    let n = rows * wl.hidden;
-    let mut got_s: Vec<f32> = got.h0[..n].to_vec();
-    let mut want_s: Vec<f64> = want.h0.clone();
-    if spec.cell.has_cell_state() {
-        got_s.extend_from_slice(&got.c0[..n]);
-        want_s.extend_from_slice(&want.c0);
-    }
-    let cmp = compare("dh0", &got_s, &want_s, 1e-4, 1e-3);
-
-    let (times, ceil) = timed_runs(gpu, runs, ceiling, || {
-        model.weight_grads_no_readback(gpu, &input, &grad, variant).map(|_| ())
-    })?;
-    let (median, min, max, runs_ms) = summarize(times);
-    Ok(CaseResult {
-        workload: wl.clone(),
-        mode: Mode::Train,
-        variant: got.variant.to_string(),
-        runs_ms,
-        median_ms: median,
-        min_ms: min,
-        max_ms: max,
-        tokens_per_s: (wl.batch * wl.seq) as f64 / (median / 1e3),
-        gflops: 3.0 * wl.forward_flops() / (median / 1e3) / 1e9,
-        gemm_ceiling_gflops: ceil,
-        ceiling_share: ceil.map(|c| 3.0 * wl.forward_flops() / (median / 1e3) / 1e9 / c),
-        check_ok: cmp.ok(),
-        check: format!(
-            "dL/dh0{} max abs err {:.2e} vs CPU reference on {rows} rows",
-            if spec.cell.has_cell_state() { ", dL/dc0" } else { "" },
-            cmp.max_abs
-        ),
-        speedup: Default::default(),
-    })
+    let case = Prepared::new(gpu, wl, Mode::Train, variant)?;
+    let (times, ceil) = timed_runs(gpu, runs, ceiling, || case.call(gpu))?;
+    Ok(case.result(times, ceil))
 }
 
 /// Rows 0..rows of every timestep of a [T, B, W] tensor, as f64 [T, rows, W].

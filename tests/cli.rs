@@ -774,3 +774,72 @@ fn final_only_streams_the_input_and_long_bidirectional_calls_say_what_to_do() {
         assert!(err.contains("bidirectional") && err.contains("split the sequence"), "{err}");
     }
 }
+
+/// minGRU and minLSTM through `forward` and `grad` as a user runs them: the golden
+/// fixtures' weights and inputs written as files (2 layers, both directions, lengths), both
+/// scan variants, against PyTorch's numbers in the fixture.
+#[test]
+fn linear_cells_forward_and_grad_reproduce_their_golden_fixtures() {
+    for (name, cell) in [("mingru_l2_bi_len", "mingru"), ("minlstm_l2_bi_len", "minlstm")] {
+        let g = common::Golden::load(name);
+        let weights = tmp(&format!("{name}.weights.safetensors"));
+        g.weights.save(&weights).unwrap();
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let spec = g.weights.spec;
+        let states = vec![spec.num_layers * spec.directions(), g.b, spec.hidden_size];
+        let input = tmp(&format!("{name}.input.safetensors"));
+        let mut w = TensorWriter::new();
+        w.add_f32("x", vec![g.t, g.b, spec.input_size], f32s(&g.x));
+        w.add_f32("h0", states.clone(), f32s(&g.h0));
+        let lengths: Vec<i64> = g.lengths.as_ref().unwrap().iter().map(|&l| l as i64).collect();
+        w.add("lengths", vec![g.b], wgpu_rnn::io::Data::I64(lengths));
+        w.write(&input).unwrap();
+        let dy = tmp(&format!("{name}.dy.safetensors"));
+        let mut w = TensorWriter::new();
+        w.add_f32("output", vec![g.t, g.b, spec.output_size()], f32s(&g.get("d_output")));
+        w.add_f32("h_n", states, f32s(&g.get("d_h_n")));
+        w.write(&dy).unwrap();
+        for variant in ["scan", "sequential"] {
+            let out = tmp(&format!("{name}.{variant}.out.safetensors"));
+            let st = bin()
+                .args(["forward", "--weights", &weights, "--cell", cell, "--input", &input])
+                .args(["--output", &out, "--variant", variant])
+                .output()
+                .unwrap();
+            assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+            let got = TensorFile::open(&out).unwrap();
+            for t in ["output", "h_n"] {
+                let c = compare(t, &got.float(t, None).unwrap().data, &g.get(t), 1e-5, 1e-4);
+                assert!(c.ok(), "{name} {variant}: {c}");
+            }
+            let grads = tmp(&format!("{name}.{variant}.grads.safetensors"));
+            let st = bin()
+                .args(["grad", "--weights", &weights, "--cell", cell, "--input", &input])
+                .args(["--grad-output", &dy, "--output", &grads, "--variant", variant])
+                .output()
+                .unwrap();
+            assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+            let got = TensorFile::open(&grads).unwrap();
+            for t in got.names() {
+                let want = g.get(&format!("grad.{t}"));
+                let c = compare(&t, &got.float(&t, None).unwrap().data, &want, 1e-4, 1e-3);
+                assert!(c.ok(), "{name} {variant}: {c}");
+            }
+        }
+        // The other family's variants and cells are refused with a one-line reason.
+        let st = bin()
+            .args(["forward", "--weights", &weights, "--cell", cell, "--input", &input])
+            .args(["--output", &tmp("refused.safetensors"), "--variant", "subgroup"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&st.stderr);
+        assert!(!st.status.success() && err.contains("use scan or sequential"), "{err}");
+        let st = bin()
+            .args(["forward", "--weights", &weights, "--cell", "gru", "--input", &input])
+            .args(["--output", &tmp("refused.safetensors")])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&st.stderr);
+        assert!(!st.status.success() && err.contains("weight_hh_l0"), "{err}");
+    }
+}

@@ -369,6 +369,20 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "text=abracadabra%20dab&cell=mingru&hidden=12&seed=4&gates=1",
+        &[
+            "--text",
+            "abracadabra dab",
+            "--cell",
+            "mingru",
+            "--hidden",
+            "12",
+            "--seed",
+            "4",
+            "--gates",
+        ],
+    ),
+    (
         "text=cab%20dab&cell=rnn&nonlinearity=relu&hidden=5&seed=7",
         &[
             "--text",

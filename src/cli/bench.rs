@@ -4,8 +4,8 @@
 use super::common::{self, Cell, KernelVariant, Nonlinearity, WorkloadName};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use wgpu_rnn::bench::{self, Mode, Workload};
-use wgpu_rnn::{Gpu, Weights};
+use wgpu_rnn::bench::{self, CaseResult, Mode, Workload};
+use wgpu_rnn::{Gpu, Variant, Weights};
 
 /// `--mode`: which passes to time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -52,9 +52,15 @@ pub struct BenchArgs {
     hidden: usize,
     #[arg(long, default_value_t = 100)]
     seq: usize,
-    /// Force a kernel variant.
+    /// Force a kernel variant; repeatable: each workload runs with every given variant
+    /// that runs its cell (the scan variants run minGRU and minLSTM, the others the rest).
     #[arg(long, value_enum)]
-    variant: Option<KernelVariant>,
+    variant: Vec<KernelVariant>,
+    /// Time the cases against each other: every case is prepared and checked first, then
+    /// the timed calls go round all cases (workloads x variants) of a mode, one call each
+    /// per round, so that all see the same states of the machine (no GEMM ceiling).
+    #[arg(long)]
+    alternate: bool,
     /// Timed runs per case (after one checked warm-up run).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -76,9 +82,18 @@ pub struct BenchArgs {
     compare: Vec<String>,
 }
 
+/// The variants to run `wl` with: the engine's pick (None), or each asked-for variant
+/// that runs its cell.
+fn variants_for(wl: &Workload, asked: &[Variant]) -> Vec<Option<Variant>> {
+    if asked.is_empty() {
+        return vec![None];
+    }
+    asked.iter().filter(|v| v.is_scan() == wl.cell.linear()).map(|&v| Some(v)).collect()
+}
+
 pub fn run(a: BenchArgs) -> Result<()> {
     let gpu = Gpu::new()?;
-    let variant = common::variant(a.variant);
+    let asked: Vec<Variant> = a.variant.iter().map(|&v| Variant::from(v)).collect();
     let wls: Vec<Workload> = if let Some(cell) = a.cell {
         let c = cell.kind(Nonlinearity::Tanh);
         vec![Workload::new("custom", c, a.batch, a.input, a.hidden, a.seq)]
@@ -86,10 +101,24 @@ pub fn run(a: BenchArgs) -> Result<()> {
         common::workloads(&a.workload)?
     };
     let modes = a.mode.modes();
+    for wl in &wls {
+        if variants_for(wl, &asked).is_empty() {
+            let names: Vec<&str> = asked.iter().map(|v| v.name()).collect();
+            bail!(
+                "workload {}: no --variant given runs a {} cell ({}); add {}",
+                wl.name,
+                wl.cell,
+                names.join(", "),
+                if wl.cell.linear() { "scan or sequential" } else { "one of the others" }
+            );
+        }
+    }
     if a.profile {
         println!("adapter: {}", gpu.describe());
         for wl in &wls {
-            for &mode in &modes {
+            for (&mode, variant) in
+                modes.iter().flat_map(|m| variants_for(wl, &asked).into_iter().map(move |v| (m, v)))
+            {
                 let fams = bench::profile(&gpu, wl, mode, variant, a.runs)?;
                 let total: f64 = fams.iter().map(|f| f.1).sum();
                 println!(
@@ -132,16 +161,47 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "share"
         );
     }
+    let mut measured: Vec<(usize, CaseResult)> = vec![];
+    if a.alternate {
+        for &mode in &modes {
+            let mut cases = vec![];
+            let mut at = vec![];
+            for (i, wl) in wls.iter().enumerate() {
+                for v in variants_for(wl, &asked) {
+                    cases.push(bench::Prepared::new(&gpu, wl, mode, v)?);
+                    at.push(i);
+                }
+            }
+            measured.extend(at.into_iter().zip(bench::bench_alternating(&gpu, &cases, a.runs)?));
+        }
+        measured.sort_by_key(|(i, r)| (*i, r.mode == Mode::Train));
+    }
     let mut results = vec![];
     let mut all_ok = true;
-    for wl in &wls {
-        let ceiling =
-            if a.no_ceiling { None } else { Some(bench::Ceiling::for_workload(&gpu, wl)?) };
-        for &mode in &modes {
-            let mut r = match mode {
-                Mode::Fwd => bench::bench_forward(&gpu, wl, variant, a.runs, ceiling.as_ref())?,
-                Mode::Train => bench::bench_train(&gpu, wl, variant, a.runs, ceiling.as_ref())?,
-            };
+    for (i, wl) in wls.iter().enumerate() {
+        let ceiling = if a.no_ceiling || a.alternate {
+            None
+        } else {
+            Some(bench::Ceiling::for_workload(&gpu, wl)?)
+        };
+        let mut these: Vec<CaseResult> =
+            measured.iter().filter(|(k, _)| *k == i).map(|(_, r)| r.clone()).collect();
+        if !a.alternate {
+            for &mode in &modes {
+                for variant in variants_for(wl, &asked) {
+                    these.push(match mode {
+                        Mode::Fwd => {
+                            bench::bench_forward(&gpu, wl, variant, a.runs, ceiling.as_ref())?
+                        }
+                        Mode::Train => {
+                            bench::bench_train(&gpu, wl, variant, a.runs, ceiling.as_ref())?
+                        }
+                    });
+                }
+            }
+        }
+        for mut r in these {
+            let mode = r.mode;
             all_ok &= r.check_ok;
             let mode_name = format!("{mode:?}").to_lowercase();
             for (name, t) in &peers {

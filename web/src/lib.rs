@@ -28,7 +28,7 @@ pub struct TraceRequest {
     /// "seeded" (default) or "trained" (the loaded checkpoint).
     #[serde(default = "seeded")]
     pub model: String,
-    /// Seeded model: rnn, lstm or gru (PyTorch's names; also rnn_tanh, rnn_relu).
+    /// Seeded model: rnn, lstm, gru, mingru or minlstm (also rnn_tanh, rnn_relu).
     #[serde(default = "rnn")]
     pub cell: String,
     /// Seeded RNN: tanh or relu.

@@ -3,7 +3,7 @@
 import init, { createEngine } from './wgpu_rnn_web.js';
 
 const $ = (id) => document.getElementById(id);
-const CELLS = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru'];
+const CELLS = ['rnn_tanh', 'rnn_relu', 'lstm', 'gru', 'mingru', 'minlstm'];
 const SEEDED_ALPHABET = 'abrcd ';
 const LEFT = 34; // px left of the first column, for unit numbers
 const view = {
@@ -29,7 +29,7 @@ function readQuery() {
   if (cell !== null) {
     if (cell === 'rnn') s.cell = nl === 'relu' ? 'rnn_relu' : 'rnn_tanh';
     else if (CELLS.includes(cell)) s.cell = cell;
-    else errors.push(`cell=${cell}: use rnn, lstm or gru`);
+    else errors.push(`cell=${cell}: use rnn, lstm, gru, mingru or minlstm`);
   } else if (nl === 'relu') s.cell = 'rnn_relu';
   const int = (name, lo, hi) => {
     const v = q.get(name);
@@ -75,7 +75,7 @@ function syncEnabled() {
     $('hidden-out').value = view.trained.hidden_size;
   }
   const cell = $('cell').value;
-  $('gates').disabled = !(cell === 'lstm' || cell === 'gru');
+  $('gates').disabled = cell === 'rnn_tanh' || cell === 'rnn_relu';
   $('sampler').hidden = !trained;
 }
 
@@ -155,7 +155,7 @@ async function compareGradients(c, ticket) {
   const onSeeded = [...c.text].every((ch) => SEEDED_ALPHABET.includes(ch));
   const text = onSeeded ? c.text : 'abracadabra abracadabra abracadabra';
   const runs = [];
-  for (const cell of ['rnn_tanh', 'lstm', 'gru']) {
+  for (const cell of ['rnn_tanh', 'lstm', 'gru', 'mingru']) {
     const req = { text, model: 'seeded', cell, hidden: c.hidden, seed: c.seed, grad: true };
     try {
       const t = JSON.parse(await view.engine.trace(JSON.stringify(req)));
@@ -171,7 +171,9 @@ async function compareGradients(c, ticket) {
   drawCompare();
 }
 
-const label = (cell) => ({ rnn_tanh: 'RNN tanh', rnn_relu: 'RNN relu', lstm: 'LSTM', gru: 'GRU' })[cell] || cell;
+const label = (cell) => ({
+  rnn_tanh: 'RNN tanh', rnn_relu: 'RNN relu', lstm: 'LSTM', gru: 'GRU', mingru: 'minGRU', minlstm: 'minLSTM',
+})[cell] || cell;
 
 // ---- drawing ---------------------------------------------------------------------------
 function diverging(v, scale) {

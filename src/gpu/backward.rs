@@ -341,11 +341,13 @@ impl GpuModel {
             self.encode_train(plan, &mut enc, None, true);
             gpu.queue.submit([enc.finish()]);
             let tl = &plan.layers[s.num_layers - 1];
+            // linear cells keep no hg (no W_hh): their gates read xg alone
+            let hg = if s.recurrent_weights() { t * b * d * g * h } else { 0 };
             Ok(gpu.stage_at(&[
                 (&tl.trace_dh, 0, t * b * d * hpad),
                 (&tl.trace_dh, tl.trace_dc_off, t * b * d * hpad),
                 (&tl.reserve.xg, 0, t * b * d * g * h),
-                (&tl.reserve.hg, 0, t * b * d * g * h),
+                (&tl.reserve.hg, 0, hg),
             ]))
         })?;
         let got = gpu.fetch(staged).await?;
@@ -356,7 +358,8 @@ impl GpuModel {
                 .flat_map(|row| v[row * d * width..][..width].iter().map(|&x| x as f64))
                 .collect()
         };
-        let (xg, hg) = (dir0(&got[2], g * h), dir0(&got[3], g * h));
+        let xg = dir0(&got[2], g * h);
+        let hg = if s.recurrent_weights() { dir0(&got[3], g * h) } else { vec![0.0; xg.len()] };
         let mut gates = Vec::with_capacity(t * b * g * h);
         for row in 0..t * b {
             let r = row * g * h..(row + 1) * g * h;

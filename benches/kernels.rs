@@ -1,6 +1,7 @@
 //! Criterion benches, one group per kernel family and cell: `gemm` (input projection, every
-//! GEMM variant), `lstm`, `gru`, `rnn` (whole forward pass, every variant), `backward`
-//! (forward + BPTT to all weight gradients, every training variant). Each iteration
+//! GEMM variant), `lstm`, `gru`, `rnn`, `mingru`, `minlstm` (whole forward pass, every
+//! variant: the scan variants for the linear cells, also at T = 4096), `backward`
+//! (forward + BPTT to all weight gradients, every training variant; minGRU's both scans). Each iteration
 //! is waited for on the device (`iter_custom`). With `CI` set the sizes are tiny: CI only
 //! proves the benches run.
 
@@ -44,12 +45,16 @@ fn gemm(c: &mut Criterion) {
 fn cell_group(c: &mut Criterion, cell: CellKind) {
     let gpu = gpu();
     let name = match cell {
-        CellKind::Lstm => "lstm",
-        CellKind::Gru => "gru",
-        _ => "rnn",
+        CellKind::RnnTanh | CellKind::RnnRelu => "rnn",
+        c => c.name(),
     };
-    let shapes: &[(usize, usize, usize, usize)] =
-        if ci() { &[(2, 8, 17, 5)] } else { &[(1, 64, 128, 1000), (64, 256, 256, 100)] };
+    let shapes: &[(usize, usize, usize, usize)] = if ci() {
+        &[(2, 8, 17, 5)]
+    } else if cell.linear() {
+        &[(64, 256, 256, 100), (8, 256, 256, 4096)]
+    } else {
+        &[(1, 64, 128, 1000), (64, 256, 256, 100)]
+    };
     let mut g = c.benchmark_group(name);
     for &(b, i, h, t) in shapes {
         let spec = RnnSpec::new(cell, i, h);
@@ -82,20 +87,25 @@ fn backward(c: &mut Criterion) {
     let shapes: &[(usize, usize, usize, usize)] =
         if ci() { &[(2, 8, 17, 5)] } else { &[(1, 64, 128, 200), (64, 256, 256, 100)] };
     let mut g = c.benchmark_group("backward");
-    for &(b, i, h, t) in shapes {
-        let spec = RnnSpec::new(CellKind::Lstm, i, h);
+    let cases = shapes.iter().flat_map(|&s| [(CellKind::Lstm, s), (CellKind::MinGru, s)]);
+    for (cell, (b, i, h, t)) in cases {
+        let spec = RnnSpec::new(cell, i, h);
         let model = GpuModel::new(gpu, &Weights::init(spec, 1).unwrap()).unwrap();
         let x = vec![0.1f32; t * b * i];
         let dy = vec![1.0f32; t * b * h];
         let grad = GradInput { d_output: &dy, d_h_n: None, d_c_n: None };
         g.throughput(Throughput::Elements((b * t) as u64));
-        for v in [Variant::Tiled, Variant::Register, Variant::Subgroup]
-            .into_iter()
-            .filter(|v| v.unsupported(gpu, &spec).is_none())
-        {
+        let variants = [
+            Variant::Tiled,
+            Variant::Register,
+            Variant::Subgroup,
+            Variant::Scan,
+            Variant::Sequential,
+        ];
+        for v in variants.into_iter().filter(|v| v.unsupported(gpu, &spec).is_none()) {
             model.weight_grads_no_readback(gpu, &Input::new(&x, t, b), &grad, Some(v)).unwrap();
             g.bench_function(
-                BenchmarkId::new(v.name(), format!("lstm_B{b}_I{i}_H{h}_T{t}")),
+                BenchmarkId::new(v.name(), format!("{cell}_B{b}_I{i}_H{h}_T{t}")),
                 |bch| {
                     bch.iter_custom(|iters| {
                         let start = Instant::now();
@@ -127,10 +137,16 @@ fn gru(c: &mut Criterion) {
 fn rnn(c: &mut Criterion) {
     cell_group(c, CellKind::RnnTanh)
 }
+fn mingru(c: &mut Criterion) {
+    cell_group(c, CellKind::MinGru)
+}
+fn minlstm(c: &mut Criterion) {
+    cell_group(c, CellKind::MinLstm)
+}
 
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(if ci() { 1 } else { 5 }));
-    targets = gemm, lstm, gru, rnn, backward
+    targets = gemm, lstm, gru, rnn, mingru, minlstm, backward
 }
 criterion_main!(benches);

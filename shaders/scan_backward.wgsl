@@ -1,16 +1,13 @@
-// Backpropagation through the time loop of a linear-recurrence layer (minGRU, minLSTM),
-// over backward steps p.step .. p.step + CHUNK of one dispatch. Backward step q runs the
-// forward step s = T-1-q. With carry c = dL/dh_s through later steps (d_h_n at the row's
-// last step), dL/dh_s = dout_s + c, and the carry into step s-1 is a_s·(dout_s + c): again
-// an affine map c -> a_s·c + a_s·dout_s, so the same two entry points as scan.wgsl apply:
-// - `sequential`: one invocation per (unit, row, direction) walks the steps backwards.
-// - `chunked`: SU units x SC chunks per workgroup; pass 1 composes each chunk's maps, the
-//   carry scan gives each chunk its incoming carry, pass 2 recomputes the chunk and writes
-//   the gate gradients (lin_backward of the cell file).
-// Gate gradients of padded steps (s >= length, time s) are written as 0: the weight
-// gradients that follow sum over every row. No atomics: each value has one writer.
+// Backpropagation through the time loop of a linear-recurrence layer (minGRU, minLSTM).
+// Backward step q runs the forward step s = T-1-q. With carry c = dL/dh_s through later
+// steps (d_h_n at the row's last step), dL/dh_s = dout_s + c, and the carry into step s-1
+// is a_s·(dout_s + c): again an affine map c -> a_s·c + a_s·dout_s, so scan_driver.wgsl's
+// loops (`sequential`, `chunked`) run it; this file says what a step is. A step writes the
+// gate gradients (lin_backward of the cell file); those of padded steps (s >= length, at
+// time s) are written as 0, since the weight gradients that follow sum over every row. No
+// atomics: each value has one writer.
 // The host prepends common.wgsl (BwdParams), the cell file, scan_common.wgsl and SU, SC,
-// CHUNK.
+// CHUNK, and appends scan_driver.wgsl.
 //
 // Buffers (legend in src/spec.rs; Hp = H rounded up to 4, GH = G*H, GHp = GH rounded to 4):
 //   xg       [T*B, D*GH]    pre-activations kept by the training forward
@@ -35,7 +32,7 @@ fn seq_index(t: u32, b: u32, dir: u32, j: u32) -> u32 {
 }
 
 // The map of backward step q: c -> a·c + a·dout (the identity at padded steps).
-fn back_coeffs(q: u32, len: u32, b: u32, dir: u32, j: u32) -> vec2<f32> {
+fn step_map(q: u32, len: u32, b: u32, dir: u32, j: u32) -> vec2<f32> {
     let s = p.T - 1u - q;
     if (s >= len) {
         return vec2<f32>(1.0, 0.0);
@@ -47,7 +44,7 @@ fn back_coeffs(q: u32, len: u32, b: u32, dir: u32, j: u32) -> vec2<f32> {
 
 // Runs backward step q from the carry c, writes the step's gate gradients (and dL/dh_t);
 // returns the carry into the step before.
-fn back_step(q: u32, len: u32, b: u32, dir: u32, j: u32, c: f32) -> f32 {
+fn run_step(q: u32, len: u32, b: u32, dir: u32, j: u32, c: f32) -> f32 {
     let s = p.T - 1u - q;
     let GHp = p.GHp4 * 4u;
     let t = select(scan_time(dir, s, len), s, s >= len);
@@ -79,65 +76,10 @@ fn carry_index(b: u32, dir: u32, j: u32) -> u32 {
     return p.carry_off4 * 4u + (dir * p.B + b) * p.Hp + j;
 }
 
-@compute @workgroup_size(64)
-fn sequential(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    let b = gid.y;
-    let dir = gid.z;
-    if (j >= p.H || b >= p.B) {
-        return;
-    }
-    let len = lengths[b];
-    let q_end = min(p.step + CHUNK, p.T);
-    let ci = carry_index(b, dir, j);
-    var c = dgh[ci];
-    for (var q = p.step; q < q_end; q++) {
-        c = back_step(q, len, b, dir, j, c);
-    }
-    dgh[ci] = c;
+fn load_state(b: u32, dir: u32, j: u32) -> f32 {
+    return dgh[carry_index(b, dir, j)];
 }
 
-var<workgroup> chunk_a: array<f32, SC * SU>;
-var<workgroup> chunk_b: array<f32, SC * SU>;
-
-@compute @workgroup_size(SU, SC)
-fn chunked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li: vec3<u32>) {
-    let j = wg.x * SU + li.x;
-    let b = wg.y;
-    let dir = wg.z;
-    let c_idx = li.y;
-    let unit_ok = j < p.H;
-    let q_end = min(p.step + CHUNK, p.T);
-    let per_chunk = (q_end - min(p.step, q_end) + SC - 1u) / SC;
-    let c0 = min(p.step + c_idx * per_chunk, q_end);
-    let c1 = min(c0 + per_chunk, q_end);
-    let len = lengths[b];
-    var carry_in = 0.0;
-    var a_acc = 1.0;
-    var b_acc = 0.0;
-    if (unit_ok) {
-        // read before the barrier: the last chunk overwrites it after
-        carry_in = dgh[carry_index(b, dir, j)];
-        for (var q = c0; q < c1; q++) {
-            let ab = back_coeffs(q, len, b, dir, j);
-            a_acc = ab.x * a_acc;
-            b_acc = ab.x * b_acc + ab.y;
-        }
-    }
-    chunk_a[c_idx * SU + li.x] = a_acc;
-    chunk_b[c_idx * SU + li.x] = b_acc;
-    workgroupBarrier();
-    if (!unit_ok) {
-        return;
-    }
-    var c = carry_in;
-    for (var k = 0u; k < c_idx; k++) {
-        c = chunk_a[k * SU + li.x] * c + chunk_b[k * SU + li.x];
-    }
-    for (var q = c0; q < c1; q++) {
-        c = back_step(q, len, b, dir, j, c);
-    }
-    if (c_idx == SC - 1u) {
-        dgh[carry_index(b, dir, j)] = c;
-    }
+fn store_state(b: u32, dir: u32, j: u32, c: f32) {
+    dgh[carry_index(b, dir, j)] = c;
 }

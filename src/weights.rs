@@ -174,20 +174,7 @@ impl Weights {
                 cell.gates()
             )));
         }
-        let mut layers = 0;
-        while file.contains(&format!("weight_ih_l{layers}")) {
-            layers += 1;
-        }
-        let spec = RnnSpec {
-            cell,
-            input_size: ih[1],
-            hidden_size: h,
-            num_layers: layers,
-            bidirectional: file.contains("weight_ih_l0_reverse"),
-            bias: file.contains("bias_ih_l0"),
-        };
-        spec.validate()?;
-        Ok(spec)
+        Self::spec_with_sizes(file, cell, ih[1], h)
     }
 
     /// `infer_spec` for a linear cell: H is weight_ih_l0's rows / G, and a file that holds
@@ -208,14 +195,24 @@ impl Weights {
                 "the file has weight_hh_l0, which a {cell} cell does not have (its gates read x_t only): wrong --cell?"
             )));
         }
+        Self::spec_with_sizes(file, cell, ih[1], ih[0] / g)
+    }
+
+    /// The spec of `cell` with I and H given and the rest read off the tensor names.
+    fn spec_with_sizes(
+        file: &impl TensorShapes,
+        cell: CellKind,
+        input_size: usize,
+        hidden_size: usize,
+    ) -> Result<RnnSpec> {
         let mut layers = 0;
         while file.contains(&format!("weight_ih_l{layers}")) {
             layers += 1;
         }
         let spec = RnnSpec {
             cell,
-            input_size: ih[1],
-            hidden_size: ih[0] / g,
+            input_size,
+            hidden_size,
             num_layers: layers,
             bidirectional: file.contains("weight_ih_l0_reverse"),
             bias: file.contains("bias_ih_l0"),

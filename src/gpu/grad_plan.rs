@@ -290,7 +290,7 @@ impl GradPlan {
         // per chunk of steps; else one per-step dispatch per backward step.
         let (bwd, bwd_groups, bwd_chunk) = if let Some(kind) = variant.scan() {
             // linear cells: the whole reverse time loop per dispatch (scan_backward.wgsl)
-            kernels::scan_backward_kernel(gpu, s.cell, kind, h, b, d)?
+            kernels::scan_kernel(gpu, s.cell, kind, true, (h, b, d))?
         } else if sg && requested == Variant::PersistentSubgroup {
             let prow = b.min(kernels::PERSISTENT_SUBGROUP_ROWS);
             let lanes = SUBGROUP_LANES as usize;

@@ -251,31 +251,22 @@ pub const SCAN_SEQUENTIAL_STEPS: usize = 1 << 15;
 /// 1/SCAN_CHUNKS of them.
 pub const SCAN_CHUNKED_STEPS: usize = shaders::SCAN_CHUNKS << 14;
 
-/// The forward scan kernel of a scan variant, its workgroups for B rows and its steps per
-/// dispatch.
+/// The scan kernel of a scan variant (forward, or with `backward` its BPTT twin), its
+/// workgroups for B rows and D directions, and its steps per dispatch.
 pub fn scan_kernel(
     gpu: &Gpu,
     cell: CellKind,
     kind: shaders::Scan,
-    h: usize,
-    b: usize,
-    d: usize,
+    backward: bool,
+    (h, b, d): (usize, usize, usize),
 ) -> Result<(Arc<Kernel>, (u32, u32, u32), usize)> {
     let (steps, groups) = scan_shape(kind, h, b, d);
-    Ok((gpu.kernel(&shaders::scan(cell, kind, steps))?, groups, steps))
-}
-
-/// The backward scan kernel, as `scan_kernel`.
-pub fn scan_backward_kernel(
-    gpu: &Gpu,
-    cell: CellKind,
-    kind: shaders::Scan,
-    h: usize,
-    b: usize,
-    d: usize,
-) -> Result<(Arc<Kernel>, (u32, u32, u32), usize)> {
-    let (steps, groups) = scan_shape(kind, h, b, d);
-    Ok((gpu.kernel(&shaders::scan_backward(cell, kind, steps))?, groups, steps))
+    let src = if backward {
+        shaders::scan_backward(cell, kind, steps)
+    } else {
+        shaders::scan(cell, kind, steps)
+    };
+    Ok((gpu.kernel(&src)?, groups, steps))
 }
 
 fn scan_shape(kind: shaders::Scan, h: usize, b: usize, d: usize) -> (usize, (u32, u32, u32)) {

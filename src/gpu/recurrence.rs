@@ -243,7 +243,7 @@ impl Recurrence {
                 let k = fused_kernel(gpu, s.cell, b, Some(chunk), train)?;
                 (k, (b.div_ceil(step_subgroup_rows(b)) as u32, d as u32, 1), chunk)
             }
-            Recurrent::Scan(kind) => scan_kernel(gpu, s.cell, kind, h, b, d)?,
+            Recurrent::Scan(kind) => scan_kernel(gpu, s.cell, kind, false, (h, b, d))?,
         };
         gpu.check_groups("recurrent step (x)", groups.0)?;
         gpu.check_groups("recurrent step (y)", groups.1)?;

@@ -47,6 +47,7 @@ const OPTIM: &str = include_str!("../../shaders/optim.wgsl");
 const SCAN_COMMON: &str = include_str!("../../shaders/scan_common.wgsl");
 const SCAN: &str = include_str!("../../shaders/scan.wgsl");
 const SCAN_BACKWARD: &str = include_str!("../../shaders/scan_backward.wgsl");
+const SCAN_DRIVER: &str = include_str!("../../shaders/scan_driver.wgsl");
 const LOADS_WIDE: &str = include_str!("../../shaders/loads_wide.wgsl");
 const LOADS_VEC4: &str = include_str!("../../shaders/loads_vec4.wgsl");
 
@@ -409,7 +410,7 @@ fn scan_source(cell: CellKind, kernel: &str, steps: usize) -> String {
     cell_source(
         cell,
         &format!(
-            "const SU: u32 = {SCAN_UNITS}u;\nconst SC: u32 = {SCAN_CHUNKS}u;\nconst CHUNK: u32 = {steps}u;\n{SCAN_COMMON}\n{kernel}"
+            "const SU: u32 = {SCAN_UNITS}u;\nconst SC: u32 = {SCAN_CHUNKS}u;\nconst CHUNK: u32 = {steps}u;\n{SCAN_COMMON}\n{kernel}\n{SCAN_DRIVER}"
         ),
     )
 }

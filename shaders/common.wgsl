@@ -75,13 +75,3 @@ fn time_of(p: StepParams, dir: u32, s: u32) -> u32 {
     return select(s, p.T - 1u - s, dir == 1u);
 }
 
-// The linear cells' positive activation g: v + 0.5 for v >= 0, σ(v) below (NaN stays NaN).
-fn positive(v: f32) -> f32 {
-    return select(sigmoid(v), v + 0.5, v >= 0.0);
-}
-
-// g'(v).
-fn positive_derivative(v: f32) -> f32 {
-    let s = sigmoid(v);
-    return select(s * (1.0 - s), 1.0, v >= 0.0);
-}

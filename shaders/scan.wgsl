@@ -19,41 +19,41 @@
 // are padding at time s: the identity map, writing zeros.
 
 @group(0) @binding(0) var<uniform> p: StepParams;
-@group(0) @binding(1) var<storage, read> xg: array<f32>;
+@group(0) @binding(1) var<storage, read> xg: array<S>;
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;
-@group(0) @binding(5) var<storage, read_write> h_state: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;
-@group(0) @binding(9) var<storage, read_write> hprev_seq: array<f32>;
-@group(0) @binding(11) var<storage, read> h_in: array<f32>;
+@group(0) @binding(5) var<storage, read_write> h_state: array<S>;
+@group(0) @binding(7) var<storage, read_write> out: array<S>;
+@group(0) @binding(9) var<storage, read_write> hprev_seq: array<S>;
+@group(0) @binding(11) var<storage, read> h_in: array<S>;
 
 // (a, b) of step s: the identity (1, 0) at padded steps.
-fn step_map(s: u32, len: u32, b: u32, dir: u32, j: u32) -> vec2<f32> {
+fn step_map(s: u32, len: u32, b: u32, dir: u32, j: u32) -> Affine {
     if (s >= len) {
-        return vec2<f32>(1.0, 0.0);
+        return Affine(S(1.0), S(0.0));
     }
     return lin_coeffs(pre_activations(scan_time(dir, s, len), b, dir, j));
 }
 
 // Runs step s from h and writes what it owes (output, reserve); returns h after it.
-fn run_step(s: u32, len: u32, b: u32, dir: u32, j: u32, h: f32) -> f32 {
+fn run_step(s: u32, len: u32, b: u32, dir: u32, j: u32, h: S) -> S {
     let col = dir * p.Hp4 * 4u + j;
     if (s >= len) {
-        let o = (s * p.B + b) * p.out_ld + col;
+        let o = ((s * p.B + b) * p.out_ld + col) / U;
         if ((p.flags & FLAG_WRITE_OUT) != 0u) {
-            out[o] = 0.0;
+            out[o] = S(0.0);
         }
         if ((p.flags & FLAG_TRAIN) != 0u) {
-            hprev_seq[o] = 0.0;
+            hprev_seq[o] = S(0.0);
         }
         return h;
     }
     let t = scan_time(dir, s, len);
     let ab = lin_coeffs(pre_activations(t, b, dir, j));
-    let o = (t * p.B + b) * p.out_ld + col;
+    let o = ((t * p.B + b) * p.out_ld + col) / U;
     if ((p.flags & FLAG_TRAIN) != 0u) {
         hprev_seq[o] = h;
     }
-    let hn = ab.x * h + ab.y;
+    let hn = ab.a * h + ab.b;
     if ((p.flags & FLAG_WRITE_OUT) != 0u) {
         out[o] = hn;
     }
@@ -61,13 +61,13 @@ fn run_step(s: u32, len: u32, b: u32, dir: u32, j: u32, h: f32) -> f32 {
 }
 
 fn state_index(b: u32, dir: u32, j: u32) -> u32 {
-    return (dir * p.B + b) * p.Hp4 * 4u + j;
+    return ((dir * p.B + b) * p.Hp4 * 4u + j) / U;
 }
 
-fn load_state(b: u32, dir: u32, j: u32) -> f32 {
+fn load_state(b: u32, dir: u32, j: u32) -> S {
     return h_in[state_index(b, dir, j)];
 }
 
-fn store_state(b: u32, dir: u32, j: u32, h: f32) {
+fn store_state(b: u32, dir: u32, j: u32, h: S) {
     h_state[state_index(b, dir, j)] = h;
 }

@@ -19,43 +19,45 @@
 //   dh_seq   [T*B, D*Hp]    dL/dh_t per step (FLAG_TRACE)
 
 @group(0) @binding(0) var<uniform> p: BwdParams;
-@group(0) @binding(1) var<storage, read> xg: array<f32>;
-@group(0) @binding(3) var<storage, read> hprev: array<f32>;
+@group(0) @binding(1) var<storage, read> xg: array<S>;
+@group(0) @binding(3) var<storage, read> hprev: array<S>;
 @group(0) @binding(6) var<storage, read> lengths: array<u32>;
-@group(0) @binding(7) var<storage, read> dout: array<f32>;
-@group(0) @binding(9) var<storage, read_write> dgh: array<f32>;
-@group(0) @binding(12) var<storage, read_write> dh_seq: array<f32>;
+@group(0) @binding(7) var<storage, read> dout: array<S>;
+@group(0) @binding(9) var<storage, read_write> dgh: array<S>;
+@group(0) @binding(12) var<storage, read_write> dh_seq: array<S>;
 
-// Index of unit j of row b, direction dir, time t in the [T*B, D*Hp] sequences.
+// Index of units j.. of row b, direction dir, time t in the [T*B, D*Hp] sequences.
 fn seq_index(t: u32, b: u32, dir: u32, j: u32) -> u32 {
-    return (t * p.B + b) * p.D * p.Hp + dir * p.Hp + j;
+    return ((t * p.B + b) * p.D * p.Hp + dir * p.Hp + j) / U;
 }
 
 // The map of backward step q: c -> a·c + a·dout (the identity at padded steps).
-fn step_map(q: u32, len: u32, b: u32, dir: u32, j: u32) -> vec2<f32> {
+fn step_map(q: u32, len: u32, b: u32, dir: u32, j: u32) -> Affine {
     let s = p.T - 1u - q;
     if (s >= len) {
-        return vec2<f32>(1.0, 0.0);
+        return Affine(S(1.0), S(0.0));
     }
     let t = scan_time(dir, s, len);
-    let a = lin_coeffs(pre_activations(t, b, dir, j)).x;
-    return vec2<f32>(a, a * dout[seq_index(t, b, dir, j)]);
+    let a = lin_coeffs(pre_activations(t, b, dir, j)).a;
+    return Affine(a, a * dout[seq_index(t, b, dir, j)]);
 }
 
 // Runs backward step q from the carry c, writes the step's gate gradients (and dL/dh_t);
 // returns the carry into the step before.
-fn run_step(q: u32, len: u32, b: u32, dir: u32, j: u32, c: f32) -> f32 {
+fn run_step(q: u32, len: u32, b: u32, dir: u32, j: u32, c: S) -> S {
     let s = p.T - 1u - q;
     let GHp = p.GHp4 * 4u;
     let t = select(scan_time(dir, s, len), s, s >= len);
     let g0 = (t * p.B + b) * p.D * GHp + dir * GHp + j;
     let o = seq_index(t, b, dir, j);
     if (s >= len) {
-        for (var g = 0u; g < G; g++) {
-            dgh[g0 + g * p.H] = 0.0;
+        dgh[g0 / U] = S(0.0);
+        dgh[(g0 + p.H) / U] = S(0.0);
+        if (G > 2u) {
+            dgh[(g0 + 2u * p.H) / U] = S(0.0);
         }
         if ((p.flags & FLAG_TRACE) != 0u) {
-            dh_seq[o] = 0.0;
+            dh_seq[o] = S(0.0);
         }
         return c;
     }
@@ -65,21 +67,23 @@ fn run_step(q: u32, len: u32, b: u32, dir: u32, j: u32, c: f32) -> f32 {
     }
     let v = pre_activations(t, b, dir, j);
     let dv = lin_backward(v, hprev[o], dh);
-    for (var g = 0u; g < G; g++) {
-        dgh[g0 + g * p.H] = dv[g];
+    dgh[g0 / U] = dv.g0;
+    dgh[(g0 + p.H) / U] = dv.g1;
+    if (G > 2u) {
+        dgh[(g0 + 2u * p.H) / U] = dv.g2;
     }
-    return lin_coeffs(v).x * dh;
+    return lin_coeffs(v).a * dh;
 }
 
-// Where the carry of unit j of row b, direction dir lives in dgh.
+// Where the carry of units j.. of row b, direction dir lives in dgh.
 fn carry_index(b: u32, dir: u32, j: u32) -> u32 {
-    return p.carry_off4 * 4u + (dir * p.B + b) * p.Hp + j;
+    return (p.carry_off4 * 4u + (dir * p.B + b) * p.Hp + j) / U;
 }
 
-fn load_state(b: u32, dir: u32, j: u32) -> f32 {
+fn load_state(b: u32, dir: u32, j: u32) -> S {
     return dgh[carry_index(b, dir, j)];
 }
 
-fn store_state(b: u32, dir: u32, j: u32, c: f32) {
+fn store_state(b: u32, dir: u32, j: u32, c: S) {
     dgh[carry_index(b, dir, j)] = c;
 }

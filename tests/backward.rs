@@ -92,6 +92,10 @@ fn backward_matches_reference_for_every_cell() {
         for &v in variants {
             check(cell, 5, 7, 2, true, 9, 5, true, v);
             check(cell, 3, 7, 1, false, 1, 1, false, v);
+            if cell.linear() {
+                // H % 4 == 0: the scans' 4-unit (vec4) invocations
+                check(cell, 5, 12, 2, true, 9, 5, true, v);
+            }
         }
     }
 }
@@ -103,9 +107,9 @@ fn backward_matches_reference_for_every_cell() {
 #[test]
 fn linear_cells_over_more_steps_than_one_dispatch() {
     let t = wgpu_rnn::gpu::kernels::SCAN_SEQUENTIAL_STEPS + 7232;
-    for cell in [CellKind::MinGru, CellKind::MinLstm] {
+    for (cell, h) in [(CellKind::MinGru, 5), (CellKind::MinLstm, 8)] {
         for v in [Variant::Sequential, Variant::Scan] {
-            check(cell, 3, 5, 1, true, t, 2, true, v);
+            check(cell, 3, h, 1, true, t, 2, true, v);
         }
     }
 }

@@ -261,21 +261,24 @@ pub fn scan_kernel(
     (h, b, d): (usize, usize, usize),
 ) -> Result<(Arc<Kernel>, (u32, u32, u32), usize)> {
     let (steps, groups) = scan_shape(kind, h, b, d);
+    let units = shaders::scan_units(h);
     let src = if backward {
-        shaders::scan_backward(cell, kind, steps)
+        shaders::scan_backward(cell, kind, steps, units)
     } else {
-        shaders::scan(cell, kind, steps)
+        shaders::scan(cell, kind, steps, units)
     };
     Ok((gpu.kernel(&src)?, groups, steps))
 }
 
 fn scan_shape(kind: shaders::Scan, h: usize, b: usize, d: usize) -> (usize, (u32, u32, u32)) {
+    // invocations along x: one per group of scan_units(h) hidden units
+    let x = h.div_ceil(shaders::scan_units(h));
     match kind {
         shaders::Scan::Sequential => {
-            (SCAN_SEQUENTIAL_STEPS, (h.div_ceil(64) as u32, b as u32, d as u32))
+            (SCAN_SEQUENTIAL_STEPS, (x.div_ceil(64) as u32, b as u32, d as u32))
         }
         shaders::Scan::Chunked => {
-            (SCAN_CHUNKED_STEPS, (h.div_ceil(shaders::SCAN_UNITS) as u32, b as u32, d as u32))
+            (SCAN_CHUNKED_STEPS, (x.div_ceil(shaders::SCAN_UNITS) as u32, b as u32, d as u32))
         }
     }
 }

@@ -406,27 +406,39 @@ impl Scan {
     }
 }
 
-fn scan_source(cell: CellKind, kernel: &str, steps: usize) -> String {
+/// Hidden units per invocation of the scan kernels for H: 4 (vec4 loads, S = vec4<f32>)
+/// where every 4-unit group is 16-byte aligned in the buffers (H % 4 == 0), else 1.
+pub fn scan_units(h: usize) -> usize {
+    if h.is_multiple_of(4) {
+        4
+    } else {
+        1
+    }
+}
+
+fn scan_source(cell: CellKind, kernel: &str, steps: usize, units: usize) -> String {
+    let s = if units == 4 { "vec4<f32>" } else { "f32" };
     cell_source(
         cell,
         &format!(
-            "const SU: u32 = {SCAN_UNITS}u;\nconst SC: u32 = {SCAN_CHUNKS}u;\nconst CHUNK: u32 = {steps}u;\n{SCAN_COMMON}\n{kernel}\n{SCAN_DRIVER}"
+            "const U: u32 = {units}u;\nalias S = {s};\nconst SU: u32 = {SCAN_UNITS}u;\nconst SC: u32 = {SCAN_CHUNKS}u;\nconst CHUNK: u32 = {steps}u;\n{SCAN_COMMON}\n{kernel}\n{SCAN_DRIVER}"
         ),
     )
 }
 
-/// The forward time loop of a linear cell, `steps` steps per dispatch (scan.wgsl).
-pub fn scan(cell: CellKind, kind: Scan, steps: usize) -> KernelSource {
-    let key = format!("scan/{}/steps{steps}", cell.name());
-    let body = scan_source(cell, SCAN, steps);
+/// The forward time loop of a linear cell, `steps` steps per dispatch and `units` (1 or 4)
+/// hidden units per invocation (scan.wgsl).
+pub fn scan(cell: CellKind, kind: Scan, steps: usize, units: usize) -> KernelSource {
+    let key = format!("scan/{}/steps{steps}/units{units}", cell.name());
+    let body = scan_source(cell, SCAN, steps, units);
     KernelSource::new(key, kind.entry(), &abi::STEP_BINDINGS, size::<abi::StepParams>(), body)
 }
 
 /// Backpropagation through a linear cell's time loop, `steps` backward steps per dispatch
-/// (scan_backward.wgsl).
-pub fn scan_backward(cell: CellKind, kind: Scan, steps: usize) -> KernelSource {
-    let key = format!("scan_backward/{}/steps{steps}", cell.name());
-    let body = scan_source(cell, SCAN_BACKWARD, steps);
+/// and `units` hidden units per invocation (scan_backward.wgsl).
+pub fn scan_backward(cell: CellKind, kind: Scan, steps: usize, units: usize) -> KernelSource {
+    let key = format!("scan_backward/{}/steps{steps}/units{units}", cell.name());
+    let body = scan_source(cell, SCAN_BACKWARD, steps, units);
     KernelSource::new(key, kind.entry(), &abi::BWD_BINDINGS, size::<abi::BwdParams>(), body)
 }
 
@@ -549,8 +561,10 @@ pub fn permutations() -> Vec<KernelSource> {
     out.extend(row_blocks.iter().map(|&rows| gemm(Gemm::Subgroup { rows })));
     for cell in cells.into_iter().filter(|c| c.linear()) {
         for kind in [Scan::Sequential, Scan::Chunked] {
-            out.push(scan(cell, kind, 7));
-            out.push(scan_backward(cell, kind, 7));
+            for units in [1, 4] {
+                out.push(scan(cell, kind, 7, units));
+                out.push(scan_backward(cell, kind, 7, units));
+            }
         }
     }
     for cell in cells.into_iter().filter(|c| !c.linear()) {

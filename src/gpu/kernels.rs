@@ -251,6 +251,9 @@ pub const SCAN_SEQUENTIAL_STEPS: usize = 1 << 15;
 /// 1/SCAN_CHUNKS of them.
 pub const SCAN_CHUNKED_STEPS: usize = shaders::SCAN_CHUNKS << 14;
 
+/// A recurrent kernel with its workgroup counts and its steps per dispatch.
+pub type LoopKernel = (Arc<Kernel>, (u32, u32, u32), usize);
+
 /// The scan kernel of a scan variant (forward, or with `backward` its BPTT twin), its
 /// workgroups for B rows and D directions, and its steps per dispatch.
 pub fn scan_kernel(
@@ -259,7 +262,7 @@ pub fn scan_kernel(
     kind: shaders::Scan,
     backward: bool,
     (h, b, d): (usize, usize, usize),
-) -> Result<(Arc<Kernel>, (u32, u32, u32), usize)> {
+) -> Result<LoopKernel> {
     let (steps, groups) = scan_shape(kind, h, b, d);
     let units = shaders::scan_units(h);
     let src = if backward {

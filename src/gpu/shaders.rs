@@ -406,7 +406,7 @@ impl Scan {
     }
 }
 
-/// Hidden units per invocation of the scan kernels for H: 4 (vec4 loads, S = vec4<f32>)
+/// Hidden units per invocation of the scan kernels for H: 4 (vec4 loads, S = `vec4<f32>`)
 /// where every 4-unit group is 16-byte aligned in the buffers (H % 4 == 0), else 1.
 pub fn scan_units(h: usize) -> usize {
     if h.is_multiple_of(4) {

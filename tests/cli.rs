@@ -843,3 +843,65 @@ fn linear_cells_forward_and_grad_reproduce_their_golden_fixtures() {
         assert!(!st.status.success() && err.contains("weight_hh_l0"), "{err}");
     }
 }
+
+/// `bench --variant` repeated and `--alternate`: each named workload runs with the given
+/// variants that run its cell, timed round-robin, every case checked against the reference;
+/// a workload no given variant can run is refused up front.
+#[test]
+fn bench_alternates_variants_and_skips_those_of_the_other_cells() {
+    let st = bin()
+        .args(["bench", "--workload", "mingru-b64", "--workload", "gru-b64", "--mode", "fwd"])
+        .args(["--variant", "scan", "--variant", "sequential", "--variant", "register"])
+        .args(["--alternate", "--runs", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let got: Vec<(String, String)> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["check_ok"], true, "{r}");
+            assert_eq!(r["runs_ms"].as_array().unwrap().len(), 2, "{r}");
+            assert!(r["tokens_per_s"].as_f64().unwrap() > 0.0, "{r}");
+            (r["workload"]["name"].as_str().unwrap().into(), r["variant"].as_str().unwrap().into())
+        })
+        .collect();
+    let want = [("mingru-b64", "scan"), ("mingru-b64", "sequential"), ("gru-b64", "register")];
+    let want: Vec<(String, String)> =
+        want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(got, want);
+    let st = bin()
+        .args(["bench", "--workload", "minlstm-b64", "--variant", "subgroup", "--runs", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(!st.status.success() && err.contains("add scan or sequential"), "{err}");
+}
+
+/// `stability --cells gru,mingru` without a sweep: the cells side by side, same sizes, seed
+/// and input, each with its own per-step norms, and a plot with a line each.
+#[test]
+fn stability_compares_cells_side_by_side() {
+    let plot = tmp("cells.svg");
+    let st = bin()
+        .args(["stability", "--cells", "gru,mingru", "--hidden", "12", "--seq", "30"])
+        .args(["--batch", "2", "--json", "--plot", &plot])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let configs = v["configs"].as_array().unwrap();
+    let cells: Vec<&str> = configs.iter().map(|c| c["cell"].as_str().unwrap()).collect();
+    assert_eq!(cells, ["gru", "mingru"]);
+    for c in configs {
+        let norms = c["grad_h_norm"].as_array().unwrap();
+        assert_eq!(norms.len(), 30);
+        // the loss is the sum of h at the last step: its gradient there is all ones
+        assert!((norms[29].as_f64().unwrap() - 12f64.sqrt()).abs() < 1e-4, "{c}");
+        assert!(norms[0].as_f64().unwrap() < norms[29].as_f64().unwrap(), "{c}");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("gru") && svg.contains("mingru"), "both cells in the legend");
+}

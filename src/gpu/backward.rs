@@ -10,6 +10,7 @@ use super::layout::{hp, pad_rows, param_layout_reads, param_layout_unpack, unpad
 use super::model::GpuModel;
 use super::profile::Profiler;
 use crate::error::{check_finite, Error, Result};
+use crate::spec::RnnSpec;
 use crate::weights::Weights;
 
 /// The gradients flowing into one training call: dL/d of each forward result.
@@ -358,15 +359,24 @@ impl GpuModel {
                 .flat_map(|row| v[row * d * width..][..width].iter().map(|&x| x as f64))
                 .collect()
         };
-        let xg = dir0(&got[2], g * h);
-        let hg = if s.recurrent_weights() { dir0(&got[3], g * h) } else { vec![0.0; xg.len()] };
-        let mut gates = Vec::with_capacity(t * b * g * h);
-        for row in 0..t * b {
-            let r = row * g * h..(row + 1) * g * h;
-            gates.extend(crate::cells::activations(s.cell, &xg[r.clone()], &hg[r]));
-        }
+        // (linear cells read no hg: got[3] is empty)
+        let hg = if got[3].is_empty() { vec![] } else { dir0(&got[3], g * h) };
+        let gates = activated_gates(&s, t * b, &dir0(&got[2], g * h), &hg);
         Ok(Trace { dh, dc, gates })
     }
+}
+
+/// The activated gates of `rows` rows of pre-activations xg, hg [rows, G*H]; hg is empty
+/// for the linear cells, which have none.
+fn activated_gates(spec: &RnnSpec, rows: usize, xg: &[f64], hg: &[f64]) -> Vec<f64> {
+    let gh = spec.gates() * spec.hidden_size;
+    let zeros = vec![0.0; gh];
+    (0..rows)
+        .flat_map(|r| {
+            let hg_r = if hg.is_empty() { &zeros[..] } else { &hg[r * gh..(r + 1) * gh] };
+            crate::cells::activations(spec.cell, &xg[r * gh..(r + 1) * gh], hg_r)
+        })
+        .collect()
 }
 
 /// The forward direction's first `h` units of every row of a [R, D*Hp] buffer, as f64:
@@ -476,19 +486,12 @@ impl GpuModel {
                 .collect()
         };
         let hs = pick(&got[0], hpad, h);
-        let xg = pick(&got[1], g * h, g * h);
-        let hg =
-            if s.recurrent_weights() { pick(&got[2], g * h, g * h) } else { vec![0.0; xg.len()] };
-        let mut gates = Vec::with_capacity(t * b * g * h);
-        for r in 0..t * b {
-            let span = r * g * h..(r + 1) * g * h;
-            let as64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-            gates.extend(
-                crate::cells::activations(s.cell, &as64(&xg[span.clone()]), &as64(&hg[span]))
-                    .into_iter()
-                    .map(|x| x as f32),
-            );
-        }
+        let as64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+        let xg = as64(pick(&got[1], g * h, g * h));
+        // (linear cells read no hg: got[2] is empty)
+        let hg = if got[2].is_empty() { vec![] } else { as64(pick(&got[2], g * h, g * h)) };
+        let gates: Vec<f32> =
+            activated_gates(&s, t * b, &xg, &hg).into_iter().map(|x| x as f32).collect();
         // c_t is the c_{t-1} the next step kept; the last step's is c_n (the reverse
         // direction runs backwards in time: its next step is t-1, its last is step 0).
         let len = |row: usize| input.lengths.map_or(t, |l| l[row] as usize);

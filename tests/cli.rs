@@ -904,4 +904,16 @@ fn stability_compares_cells_side_by_side() {
     }
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("gru") && svg.contains("mingru"), "both cells in the legend");
+    // the table: minGRU has no W_hh, so no σ_max
+    let st = bin()
+        .args(["stability", "--cells", "gru,mingru", "--hidden", "12", "--seq", "30"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&st.stdout);
+    let row = |cell: &str| {
+        let line = out.lines().find(|l| l.starts_with(&format!("{cell} "))).unwrap();
+        line.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert!(row("gru").parse::<f64>().unwrap() > 0.0, "{out}");
+    assert_eq!(row("mingru"), "-", "{out}");
 }

@@ -247,10 +247,14 @@ pub fn run(a: StabilityArgs) -> Result<()> {
             "config", "σmax(Whh)", "‖g_T-1‖", "‖g_0‖", "growth", "saturated", "NaN at"
         );
         for r in &reports {
-            let smax = r.sigma_max.iter().map(|s| s.1).fold(0.0, f64::max);
+            // linear cells have no W_hh: no σ_max
+            let smax = match r.sigma_max.iter().map(|s| s.1).reduce(f64::max) {
+                Some(v) => format!("{v:.3}"),
+                None => "-".into(),
+            };
             let sat = r.saturation.iter().sum::<f64>() / r.saturation.len() as f64;
             println!(
-                "{:<28} {:>9.3} {:>11.3e} {:>11.3e} {:>9.4} {:>9.1}% {:>8}  {} (threshold ±{})",
+                "{:<28} {:>9} {:>11.3e} {:>11.3e} {:>9.4} {:>9.1}% {:>8}  {} (threshold ±{})",
                 r.label,
                 smax,
                 r.grad_h_norm[r.seq - 1],

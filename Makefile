@@ -5,7 +5,9 @@
 export XDG_RUNTIME_DIR ?= /tmp
 CARGO ?= cargo
 
-.PHONY: all setup build test lint wasm-target wasm-bindgen-cli web browser serve web-model examples bench peers validate info criterion clean
+PYTHON ?= python3
+
+.PHONY: all setup build test lint python python-test python-bench wasm-target wasm-bindgen-cli web browser serve web-model examples bench peers validate info criterion clean
 
 all: test
 
@@ -20,6 +22,7 @@ build: setup
 # tests/web.rs loads the page (web/dist) in headless Chromium, on WebGPU and on the CPU path.
 test: setup lint web browser
 	$(CARGO) test --release
+	$(MAKE) python-test
 	$(MAKE) examples
 	CI=$${CI:-true} $(CARGO) bench --bench kernels -- --warm-up-time 0.1 --measurement-time 0.2 --sample-size 10
 
@@ -55,6 +58,22 @@ wasm-bindgen-cli:
 	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "no wasm-bindgen in Cargo.lock" >&2; exit 1; }
 	@[ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" = "$(WASM_BINDGEN_VERSION)" ] \
 		|| $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# The Python package (python/: pyo3 + maturin, numpy): `pip install ./python`, as the
+# README says. python-test runs pytest over it; its torch equivalence tests need torch,
+# installed here when missing (a large download: the default wheel carries CUDA libraries).
+python: setup
+	$(PYTHON) -m pip install --quiet ./python
+
+python-test: python
+	@$(PYTHON) -c "import pytest" 2>/dev/null || $(PYTHON) -m pip install --quiet pytest
+	@$(PYTHON) -c "import torch" 2>/dev/null || { echo "installing torch for the equivalence tests"; \
+		start=$$(date +%s); $(PYTHON) -m pip install --quiet torch; \
+		echo "torch installed in $$(( $$(date +%s) - start )) s"; }
+	cd python && $(PYTHON) -m pytest -q tests
+
+python-bench: python
+	$(PYTHON) benches/python.py
 
 # Headless Chromium and ChromeDriver for the browser tests (apt-get, as root).
 browser:

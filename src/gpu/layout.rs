@@ -172,12 +172,40 @@ pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
     Ok(())
 }
 
-/// Uploads `w` (rounded to f32) in the padded GPU layouts.
-pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>> {
+/// One layer's parameters of `w` (rounded to f32) in the padded GPU layouts:
+/// (w_ih [D*G*H, Kp], w_hh [D, G*H, Hp], b_ih, b_hh [D*G*H], Kp); linear cells get 16-byte
+/// stand-ins for w_hh and b_hh, which keep the kernels' bindings whole.
+fn pack_layer(w: &Weights, l: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, usize) {
     let s = w.spec;
-    check_fits(gpu, &s)?;
-    // NaN or Inf weights are refused, naming the tensor (PyTorch would give NaN outputs;
-    // kernels must not turn them into finite numbers either).
+    let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
+    let hpad = hp(h);
+    let hh = if s.recurrent_weights() { d * g * h } else { 0 };
+    let (k, kp) = if l == 0 { (s.input_size, hp(s.input_size)) } else { (d * h, d * hpad) };
+    let mut w_ih = vec![0.0f32; d * g * h * kp];
+    let mut w_hh = vec![0.0f32; (hh * hpad).max(4)];
+    let mut b_ih = Vec::with_capacity(d * g * h);
+    let mut b_hh = Vec::with_capacity(hh.max(4));
+    for dir in 0..d {
+        let p = w.dir(l, dir);
+        for row in 0..g * h {
+            let r = dir * g * h + row;
+            for c in 0..k {
+                w_ih[r * kp + input_column(l, c, h, hpad)] = p.w_ih[row * k + c] as f32;
+            }
+            for c in (0..h).filter(|_| hh > 0) {
+                w_hh[r * hpad + c] = p.w_hh[row * h + c] as f32;
+            }
+        }
+        b_ih.extend(p.b_ih.iter().map(|&v| v as f32));
+        b_hh.extend(p.b_hh.iter().map(|&v| v as f32));
+    }
+    b_hh.resize(b_hh.len().max(4), 0.0);
+    (w_ih, w_hh, b_ih, b_hh, kp)
+}
+
+/// Refuses NaN or Inf weights, naming the tensor (PyTorch would give NaN outputs; kernels
+/// must not turn them into finite numbers either).
+fn check_finite_weights(w: &Weights) -> Result<()> {
     for (name, _, values) in w.named() {
         if let Some(index) = values.iter().position(|v| !v.is_finite()) {
             return Err(crate::error::Error::NonFinite {
@@ -187,32 +215,17 @@ pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>
             });
         }
     }
-    let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
-    let hpad = hp(h);
-    // linear cells have no W_hh, b_hh: 16-byte stand-ins keep the kernels' bindings whole
-    let hh = if s.recurrent_weights() { d * g * h } else { 0 };
+    Ok(())
+}
+
+/// Uploads `w` (rounded to f32) in the padded GPU layouts.
+pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>> {
+    let s = w.spec;
+    check_fits(gpu, &s)?;
+    check_finite_weights(w)?;
     let mut layers = Vec::new();
     for l in 0..s.num_layers {
-        let (k, kp) = if l == 0 { (s.input_size, hp(s.input_size)) } else { (d * h, d * hpad) };
-        let mut w_ih = vec![0.0f32; d * g * h * kp];
-        let mut w_hh = vec![0.0f32; (hh * hpad).max(4)];
-        let mut b_ih = Vec::with_capacity(d * g * h);
-        let mut b_hh = Vec::with_capacity(hh.max(4));
-        for dir in 0..d {
-            let p = w.dir(l, dir);
-            for row in 0..g * h {
-                let r = dir * g * h + row;
-                for c in 0..k {
-                    w_ih[r * kp + input_column(l, c, h, hpad)] = p.w_ih[row * k + c] as f32;
-                }
-                for c in (0..h).filter(|_| hh > 0) {
-                    w_hh[r * hpad + c] = p.w_hh[row * h + c] as f32;
-                }
-            }
-            b_ih.extend(p.b_ih.iter().map(|&v| v as f32));
-            b_hh.extend(p.b_hh.iter().map(|&v| v as f32));
-        }
-        b_hh.resize(b_hh.len().max(4), 0.0);
+        let (w_ih, w_hh, b_ih, b_hh, kp) = pack_layer(w, l);
         gpu.check_binding(&format!("weight_ih_l{l}"), (w_ih.len() * 4) as u64)?;
         gpu.check_binding(&format!("weight_hh_l{l}"), (w_hh.len() * 4) as u64)?;
         layers.push(LayerWeights {
@@ -224,6 +237,20 @@ pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>
         });
     }
     Ok(layers)
+}
+
+/// Writes `w` (of the same spec) into the buffers of `layers` in place: the plans built on
+/// them stay valid.
+pub(crate) fn write_weights(gpu: &Gpu, layers: &[LayerWeights], w: &Weights) -> Result<()> {
+    check_finite_weights(w)?;
+    for (l, lw) in layers.iter().enumerate() {
+        let (w_ih, w_hh, b_ih, b_hh, _) = pack_layer(w, l);
+        for (buf, data) in [(&lw.w_ih, w_ih), (&lw.w_hh, w_hh), (&lw.b_ih, b_ih), (&lw.b_hh, b_hh)]
+        {
+            gpu.queue.write_buffer(buf, 0, bytemuck::cast_slice(&data));
+        }
+    }
+    Ok(())
 }
 
 /// The reads of per-layer [w_ih, w_hh, b_ih, b_hh]-shaped buffers in the GPU layouts (the

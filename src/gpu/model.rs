@@ -36,6 +36,19 @@ impl GpuModel {
         Ok(GpuModel { spec: w.spec, layers, plans: Mutex::new(PlanCache::default()) })
     }
 
+    /// Replaces the weights in place with `w`, which must describe the same network (an
+    /// optimizer outside the engine, such as torch's, stepped them): no new buffers, and
+    /// the cached plans stay valid.
+    pub fn set_weights(&self, gpu: &Gpu, w: &Weights) -> Result<()> {
+        if w.spec != self.spec {
+            return Err(Error::Config(format!(
+                "set_weights: the weights describe {}, the model is {}",
+                w.spec, self.spec
+            )));
+        }
+        super::layout::write_weights(gpu, &self.layers, w)
+    }
+
     /// Fails when `spec`'s weights cannot be held by `gpu` (a binding past the device's
     /// limit), before anything is loaded or allocated.
     pub fn check_fits(gpu: &Gpu, spec: &RnnSpec) -> Result<()> {

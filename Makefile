@@ -34,6 +34,7 @@ lint: wasm-target
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy $(WASM) -- -D warnings
 	$(CARGO) clippy --release -p wgpu-rnn-web --target wasm32-unknown-unknown -- -D warnings
+	$(CARGO) clippy --release -p wgpu-rnn-python -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib
 	$(CARGO) build $(WASM)
 
@@ -70,7 +71,7 @@ python-test: python
 	@$(PYTHON) -c "import torch" 2>/dev/null || { echo "installing torch for the equivalence tests"; \
 		start=$$(date +%s); $(PYTHON) -m pip install --quiet torch; \
 		echo "torch installed in $$(( $$(date +%s) - start )) s"; }
-	cd python && $(PYTHON) -m pytest -q tests
+	cd python/tests && $(PYTHON) -m pytest -q .
 
 python-bench: python
 	$(PYTHON) benches/python.py

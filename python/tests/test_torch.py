@@ -5,7 +5,12 @@ module's parameters."""
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the equivalence tests need torch (pip install torch)")
+try:
+    import torch
+except ImportError as e:  # fail, never skip: CI must run these
+    raise ImportError(
+        "the torch equivalence tests need torch: pip install torch (make python-test "
+        "installs it)") from e
 import wgpu_rnn  # noqa: E402
 from conftest import close  # noqa: E402
 

@@ -226,19 +226,7 @@ impl Model {
         let states = self.state_shape(b);
         let out_w = self.spec().output_size();
         let lstm = self.spec().cell.has_cell_state();
-        let lengths = lengths
-            .as_ref()
-            .map(|l| l.as_slice())
-            .transpose()
-            .map_err(|_| PyValueError::new_err("lengths: expected a contiguous int64 array"))?;
-        let input = Input {
-            t,
-            b,
-            x: slice(&x, "x")?,
-            h0: h0.as_ref().map(|a| slice(a, "h0")).transpose()?,
-            c0: c0.as_ref().map(|a| slice(a, "c0")).transpose()?,
-            lengths,
-        };
+        let input = engine_input(&x, &h0, &c0, &lengths, (t, b))?;
         let (g, model) = self.gpu_model()?;
         let opts = ForwardOptions { variant, return_sequence: true };
         let start = std::time::Instant::now();
@@ -268,19 +256,7 @@ impl Model {
         let (t, b) = seq_shape(&x, spec.input_size)?;
         let variant = self.variant;
         let states = self.state_shape(b);
-        let lengths = lengths
-            .as_ref()
-            .map(|l| l.as_slice())
-            .transpose()
-            .map_err(|_| PyValueError::new_err("lengths: expected a contiguous int64 array"))?;
-        let input = Input {
-            t,
-            b,
-            x: slice(&x, "x")?,
-            h0: h0.as_ref().map(|a| slice(a, "h0")).transpose()?,
-            c0: c0.as_ref().map(|a| slice(a, "c0")).transpose()?,
-            lengths,
-        };
+        let input = engine_input(&x, &h0, &c0, &lengths, (t, b))?;
         let grad = GradInput {
             d_output: slice(&d_output, "d_output")?,
             d_h_n: d_h_n.as_ref().map(|a| slice(a, "d_h_n")).transpose()?,
@@ -350,6 +326,29 @@ impl Model {
         let report = stability::summarize(w.spec.cell.name(), w, &tr, t, b, at, "gpu");
         serde_json::to_string(&report).map_err(|e| PyRuntimeError::new_err(e.to_string()))
     }
+}
+
+/// The engine's `Input` over the numpy arrays of a call (borrowed, not copied).
+fn engine_input<'a>(
+    x: &'a PyReadonlyArrayDyn<'_, f32>,
+    h0: &'a Option<PyReadonlyArrayDyn<'_, f32>>,
+    c0: &'a Option<PyReadonlyArrayDyn<'_, f32>>,
+    lengths: &'a Option<PyReadonlyArray1<'_, i64>>,
+    (t, b): (usize, usize),
+) -> PyResult<Input<'a>> {
+    let lengths = lengths
+        .as_ref()
+        .map(|l| l.as_slice())
+        .transpose()
+        .map_err(|_| PyValueError::new_err("lengths: expected a contiguous int64 array"))?;
+    Ok(Input {
+        t,
+        b,
+        x: slice(x, "x")?,
+        h0: h0.as_ref().map(|a| slice(a, "h0")).transpose()?,
+        c0: c0.as_ref().map(|a| slice(a, "c0")).transpose()?,
+        lengths,
+    })
 }
 
 /// (T, B) of a [T, B, I] array, checking its rank and I.

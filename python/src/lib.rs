@@ -123,6 +123,19 @@ impl Model {
         self.spec().cell.name()
     }
 
+    /// The network's sizes as the engine holds them: input_size, hidden_size, num_layers,
+    /// bidirectional, bias.
+    fn sizes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.spec();
+        let d = PyDict::new(py);
+        d.set_item("input_size", s.input_size)?;
+        d.set_item("hidden_size", s.hidden_size)?;
+        d.set_item("num_layers", s.num_layers)?;
+        d.set_item("bidirectional", s.bidirectional)?;
+        d.set_item("bias", s.bias)?;
+        Ok(d)
+    }
+
     /// (name, shape) of every parameter in PyTorch's `named_parameters()` order.
     fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
         self.spec().param_list()

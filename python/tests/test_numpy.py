@@ -117,3 +117,14 @@ def test_float64_and_strided_inputs_are_converted():
     want, _ = m(np.ascontiguousarray(x, np.float32))
     got, _ = m(x)
     np.testing.assert_array_equal(got, want)
+
+
+def test_loaded_modules_take_their_sizes_from_the_file(tmp_path):
+    for cls, kw in [(wgpu_rnn.RNN, {"nonlinearity": "relu"}), (wgpu_rnn.MinLSTM, {})]:
+        m = cls(3, 5, num_layers=2, bias=False, bidirectional=True, **kw)
+        p = tmp_path / "m.safetensors"
+        m.save(p)
+        back = wgpu_rnn.load(p, m._model.cell)
+        got = (type(back), back.input_size, back.hidden_size, back.num_layers,
+               back.bidirectional, back.bias, back.nonlinearity)
+        assert got == (cls, 3, 5, 2, True, False, kw.get("nonlinearity", "tanh"))

@@ -322,17 +322,15 @@ _CLASSES = {"rnn_tanh": RNN, "rnn_relu": RNN, "lstm": LSTM, "gru": GRU, "mingru"
 
 
 def _wrap(model: "_core.Model", batch_first: bool = False) -> _RNNBase:
-    shapes = dict(model.param_shapes())
+    """A module around an engine model, its sizes as the engine holds them."""
+    z = model.sizes()
     cls = _CLASSES[model.cell]
-    layers = sum(1 for n in shapes if n.startswith("weight_ih_l") and "reverse" not in n)
-    w0 = shapes["weight_ih_l0"]
-    g = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "mingru": 2, "minlstm": 3}[model.cell]
-    kw = dict(batch_first=batch_first, bidirectional="weight_ih_l0_reverse" in shapes,
-              bias="bias_ih_l0" in shapes, _model=model)
+    kw = dict(batch_first=batch_first, bidirectional=z["bidirectional"], bias=z["bias"],
+              _model=model)
     if cls is RNN:
-        return RNN(w0[1], w0[0] // g, layers, "relu" if model.cell == "rnn_relu" else "tanh",
-                   **kw)
-    return cls(w0[1], w0[0] // g, layers, **kw)
+        nl = "relu" if model.cell == "rnn_relu" else "tanh"
+        return RNN(z["input_size"], z["hidden_size"], z["num_layers"], nl, **kw)
+    return cls(z["input_size"], z["hidden_size"], z["num_layers"], **kw)
 
 
 def load(path: str, cell: str, nonlinearity: str = "tanh", batch_first: bool = False):

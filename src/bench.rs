@@ -296,16 +296,18 @@ impl Prepared {
     }
 }
 
-/// Times the forward pass: one checked call (also the warm-up), then `runs` timed calls,
+/// Times one case (forward, or training: forward + BPTT to all weight gradients with
+/// loss = sum of outputs): one checked call (also the warm-up), then `runs` timed calls,
 /// each one submit waited for, nothing read back, each followed by a call of `ceiling`.
-pub fn bench_forward(
+pub fn bench_case(
     gpu: &Gpu,
     wl: &Workload,
+    mode: Mode,
     variant: Option<Variant>,
     runs: usize,
     ceiling: Option<&Ceiling>,
 ) -> Result<CaseResult> {
-    let case = Prepared::new(gpu, wl, Mode::Fwd, variant)?;
+    let case = Prepared::new(gpu, wl, mode, variant)?;
     let (times, ceil) = timed_runs(gpu, runs, ceiling, || case.call(gpu))?;
     Ok(case.result(times, ceil))
 }
@@ -403,22 +405,6 @@ fn timed_runs(
     }
     let ceil = ceiling.map(|c| ceiling_median(gpu, c, ceil)).transpose()?;
     Ok((times, ceil))
-}
-
-/// Times a training call (forward + BPTT to all weight gradients, loss = sum of outputs):
-/// one checked call (dL/dh0 and dL/dc0 of the first rows against the CPU reference), then
-/// `runs` timed calls, each waited for, nothing read back, each followed by a call of
-/// `ceiling`.
-pub fn bench_train(
-    gpu: &Gpu,
-    wl: &Workload,
-    variant: Option<Variant>,
-    runs: usize,
-    ceiling: Option<&Ceiling>,
-) -> Result<CaseResult> {
-    let case = Prepared::new(gpu, wl, Mode::Train, variant)?;
-    let (times, ceil) = timed_runs(gpu, runs, ceiling, || case.call(gpu))?;
-    Ok(case.result(times, ceil))
 }
 
 /// Rows 0..rows of every timestep of a [T, B, W] tensor, as f64 [T, rows, W].

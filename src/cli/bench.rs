@@ -189,14 +189,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
         if !a.alternate {
             for &mode in &modes {
                 for variant in variants_for(wl, &asked) {
-                    these.push(match mode {
-                        Mode::Fwd => {
-                            bench::bench_forward(&gpu, wl, variant, a.runs, ceiling.as_ref())?
-                        }
-                        Mode::Train => {
-                            bench::bench_train(&gpu, wl, variant, a.runs, ceiling.as_ref())?
-                        }
-                    });
+                    these.push(bench::bench_case(
+                        &gpu,
+                        wl,
+                        mode,
+                        variant,
+                        a.runs,
+                        ceiling.as_ref(),
+                    )?);
                 }
             }
         }

@@ -28,7 +28,7 @@
 
 @group(0) @binding(0) var<uniform> p: BwdParams;
 @group(0) @binding(3) var<storage, read> hprev: array<V4>;
-@group(0) @binding(5) var<storage, read> w_hh: array<V4>;
+@group(0) @binding(5) var<storage, read> w_hh: array<W4>;
 @group(0) @binding(6) var<storage, read> lengths: array<u32>;
 @group(0) @binding(7) var<storage, read> dout: array<V4>;
 @group(0) @binding(9) var<storage, read_write> dgh: array<vec4<f32>>;
@@ -53,10 +53,10 @@ fn w_rows(dir: u32, n: u32, kq: u32) -> mat4x4<f32> {
     let base = dir * GH * hp4 + kq;
     let last = GH - 1u;
     return mat4x4<f32>(
-        ld4(w_hh[base + min(n, last) * hp4]),
-        ld4(w_hh[base + min(n + 1u, last) * hp4]),
-        ld4(w_hh[base + min(n + 2u, last) * hp4]),
-        ld4(w_hh[base + min(n + 3u, last) * hp4]),
+        ldw4(w_hh[base + min(n, last) * hp4]),
+        ldw4(w_hh[base + min(n + 1u, last) * hp4]),
+        ldw4(w_hh[base + min(n + 2u, last) * hp4]),
+        ldw4(w_hh[base + min(n + 3u, last) * hp4]),
     );
 }
 

@@ -15,6 +15,6 @@ struct GemmParams {
 
 @group(0) @binding(0) var<uniform> p: GemmParams;
 @group(0) @binding(1) var<storage, read> a: array<V4>;
-@group(0) @binding(2) var<storage, read> bw: array<V4>;
+@group(0) @binding(2) var<storage, read> bw: array<W4>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;

@@ -27,10 +27,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var q = 0u; q < p.GHp4; q++) {
             let n = first + q * 4u;
             let bm = mat4x4<f32>(
-                ld4(bw[min(n, last) * p.N4 + nq]),
-                ld4(bw[min(n + 1u, last) * p.N4 + nq]),
-                ld4(bw[min(n + 2u, last) * p.N4 + nq]),
-                ld4(bw[min(n + 3u, last) * p.N4 + nq]),
+                ldw4(bw[min(n, last) * p.N4 + nq]),
+                ldw4(bw[min(n + 1u, last) * p.N4 + nq]),
+                ldw4(bw[min(n + 2u, last) * p.N4 + nq]),
+                ldw4(bw[min(n + 3u, last) * p.N4 + nq]),
             );
             for (var r = 0u; r < RM; r++) {
                 let m = min(m0 + r, p.M - 1u);

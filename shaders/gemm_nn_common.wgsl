@@ -19,5 +19,5 @@ struct NnParams {
 
 @group(0) @binding(0) var<uniform> p: NnParams;
 @group(0) @binding(1) var<storage, read> a: array<V4>;
-@group(0) @binding(2) var<storage, read> bw: array<V4>;
+@group(0) @binding(2) var<storage, read> bw: array<W4>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;

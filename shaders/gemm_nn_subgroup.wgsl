@@ -24,10 +24,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         for (var q = 0u; q < p.GHp4; q++) {
             let n = first + q * 4u;
             let bm = mat4x4<f32>(
-                ld4(bw[min(n, last) * p.N4 + nq]),
-                ld4(bw[min(n + 1u, last) * p.N4 + nq]),
-                ld4(bw[min(n + 2u, last) * p.N4 + nq]),
-                ld4(bw[min(n + 3u, last) * p.N4 + nq]),
+                ldw4(bw[min(n, last) * p.N4 + nq]),
+                ldw4(bw[min(n + 1u, last) * p.N4 + nq]),
+                ldw4(bw[min(n + 2u, last) * p.N4 + nq]),
+                ldw4(bw[min(n + 3u, last) * p.N4 + nq]),
             );
             let va$g = ld4(a[row$g + aoff + q]);
             acc$r += bm * subgroupBroadcast(va$g, $lu);

@@ -22,7 +22,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc[r] = vec4<f32>(0.0);
     }
     for (var k = 0u; k < p.Kp4; k++) {
-        let bm = mat4x4<f32>(ld4(bw[b0 + k]), ld4(bw[b1 + k]), ld4(bw[b2 + k]), ld4(bw[b3 + k]));
+        let bm = mat4x4<f32>(ldw4(bw[b0 + k]), ldw4(bw[b1 + k]), ldw4(bw[b2 + k]), ldw4(bw[b3 + k]));
         for (var r = 0u; r < RM; r++) {
             acc[r] += ld4(a[min(m0 + r, p.M - 1u) * p.Kp4 + k]) * bm;
         }

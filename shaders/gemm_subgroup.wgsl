@@ -36,7 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let ra$g = min(m0 + $gu * SG + lane, p.M - 1u) * p.Kp4;
     var acc$r = vec4<f32>(0.0);
     for (var k = 0u; k < p.Kp4; k++) {
-        let bm = mat4x4<f32>(ld4(bw[b0 + k]), ld4(bw[b1 + k]), ld4(bw[b2 + k]), ld4(bw[b3 + k]));
+        let bm = mat4x4<f32>(ldw4(bw[b0 + k]), ldw4(bw[b1 + k]), ldw4(bw[b2 + k]), ldw4(bw[b3 + k]));
         let va$g = ld4(a[ra$g + k]);
         acc$r += subgroupBroadcast(va$g, $lu) * bm;
     }

@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let inside = k < p.Kp4;
         let kc = min(k, p.Kp4 - 1u);
         ta[li] = select(vec4<f32>(0.0), ld4(a[am + kc]), inside);
-        tb[li] = select(vec4<f32>(0.0), ld4(bw[bn + kc]), inside);
+        tb[li] = select(vec4<f32>(0.0), ldw4(bw[bn + kc]), inside);
         workgroupBarrier();
         for (var kk = 0u; kk < KC4; kk++) {
             let bm = mat4x4<f32>(

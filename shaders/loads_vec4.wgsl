@@ -5,3 +5,10 @@ alias V4 = vec4<f32>;
 fn ld4(x: vec4<f32>) -> vec4<f32> {
     return x;
 }
+
+// Two u32 loaded as one operand (16-bit weights, shaders/weights_*.wgsl).
+alias U2 = vec2<u32>;
+
+fn ld_u2(x: vec2<u32>) -> vec2<u32> {
+    return x;
+}

@@ -13,3 +13,11 @@ fn ld4(x: vec2<u64>) -> vec4<f32> {
         bitcast<f32>(u32(x.y >> 32u)),
     );
 }
+
+// Two u32 loaded as one u64 (16-bit weights, shaders/weights_*.wgsl): one per-lane load
+// for four weights.
+alias U2 = u64;
+
+fn ld_u2(x: u64) -> vec2<u32> {
+    return vec2<u32>(u32(x & 0xfffffffflu), u32(x >> 32u));
+}

@@ -20,7 +20,7 @@
 
 @group(0) @binding(0) var<uniform> p: StepParams;
 @group(0) @binding(1) var<storage, read> xg: array<f32>;
-@group(0) @binding(2) var<storage, read> w_hh: array<V4>;
+@group(0) @binding(2) var<storage, read> w_hh: array<W4>;
 @group(0) @binding(3) var<storage, read> b_hh: array<f32>;
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;
 @group(0) @binding(5) var<storage, read_write> h_state: array<vec4<f32>>;
@@ -105,13 +105,13 @@ fn hh_bias(dir: u32, j: u32) -> vec4<f32> {
 fn w_cols(dir: u32, j: u32, k: u32) -> mat4x4<f32> {
     let w0 = (dir * G * p.H + j) * p.Hp4;
     let ws = p.H * p.Hp4;
-    var m = mat4x4<f32>(ld4(w_hh[w0 + k]), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var m = mat4x4<f32>(ldw4(w_hh[w0 + k]), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     if (G > 1u) {
-        m[1] = ld4(w_hh[w0 + ws + k]);
-        m[2] = ld4(w_hh[w0 + 2u * ws + k]);
+        m[1] = ldw4(w_hh[w0 + ws + k]);
+        m[2] = ldw4(w_hh[w0 + 2u * ws + k]);
     }
     if (G > 3u) {
-        m[3] = ld4(w_hh[w0 + 3u * ws + k]);
+        m[3] = ldw4(w_hh[w0 + 3u * ws + k]);
     }
     return m;
 }

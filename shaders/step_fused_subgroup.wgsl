@@ -41,9 +41,9 @@ struct FusedParams {
 
 @group(0) @binding(0) var<uniform> p: FusedParams;
 @group(0) @binding(1) var<storage, read> x_in: array<V4>;
-@group(0) @binding(2) var<storage, read> w_ih: array<V4>;
+@group(0) @binding(2) var<storage, read> w_ih: array<W4>;
 @group(0) @binding(3) var<storage, read> b_ih: array<f32>;
-@group(0) @binding(4) var<storage, read> w_hh: array<V4>;
+@group(0) @binding(4) var<storage, read> w_hh: array<W4>;
 @group(0) @binding(5) var<storage, read> b_hh: array<f32>;
 @group(0) @binding(6) var<storage, read> lengths: array<u32>;
 @group(0) @binding(7) var<storage, read_write> h_in: array<V4>;
@@ -54,9 +54,9 @@ struct FusedParams {
 // The 4 columns' W_ih rows at chunk k (xr: their first chunks). With SPLIT_H (GRU) the 4th
 // column is the last gate's h part: zero here, and not loaded.
 fn x_cols(xr: vec4<u32>, k: u32) -> mat4x4<f32> {
-    var m = mat4x4<f32>(ld4(w_ih[xr.x + k]), ld4(w_ih[xr.y + k]), ld4(w_ih[xr.z + k]), vec4<f32>(0.0));
+    var m = mat4x4<f32>(ldw4(w_ih[xr.x + k]), ldw4(w_ih[xr.y + k]), ldw4(w_ih[xr.z + k]), vec4<f32>(0.0));
     if (!SPLIT_H) {
-        m[3] = ld4(w_ih[xr.w + k]);
+        m[3] = ldw4(w_ih[xr.w + k]);
     }
     return m;
 }
@@ -64,9 +64,9 @@ fn x_cols(xr: vec4<u32>, k: u32) -> mat4x4<f32> {
 // The 4 columns' W_hh rows at chunk k. With SPLIT_H (GRU) the 3rd
 // column is the last gate's x part: zero here.
 fn h_cols(hr: vec4<u32>, k: u32) -> mat4x4<f32> {
-    var m = mat4x4<f32>(ld4(w_hh[hr.x + k]), ld4(w_hh[hr.y + k]), vec4<f32>(0.0), ld4(w_hh[hr.w + k]));
+    var m = mat4x4<f32>(ldw4(w_hh[hr.x + k]), ldw4(w_hh[hr.y + k]), vec4<f32>(0.0), ldw4(w_hh[hr.w + k]));
     if (!SPLIT_H) {
-        m[2] = ld4(w_hh[hr.z + k]);
+        m[2] = ldw4(w_hh[hr.z + k]);
     }
     return m;
 }

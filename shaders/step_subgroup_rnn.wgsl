@@ -75,7 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
 
     var a$r = vec4<f32>(0.0);
     for (var k = 0u; k < p.Hp4; k++) {
-        let wm = mat4x4<f32>(ld4(w_hh[w0 + k]), ld4(w_hh[w1 + k]), ld4(w_hh[w2 + k]), ld4(w_hh[w3 + k]));
+        let wm = mat4x4<f32>(ldw4(w_hh[w0 + k]), ldw4(w_hh[w1 + k]), ldw4(w_hh[w2 + k]), ldw4(w_hh[w3 + k]));
         let h$g = ld4(h_in[row$g + k]);
         a$r += subgroupBroadcast(h$g, $lu) * wm;
     }

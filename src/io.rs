@@ -375,28 +375,10 @@ fn check_shape(name: &str, view: &TensorView<'_>, expected: Option<&[usize]>) ->
 }
 
 fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match exp {
-        0 if frac == 0 => sign,
-        0 => {
-            // subnormal: renormalise
-            let mut e = 127 - 15 + 1;
-            let mut f = frac;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            sign | (e << 23) | ((f & 0x3ff) << 13)
-        }
-        31 => sign | 0x7f80_0000 | (frac << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
-    };
-    f32::from_bits(bits)
+    crate::Precision::F16.from_bits(h)
 }
 
-/// Tensor data to write: f32, f64 or i64, row-major.
+/// Tensor data to write: f32, f64, i64, f16 or bf16, row-major.
 pub enum Data {
     /// Written as F32.
     F32(Vec<f32>),
@@ -404,6 +386,10 @@ pub enum Data {
     F64(Vec<f64>),
     /// Written as I64.
     I64(Vec<i64>),
+    /// Written as F16 (bit patterns).
+    F16(Vec<u16>),
+    /// Written as BF16 (bit patterns).
+    Bf16(Vec<u16>),
 }
 
 /// Collects tensors, then writes them atomically.
@@ -447,6 +433,8 @@ impl TensorWriter {
                 Data::F32(v) => (Dtype::F32, bytemuck::cast_slice::<f32, u8>(v).to_vec(), v.len()),
                 Data::F64(v) => (Dtype::F64, bytemuck::cast_slice::<f64, u8>(v).to_vec(), v.len()),
                 Data::I64(v) => (Dtype::I64, bytemuck::cast_slice::<i64, u8>(v).to_vec(), v.len()),
+                Data::F16(v) => (Dtype::F16, bytemuck::cast_slice::<u16, u8>(v).to_vec(), v.len()),
+                Data::Bf16(v) => (Dtype::BF16, bytemuck::cast_slice::<u16, u8>(v).to_vec(), v.len()),
             };
             if n != len {
                 return Err(Error::shape(

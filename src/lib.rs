@@ -19,6 +19,7 @@ pub mod host;
 pub mod io;
 #[cfg(feature = "native")]
 pub mod plot;
+pub mod precision;
 pub mod reference;
 pub mod spec;
 pub mod stability;
@@ -32,5 +33,6 @@ pub mod weights;
 
 pub use error::{Error, Result};
 pub use gpu::{ForwardOptions, Gpu, GpuModel, Input, Output, Stream, Variant};
+pub use precision::Precision;
 pub use spec::{CellKind, RnnSpec};
 pub use weights::Weights;

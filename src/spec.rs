@@ -12,6 +12,7 @@
 
 pub use crate::cells::CellKind;
 use crate::error::{Error, Result};
+pub use crate::precision::Precision;
 use std::fmt;
 
 /// A whole (possibly stacked, bidirectional) recurrent network, like `nn.LSTM(...)`.
@@ -29,6 +30,8 @@ pub struct RnnSpec {
     pub bidirectional: bool,
     /// Whether the layers have `bias_ih` and `bias_hh` (PyTorch's `bias`).
     pub bias: bool,
+    /// How the weight matrices are stored on the device (f32 unless asked).
+    pub precision: Precision,
 }
 
 /// Which of the four tensors of one layer and direction.
@@ -47,7 +50,15 @@ pub enum ParamKind {
 impl RnnSpec {
     /// One unidirectional layer with biases, PyTorch's defaults.
     pub fn new(cell: CellKind, input_size: usize, hidden_size: usize) -> Self {
-        RnnSpec { cell, input_size, hidden_size, num_layers: 1, bidirectional: false, bias: true }
+        RnnSpec {
+            cell,
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bidirectional: false,
+            bias: true,
+            precision: Precision::F32,
+        }
     }
     /// Sets L, the number of stacked layers.
     pub fn layers(mut self, n: usize) -> Self {
@@ -62,6 +73,11 @@ impl RnnSpec {
     /// Sets whether the layers have bias vectors.
     pub fn with_bias(mut self, on: bool) -> Self {
         self.bias = on;
+        self
+    }
+    /// Sets how the weight matrices are stored on the device.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
 
@@ -205,6 +221,10 @@ impl fmt::Display for RnnSpec {
             self.num_layers,
             self.bidirectional,
             self.bias
-        )
+        )?;
+        if self.precision != Precision::F32 {
+            write!(f, " in {}", self.precision)?;
+        }
+        Ok(())
     }
 }

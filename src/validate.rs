@@ -5,7 +5,7 @@ use crate::check::{compare, Comparison};
 use crate::error::Result;
 use crate::gpu::{ForwardOptions, Gpu, GpuModel, Input, Variant};
 use crate::reference::{self, SeqBatch};
-use crate::spec::{CellKind, RnnSpec};
+use crate::spec::{CellKind, Precision, RnnSpec};
 use crate::weights::Weights;
 use rand::{Rng, SeedableRng};
 
@@ -210,8 +210,11 @@ pub fn grad_matrix(quick: bool) -> Vec<Case> {
 pub struct Prepared {
     /// The case these inputs are for.
     pub case: Case,
-    /// PyTorch-initialised weights.
+    /// PyTorch-initialised weights in f32, their spec's precision the one under test
+    /// (the GPU model rounds them as it uploads them).
     pub weights: Weights,
+    /// `weights` rounded to that precision: what the reference computes with.
+    pub rounded: Weights,
     /// Input [T, B, I], from U(-1, 1).
     pub x: Vec<f32>,
     /// Initial hidden state [L*D, B, H], from U(-0.5, 0.5).
@@ -233,8 +236,16 @@ fn random(n: usize, seed: u64, scale: f64) -> Vec<f64> {
 /// The inputs are rounded to f32 before the reference sees them, so both sides compute
 /// on the same numbers.
 pub fn prepare(case: Case, seed: u64) -> Result<Prepared> {
-    let spec = case.spec();
+    prepare_at(case, seed, Precision::F32)
+}
+
+/// `prepare` for a model storing its weights in `precision`: the reference runs on the
+/// weights rounded to it, so the rounding is the only approximation and f32's tolerances
+/// apply.
+pub fn prepare_at(case: Case, seed: u64, precision: Precision) -> Result<Prepared> {
+    let spec = case.spec().with_precision(precision);
     let weights = Weights::init(spec, seed)?;
+    let rounded = weights.to_precision(precision);
     let x = random(case.t * case.b * case.input, seed + 1, 1.0);
     let n_state = case.layers * spec.directions() * case.b * case.hidden;
     let h0 = random(n_state, seed + 2, 0.5);
@@ -244,7 +255,7 @@ pub fn prepare(case: Case, seed: u64) -> Result<Prepared> {
         .lengths
         .then(|| (0..case.b).map(|i| if i == 0 { case.t } else { 1 + (i * 7) % case.t }).collect());
     let want = reference::forward(
-        &weights,
+        &rounded,
         &SeqBatch {
             t: case.t,
             b: case.b,
@@ -262,6 +273,7 @@ pub fn prepare(case: Case, seed: u64) -> Result<Prepared> {
         c0: c0.as_deref().map(f),
         lengths: lengths.map(|l| l.iter().map(|&v| v as i64).collect()),
         weights,
+        rounded,
         want,
     })
 }
@@ -307,12 +319,12 @@ pub const BACKWARD_RTOL: f64 = 1e-3;
 /// dL/d(h_n) (and dL/d(c_n)) and compares every gradient with the reference.
 pub fn check_backward(gpu: &Gpu, p: &Prepared, variant: Variant) -> Result<Vec<Comparison>> {
     use crate::gpu::backward::GradInput;
-    let spec = p.case.spec();
+    let spec = p.weights.spec;
     let n_state = spec.num_layers * spec.directions() * p.case.b * spec.hidden_size;
     let dy = random(p.want.output.len(), 77, 1.0);
     let dhn = random(n_state, 78, 1.0);
     let dcn = spec.cell.has_cell_state().then(|| random(n_state, 79, 1.0));
-    let want = reference::backward(&p.weights, &p.want, &dy, Some(&dhn), dcn.as_deref())?;
+    let want = reference::backward(&p.rounded, &p.want, &dy, Some(&dhn), dcn.as_deref())?;
     let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
     let (dyf, dhnf, dcnf) = (f(&dy), f(&dhn), dcn.as_deref().map(f));
     let model = GpuModel::new(gpu, &p.weights)?;

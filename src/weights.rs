@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::io::{Data, TensorFile, TensorShapes, TensorWriter};
-use crate::spec::{CellKind, ParamKind, RnnSpec};
+use crate::spec::{CellKind, ParamKind, Precision, RnnSpec};
 use rand::{Rng, SeedableRng};
 #[cfg(feature = "native")]
 use std::path::Path;
@@ -111,6 +111,22 @@ impl Weights {
         Ok(w)
     }
 
+    /// These weights as a model of precision `p` holds them: every parameter rounded to f32
+    /// and then to `p` (nearest, ties to even), and the spec's precision set to `p`. The f64
+    /// reference run on the result computes exactly the network the GPU computes.
+    pub fn to_precision(&self, p: Precision) -> Weights {
+        let mut w = self.clone();
+        w.spec.precision = p;
+        for d in w.params.iter_mut() {
+            for &kind in self.spec.param_kinds() {
+                for v in d.get_mut(kind).iter_mut() {
+                    *v = p.round(*v);
+                }
+            }
+        }
+        w
+    }
+
     /// The parameters of `layer`, direction `dir` (0 forward, 1 reverse).
     pub fn dir(&self, layer: usize, dir: usize) -> &DirParams {
         &self.params[layer * self.spec.directions() + dir]
@@ -216,6 +232,7 @@ impl Weights {
             num_layers: layers,
             bidirectional: file.contains("weight_ih_l0_reverse"),
             bias: file.contains("bias_ih_l0"),
+            precision: crate::Precision::F32,
         };
         spec.validate()?;
         Ok(spec)
@@ -281,10 +298,20 @@ impl Weights {
         Self::from_file(&f, spec)
     }
 
-    /// Adds every parameter to a writer as f32 under its PyTorch name, with the spec as metadata.
+    /// Adds every parameter to a writer under its PyTorch name, in the dtype of the spec's
+    /// precision (F32, F16 or BF16: a 16-bit model keeps its dtype), with the spec as
+    /// metadata.
     pub fn write_into(&self, w: &mut TensorWriter) {
+        let p = self.spec.precision;
         for (name, shape, data) in self.named() {
-            w.add(name, shape, Data::F32(data.iter().map(|&v| v as f32).collect()));
+            let f32s = data.iter().map(|&v| v as f32);
+            let bits = || f32s.clone().map(|v| p.to_bits(v)).collect();
+            let data = match p {
+                Precision::F32 => Data::F32(f32s.clone().collect()),
+                Precision::F16 => Data::F16(bits()),
+                Precision::Bf16 => Data::Bf16(bits()),
+            };
+            w.add(name, shape, data);
         }
         let s = &self.spec;
         let (cell, nl) = s.cell.cell().torch;
@@ -294,10 +321,11 @@ impl Weights {
             .meta("hidden_size", s.hidden_size.to_string())
             .meta("num_layers", s.num_layers.to_string())
             .meta("bidirectional", s.bidirectional.to_string())
-            .meta("bias", s.bias.to_string());
+            .meta("bias", s.bias.to_string())
+            .meta("precision", p.name());
     }
 
-    /// Saves as f32 `.safetensors` with PyTorch's names, atomically.
+    /// Saves as `.safetensors` in the spec's precision (F32, F16 or BF16) with PyTorch's names, atomically.
     #[cfg(feature = "native")]
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let mut w = TensorWriter::new();

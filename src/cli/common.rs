@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use wgpu_rnn::bench::{self, Workload};
 use wgpu_rnn::io::{TensorFile, TensorHeader, TensorShapes};
-use wgpu_rnn::{CellKind, Input, RnnSpec, Variant, Weights};
+use wgpu_rnn::{CellKind, Input, Precision, RnnSpec, Variant, Weights};
 
 /// `--cell` (with `ignore_case`: `LSTM` is `lstm`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,6 +108,32 @@ impl From<KernelVariant> for Variant {
             KernelVariant::FusedPersistent => Variant::FusedPersistent,
             KernelVariant::Scan => Variant::Scan,
             KernelVariant::Sequential => Variant::Sequential,
+        }
+    }
+}
+
+/// `--precision`: how the weight matrices are stored on the device (the library's
+/// `Precision`, spelled as its `name()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// 32-bit floats
+    #[default]
+    #[value(name = "f32")]
+    F32,
+    /// IEEE half precision, two per u32 (f32 arithmetic)
+    #[value(name = "f16")]
+    F16,
+    /// bfloat16, two per u32 (f32 arithmetic)
+    #[value(name = "bf16")]
+    Bf16,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Precision {
+        match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::Bf16 => Precision::Bf16,
         }
     }
 }

@@ -1,10 +1,10 @@
 //! `wgpu-rnn validate`: every kernel variant against the CPU reference over a matrix of
 //! shapes, forward and backward.
 
-use super::common::KernelVariant;
+use super::common::{KernelVariant, PrecisionArg};
 use anyhow::{bail, Result};
 use clap::Args;
-use wgpu_rnn::{validate, Gpu, Variant};
+use wgpu_rnn::{validate, Gpu, Precision, Variant};
 
 #[derive(Args)]
 pub struct ValidateArgs {
@@ -24,6 +24,10 @@ pub struct ValidateArgs {
     /// Skip the backward pass (gradients are checked for every training variant otherwise).
     #[arg(long)]
     no_backward: bool,
+    /// Weight precisions to check, each against the reference on weights rounded to it
+    /// (repeat or separate with commas: `--precision f32,f16,bf16`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32")]
+    precision: Vec<PrecisionArg>,
 }
 
 pub fn run(a: ValidateArgs) -> Result<()> {
@@ -40,13 +44,19 @@ pub fn run(a: ValidateArgs) -> Result<()> {
     if !a.no_backward {
         jobs.extend(bwd.into_iter().map(|c| ("bwd", c)));
     }
+    let mut precisions: Vec<Precision> = a.precision.iter().map(|&p| p.into()).collect();
+    precisions.dedup();
+    let jobs: Vec<(&str, validate::Case, Precision)> = precisions
+        .iter()
+        .flat_map(|&p| jobs.iter().map(move |&(w, c)| (w, c, p)))
+        .collect();
     let (mut pass, mut fail) = (0, 0);
     println!(
-        "{:<48} {:<4} {:<19} {:>10} {:>10}  result",
-        "case", "pass", "variant", "max abs", "max rel"
+        "{:<48} {:<4} {:<4} {:<19} {:>10} {:>10}  result",
+        "case", "pass", "prec", "variant", "max abs", "max rel"
     );
-    for (i, (which, case)) in jobs.iter().enumerate() {
-        let p = validate::prepare(*case, 1000 + i as u64)?;
+    for (i, (which, case, precision)) in jobs.iter().enumerate() {
+        let p = validate::prepare_at(*case, 1000 + i as u64, *precision)?;
         let supported = if *which == "fwd" {
             validate::variants_for(&gpu, &case.spec())
         } else {
@@ -67,9 +77,10 @@ pub fn run(a: ValidateArgs) -> Result<()> {
             let max_abs = cmps.iter().map(|c| c.max_abs).fold(0.0, f64::max);
             let max_rel = cmps.iter().map(|c| c.max_rel).fold(0.0, f64::max);
             println!(
-                "{:<48} {:<4} {:<19} {:>10.2e} {:>10.2e}  {}",
+                "{:<48} {:<4} {:<4} {:<19} {:>10.2e} {:>10.2e}  {}",
                 case.label(),
                 which,
+                precision.name(),
                 v.name(),
                 max_abs,
                 max_rel,

@@ -93,6 +93,9 @@ pub const HEAD_BINDINGS: [Binding; 7] = [U, R, R, R, W, W, W];
 /// grad_norm.wgsl: params, gradient (read), partials, stats.
 pub const NORM_BINDINGS: [Binding; 4] = [U, R, W, W];
 
+/// pack_weights.wgsl: params, master (read), packed.
+pub const PACK_BINDINGS: [Binding; 3] = [U, R, W];
+
 /// optim.wgsl: params, param (read-write), grad (read), m, v (read-write), stats (read).
 pub const OPTIM_BINDINGS: [Binding; 6] = [U, W, R, W, W, R];
 
@@ -337,6 +340,16 @@ pub struct NormParams {
     pub rows: u32,
     /// clipping threshold; <= 0: none
     pub max_norm: f32,
+}
+
+/// One pack of an f32 weight matrix into 16 bits (pack_weights.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PackParams {
+    /// vec4 chunks
+    pub n4: u32,
+    /// std140 padding
+    pub pad: [u32; 3],
 }
 
 /// One optimizer update (optim.wgsl).

@@ -271,7 +271,7 @@ impl GpuModel {
             (&plan.dc0, n_state * h),
         ];
         let grads: Vec<[&'p wgpu::Buffer; 4]> = plan.layers.iter().map(|l| l.grads()).collect();
-        reads.extend(param_layout_reads(&self.spec, &self.layers, &grads));
+        reads.extend(param_layout_reads(&self.spec, &self.layers, &grads, crate::Precision::F32));
         reads
     }
 
@@ -309,7 +309,7 @@ impl GpuModel {
             it.next();
             vec![]
         };
-        let gw = param_layout_unpack(&self.spec, &self.layers, &mut it);
+        let gw = param_layout_unpack(&self.spec, &self.layers, &mut it, crate::Precision::F32);
         GradOutput { output, h_n, c_n, weights: gw, x, h0, c0, variant }
     }
 }

@@ -93,7 +93,7 @@ impl GemmPlan {
         {
             gpu.check_binding(what, bytes as u64)?;
         }
-        let kernel = variant.kernel(gpu)?;
+        let kernel = variant.kernel(gpu, crate::Precision::F32)?;
         let groups = variant.groups(m, n);
         gpu.check_groups("gemm (x)", groups.0)?;
         gpu.check_groups("gemm (y)", groups.1)?;

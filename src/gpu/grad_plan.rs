@@ -299,9 +299,10 @@ impl GradPlan {
             let chunk = persistent_chunk(prow, h);
             let src =
                 shaders::persistent_backward_subgroup(s.cell, aligned, prow, wgp, ghp4, chunk);
-            (gpu.kernel(&src)?, (b.div_ceil(prow) as u32, d as u32, 1), chunk)
+            (gpu.kernel(&src.with_weights(s.precision))?, (b.div_ceil(prow) as u32, d as u32, 1), chunk)
         } else {
-            let k = gpu.kernel(&shaders::backward_step(s.cell, aligned, sg.then_some(rows)))?;
+            let src = shaders::backward_step(s.cell, aligned, sg.then_some(rows));
+            let k = gpu.kernel(&src.with_weights(s.precision))?;
             let groups = if sg {
                 let x = unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32;
                 (x, b.div_ceil(rows) as u32, d as u32)
@@ -311,7 +312,8 @@ impl GradPlan {
             (k, groups, 1)
         };
         let wgrad = gpu.kernel(&shaders::weight_grad(sg.then_some(WGRAD_SG_ROWS)))?;
-        let nn = gpu.kernel(&shaders::gemm_nn(sg.then_some(GEMM_SUBGROUP_ROWS)))?;
+        let nn_src = shaders::gemm_nn(sg.then_some(GEMM_SUBGROUP_ROWS));
+        let nn = gpu.kernel(&nn_src.with_weights(s.precision))?;
         let colsum = gpu.kernel(&shaders::colsum())?;
         let reduce = gpu.kernel(&shaders::weight_grad_reduce())?;
         // Subgroup weight gradients: rows split into `segs` segments of `seg_rows`, each

@@ -7,7 +7,7 @@ pub use super::layout::hp;
 use super::shaders::{self, Gemm, Step, StepBarrier};
 pub use super::shaders::{cell_source, step_subgroup_units, unroll, unroll_rows, SUBGROUP_LANES};
 use crate::error::{Error, Refusal, Result};
-use crate::spec::{CellKind, RnnSpec};
+use crate::spec::{CellKind, Precision, RnnSpec};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -381,9 +381,10 @@ impl GemmVariant {
         })
     }
 
-    /// Its kernel, built on first use (see `Gpu::kernel`).
-    pub fn kernel(self, gpu: &Gpu) -> Result<Arc<Kernel>> {
-        gpu.kernel(&self.source())
+    /// Its kernel for B operands (weights) stored in `weights`, built on first use (see
+    /// `Gpu::kernel`).
+    pub fn kernel(self, gpu: &Gpu, weights: Precision) -> Result<Arc<Kernel>> {
+        gpu.kernel(&self.source().with_weights(weights))
     }
 }
 
@@ -439,13 +440,19 @@ pub fn step_groups(variant: Variant, cell: CellKind, h: usize, b: usize) -> (usi
     }
 }
 
-/// The per-step fused kernel of a variant for a cell and batch size.
-pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Result<Arc<Kernel>> {
+/// The per-step fused kernel of a variant for a cell, batch size and weight precision.
+pub fn step_kernel(
+    gpu: &Gpu,
+    variant: Variant,
+    cell: CellKind,
+    b: usize,
+    weights: Precision,
+) -> Result<Arc<Kernel>> {
     let kind = match variant {
         Variant::Tiled => Step::Tiled,
         Variant::Register => Step::Register,
         Variant::Subgroup => Step::Subgroup { rows: step_subgroup_rows(b) },
-        Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false),
+        Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false, weights),
         Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent => {
             return Err(Error::Config("persistent variants have no per-step kernel".into()))
         }
@@ -453,7 +460,7 @@ pub fn step_kernel(gpu: &Gpu, variant: Variant, cell: CellKind, b: usize) -> Res
             return Err(Error::Config("the scan variants have no per-step kernel".into()))
         }
     };
-    gpu.kernel(&shaders::step(kind, cell))
+    gpu.kernel(&shaders::step(kind, cell).with_weights(weights))
 }
 
 /// The fused step kernel (step_fused_subgroup.wgsl) for a cell and batch size: one step
@@ -465,8 +472,11 @@ pub fn fused_kernel(
     b: usize,
     chunk: Option<usize>,
     train: bool,
+    weights: Precision,
 ) -> Result<Arc<Kernel>> {
-    gpu.kernel(&shaders::step_fused(cell, step_subgroup_rows(b), chunk, train, step_barrier(gpu)))
+    let rows = step_subgroup_rows(b);
+    let src = shaders::step_fused(cell, rows, chunk, train, step_barrier(gpu));
+    gpu.kernel(&src.with_weights(weights))
 }
 
 /// The barrier between fused-persistent's steps (its workgroup is one subgroup). On
@@ -619,9 +629,11 @@ pub fn persistent_kernel(
     cell: CellKind,
     hidden: usize,
     shape: PersistentShape,
+    weights: Precision,
 ) -> Result<Arc<Kernel>> {
     let hs4 = shape.rows * hp(hidden) / 4;
-    gpu.kernel(&shaders::persistent(cell, hidden, shape.rows, shape.threads, hs4, shape.chunk))
+    let src = shaders::persistent(cell, hidden, shape.rows, shape.threads, hs4, shape.chunk);
+    gpu.kernel(&src.with_weights(weights))
 }
 
 /// The register-resident persistent kernel for a cell and H; returns it with the batch
@@ -631,6 +643,7 @@ pub fn persistent_subgroup_kernel(
     cell: CellKind,
     hidden: usize,
     b: usize,
+    weights: Precision,
 ) -> Result<(Arc<Kernel>, usize)> {
     let rows = b.min(PERSISTENT_SUBGROUP_ROWS);
     // Sizes are compile-time constants of the kernel; bucketing them (chunks of h to the
@@ -639,7 +652,8 @@ pub fn persistent_subgroup_kernel(
     let hp4 = (hp(hidden) / 4).div_ceil(8).next_power_of_two() * 8;
     let threads = hidden.div_ceil(32) * 32;
     let chunk = persistent_chunk(rows, hidden);
-    Ok((gpu.kernel(&shaders::persistent_subgroup(cell, rows, hp4, threads, chunk))?, rows))
+    let src = shaders::persistent_subgroup(cell, rows, hp4, threads, chunk);
+    Ok((gpu.kernel(&src.with_weights(weights))?, rows))
 }
 
 /// Steps per dispatch of a persistent kernel whose workgroups own `rows` batch rows of H

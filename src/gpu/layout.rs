@@ -129,8 +129,10 @@ impl<'a> Input<'a> {
     }
 }
 
-/// One layer's parameters on the GPU (both directions): w_ih [D*G*H, Kp], w_hh [D, G*H, Hp],
-/// b_ih, b_hh [D*G*H]. Optimizers update these in place.
+/// One layer's parameters on the GPU (both directions): w_ih [D*G*H, Kp], w_hh [D, G*H, Hp]
+/// in the spec's precision (16-bit values packed two per u32), b_ih, b_hh [D*G*H] f32.
+/// Optimizers update these in place; a 16-bit model that trains also has f32 masters of
+/// w_ih and w_hh, which the optimizer updates and pack_weights.wgsl rounds into w_ih, w_hh.
 pub(crate) struct LayerWeights {
     pub(crate) w_ih: wgpu::Buffer,
     pub(crate) b_ih: wgpu::Buffer,
@@ -138,13 +140,18 @@ pub(crate) struct LayerWeights {
     pub(crate) b_hh: wgpu::Buffer,
     /// Kp of this layer's input
     pub(crate) kp: usize,
+    /// f32 [w_ih, w_hh] of a 16-bit model that trains (mixed precision)
+    pub(crate) master: Option<[wgpu::Buffer; 2]>,
 }
 
 impl LayerWeights {
-    /// The four buffers in `Weights` order: w_ih, w_hh, b_ih, b_hh.
-    #[cfg(feature = "native")]
+    /// The f32 buffers an optimizer updates, in `Weights` order: w_ih, w_hh, b_ih, b_hh
+    /// (the masters where there are some).
     pub(crate) fn buffers(&self) -> [&wgpu::Buffer; 4] {
-        [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
+        match &self.master {
+            Some([ih, hh]) => [ih, hh, &self.b_ih, &self.b_hh],
+            None => [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh],
+        }
     }
 }
 
@@ -163,7 +170,8 @@ pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
     let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
     for l in 0..s.num_layers {
         let kp = if l == 0 { hp(s.input_size) } else { d * hp(h) };
-        let bytes = |cols: usize| (d as u64) * (g as u64) * (h as u64) * (cols as u64) * 4;
+        let per = s.precision.bytes();
+        let bytes = |cols: usize| (d as u64) * (g as u64) * (h as u64) * (cols as u64) * per;
         gpu.check_binding(&format!("weight_ih_l{l}"), bytes(kp))?;
         if s.recurrent_weights() {
             gpu.check_binding(&format!("weight_hh_l{l}"), bytes(hp(h)))?;
@@ -172,7 +180,8 @@ pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
     Ok(())
 }
 
-/// One layer's parameters of `w` (rounded to f32) in the padded GPU layouts:
+/// One layer's parameters of `w` in the padded GPU layouts (f32; biases rounded to the
+/// spec's precision, weight matrices rounded later by `stored`):
 /// (w_ih [D*G*H, Kp], w_hh [D, G*H, Hp], b_ih, b_hh [D*G*H], Kp); linear cells get 16-byte
 /// stand-ins for w_hh and b_hh, which keep the kernels' bindings whole.
 fn pack_layer(w: &Weights, l: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, usize) {
@@ -196,8 +205,11 @@ fn pack_layer(w: &Weights, l: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>,
                 w_hh[r * hpad + c] = p.w_hh[row * h + c] as f32;
             }
         }
-        b_ih.extend(p.b_ih.iter().map(|&v| v as f32));
-        b_hh.extend(p.b_hh.iter().map(|&v| v as f32));
+        // biases stay f32 on the device, holding the precision's values: the model is
+        // the one whose every parameter was rounded (as PyTorch's `.half()`)
+        let round = |v: &f64| s.precision.round(*v) as f32;
+        b_ih.extend(p.b_ih.iter().map(round));
+        b_hh.extend(p.b_hh.iter().map(round));
     }
     b_hh.resize(b_hh.len().max(4), 0.0);
     (w_ih, w_hh, b_ih, b_hh, kp)
@@ -218,22 +230,37 @@ fn check_finite_weights(w: &Weights) -> Result<()> {
     Ok(())
 }
 
-/// Uploads `w` (rounded to f32) in the padded GPU layouts.
-pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>> {
+/// A weight matrix in the bytes the kernels read: f32, or rounded to 16 bits and packed.
+fn stored(p: crate::Precision, m: &[f32]) -> Vec<u8> {
+    match p {
+        crate::Precision::F32 => bytemuck::cast_slice(m).to_vec(),
+        _ => bytemuck::cast_slice(&p.pack(m)).to_vec(),
+    }
+}
+
+/// Uploads `w` in the padded GPU layouts, the weight matrices rounded to the spec's
+/// precision (biases in f32). With `master` a 16-bit model also keeps f32 copies of its
+/// weight matrices, for an optimizer (mixed-precision training).
+pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights, master: bool) -> Result<Vec<LayerWeights>> {
     let s = w.spec;
     check_fits(gpu, &s)?;
     check_finite_weights(w)?;
+    let p = s.precision;
     let mut layers = Vec::new();
     for l in 0..s.num_layers {
         let (w_ih, w_hh, b_ih, b_hh, kp) = pack_layer(w, l);
-        gpu.check_binding(&format!("weight_ih_l{l}"), (w_ih.len() * 4) as u64)?;
-        gpu.check_binding(&format!("weight_hh_l{l}"), (w_hh.len() * 4) as u64)?;
+        let (w_ih16, w_hh16) = (stored(p, &w_ih), stored(p, &w_hh));
+        gpu.check_binding(&format!("weight_ih_l{l}"), w_ih16.len() as u64)?;
+        gpu.check_binding(&format!("weight_hh_l{l}"), w_hh16.len() as u64)?;
+        let master = (master && p.is_16bit())
+            .then(|| [gpu.storage_init("w_ih master", &w_ih), gpu.storage_init("w_hh master", &w_hh)]);
         layers.push(LayerWeights {
-            w_ih: gpu.storage_init("w_ih", &w_ih),
+            w_ih: gpu.storage_init("w_ih", &w_ih16),
             b_ih: gpu.storage_init("b_ih", &b_ih),
-            w_hh: gpu.storage_init("w_hh", &w_hh),
+            w_hh: gpu.storage_init("w_hh", &w_hh16),
             b_hh: gpu.storage_init("b_hh", &b_hh),
             kp,
+            master,
         });
     }
     Ok(layers)
@@ -243,43 +270,63 @@ pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights) -> Result<Vec<LayerWeights>
 /// them stay valid.
 pub(crate) fn write_weights(gpu: &Gpu, layers: &[LayerWeights], w: &Weights) -> Result<()> {
     check_finite_weights(w)?;
+    let p = w.spec.precision;
     for (l, lw) in layers.iter().enumerate() {
         let (w_ih, w_hh, b_ih, b_hh, _) = pack_layer(w, l);
-        for (buf, data) in [(&lw.w_ih, w_ih), (&lw.w_hh, w_hh), (&lw.b_ih, b_ih), (&lw.b_hh, b_hh)]
-        {
-            gpu.queue.write_buffer(buf, 0, bytemuck::cast_slice(&data));
+        if let Some([m_ih, m_hh]) = &lw.master {
+            gpu.queue.write_buffer(m_ih, 0, bytemuck::cast_slice(&w_ih));
+            gpu.queue.write_buffer(m_hh, 0, bytemuck::cast_slice(&w_hh));
+        }
+        for (buf, data) in [
+            (&lw.w_ih, stored(p, &w_ih)),
+            (&lw.w_hh, stored(p, &w_hh)),
+            (&lw.b_ih, bytemuck::cast_slice(&b_ih).to_vec()),
+            (&lw.b_hh, bytemuck::cast_slice(&b_hh).to_vec()),
+        ] {
+            gpu.queue.write_buffer(buf, 0, &data);
         }
     }
     Ok(())
 }
 
 /// The reads of per-layer [w_ih, w_hh, b_ih, b_hh]-shaped buffers in the GPU layouts (the
-/// weights, or their gradients): four per layer.
+/// weights, or their gradients): four per layer. `stored` is how w_ih and w_hh are held
+/// (16-bit packed ones read half the words).
 pub(crate) fn param_layout_reads<'b>(
     spec: &RnnSpec,
     layers: &[LayerWeights],
     bufs: &[[&'b wgpu::Buffer; 4]],
+    stored: crate::Precision,
 ) -> Vec<(&'b wgpu::Buffer, usize)> {
+    let words = |n: usize| if stored.is_16bit() { n / 2 } else { n };
     let (d, gh, hpad) = (spec.directions(), spec.gates() * spec.hidden_size, hp(spec.hidden_size));
     // linear cells: nothing to read of the W_hh, b_hh stand-ins
     let hh = if spec.recurrent_weights() { d * gh } else { 0 };
     let mut reads = vec![];
     for (lw, b) in layers.iter().zip(bufs) {
-        reads.push((b[0], d * gh * lw.kp));
-        reads.push((b[1], hh * hpad));
+        reads.push((b[0], words(d * gh * lw.kp)));
+        reads.push((b[1], words(hh * hpad)));
         reads.push((b[2], d * gh));
         reads.push((b[3], hh));
     }
     reads
 }
 
-/// `Weights` with PyTorch's layouts from the values of `param_layout_reads`, taken from
-/// `it` in order.
+/// `Weights` with PyTorch's layouts from the values of `param_layout_reads` (of the same
+/// `stored`), taken from `it` in order.
 pub(crate) fn param_layout_unpack(
     spec: &RnnSpec,
     layers: &[LayerWeights],
     it: &mut impl Iterator<Item = Vec<f32>>,
+    stored: crate::Precision,
 ) -> Weights {
+    let widen = |v: Vec<f32>| match stored {
+        crate::Precision::F32 => v,
+        p => {
+            let words: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+            p.unpack(&words, 2 * words.len())
+        }
+    };
     let s = spec;
     let (h, g, d, hpad) = (s.hidden_size, s.gates(), s.directions(), hp(s.hidden_size));
     let gh = g * h;
@@ -288,7 +335,7 @@ pub(crate) fn param_layout_unpack(
         let kp = lw.kp;
         let k_in = s.layer_input_size(l);
         let mut next = || it.next().unwrap_or_default();
-        let (w_ih, w_hh, b_ih, b_hh) = (next(), next(), next(), next());
+        let (w_ih, w_hh, b_ih, b_hh) = (widen(next()), widen(next()), next(), next());
         for dir in 0..d {
             let p = w.dir_mut(l, dir);
             for row in 0..gh {

@@ -7,7 +7,7 @@ use super::grad_plan::{auto_training_variant, check_training_variant, GradKey, G
 use super::kernels::Variant;
 #[cfg(feature = "native")]
 use super::layout::{param_layout_reads, param_layout_unpack};
-use super::layout::{upload_weights, Input, LayerWeights};
+use super::layout::{hp, upload_weights, Input, LayerWeights};
 use super::plan::{Plan, PlanCache, PlanKey};
 use crate::error::{check_finite, Error, Result};
 use crate::reference::{check_batch, check_lengths};
@@ -29,11 +29,34 @@ pub(crate) fn poisoned(what: &str) -> Error {
 }
 
 impl GpuModel {
-    /// Uploads `w` (rounded to f32) in the padded GPU layouts.
+    /// Uploads `w` in the padded GPU layouts, its weight matrices rounded to the spec's
+    /// precision (`w.spec.precision`; see `Weights::to_precision`).
     pub fn new(gpu: &Gpu, w: &Weights) -> Result<Self> {
+        Self::upload(gpu, w, false)
+    }
+
+    /// `new` for a model an optimizer on the GPU updates: a 16-bit one also keeps f32
+    /// master copies of its weight matrices (mixed precision), which `read_weights` returns.
+    pub fn new_training(gpu: &Gpu, w: &Weights) -> Result<Self> {
+        Self::upload(gpu, w, true)
+    }
+
+    fn upload(gpu: &Gpu, w: &Weights, master: bool) -> Result<Self> {
         w.spec.validate()?;
-        let layers = upload_weights(gpu, w)?;
+        let layers = upload_weights(gpu, w, master)?;
         Ok(GpuModel { spec: w.spec, layers, plans: Mutex::new(PlanCache::default()) })
+    }
+
+    /// Bytes of the weight matrices and biases as the kernels read them.
+    pub fn weight_bytes(&self) -> u64 {
+        let s = &self.spec;
+        let gh = (s.directions() * s.gates() * s.hidden_size) as u64;
+        let hh = if s.recurrent_weights() { gh * hp(s.hidden_size) as u64 } else { 0 };
+        let biases = if s.bias { gh * if s.recurrent_weights() { 2 } else { 1 } * 4 } else { 0 };
+        self.layers
+            .iter()
+            .map(|lw| (gh * lw.kp as u64 + hh) * s.precision.bytes() + biases)
+            .sum()
     }
 
     /// Replaces the weights in place with `w`, which must describe the same network (an
@@ -97,11 +120,15 @@ impl GpuModel {
         GradPlan::build(gpu, &self.spec, &self.layers, key)
     }
 
-    /// Reads the parameters back from the GPU (after training updated them in place).
+    /// Reads the parameters back from the GPU (after training updated them in place): the
+    /// f32 masters of a model that trains in 16 bits, else the stored values.
     #[cfg(feature = "native")]
     pub fn read_weights(&self, gpu: &Gpu) -> Result<Weights> {
         let bufs: Vec<[&wgpu::Buffer; 4]> = self.layers.iter().map(|lw| lw.buffers()).collect();
-        self.read_param_layout(gpu, &bufs)
+        let masters = self.layers.iter().all(|lw| lw.master.is_some());
+        let stored = if masters { crate::Precision::F32 } else { self.spec.precision };
+        let got = gpu.read_many(&param_layout_reads(&self.spec, &self.layers, &bufs, stored))?;
+        Ok(param_layout_unpack(&self.spec, &self.layers, &mut got.into_iter(), stored))
     }
 
     /// Reads per-layer [w_ih, w_hh, b_ih, b_hh]-shaped buffers in the GPU layouts (the
@@ -112,8 +139,9 @@ impl GpuModel {
         gpu: &Gpu,
         bufs: &[[&wgpu::Buffer; 4]],
     ) -> Result<Weights> {
-        let got = gpu.read_many(&param_layout_reads(&self.spec, &self.layers, bufs))?;
-        Ok(param_layout_unpack(&self.spec, &self.layers, &mut got.into_iter()))
+        let f32 = crate::Precision::F32;
+        let got = gpu.read_many(&param_layout_reads(&self.spec, &self.layers, bufs, f32))?;
+        Ok(param_layout_unpack(&self.spec, &self.layers, &mut got.into_iter(), f32))
     }
 
     fn plans(&self) -> Result<MutexGuard<'_, PlanCache>> {

@@ -223,31 +223,31 @@ impl Recurrence {
         let (kernel, groups, chunk) = match rec {
             Recurrent::Step(v) => {
                 let g = step_groups(v, s.cell, h, b);
-                (step_kernel(gpu, v, s.cell, b)?, (g.0 as u32, g.1 as u32, d as u32), 1)
+                (step_kernel(gpu, v, s.cell, b, s.precision)?, (g.0 as u32, g.1 as u32, d as u32), 1)
             }
             Recurrent::FusedStep => {
                 let g = step_groups(Variant::FusedSubgroup, s.cell, h, b);
-                (fused_kernel(gpu, s.cell, b, None, train)?, (g.0 as u32, g.1 as u32, d as u32), 1)
+                (fused_kernel(gpu, s.cell, b, None, train, s.precision)?, (g.0 as u32, g.1 as u32, d as u32), 1)
             }
             Recurrent::PersistentStreamed => {
                 let shape = PersistentShape::new(gpu, s, b)?;
-                let k = persistent_kernel(gpu, s.cell, h, shape)?;
+                let k = persistent_kernel(gpu, s.cell, h, shape, s.precision)?;
                 (k, (b.div_ceil(shape.rows) as u32, d as u32, 1), shape.chunk)
             }
             Recurrent::PersistentRegisters => {
-                let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b)?;
+                let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b, s.precision)?;
                 (k, (b.div_ceil(rows) as u32, d as u32, 1), persistent_chunk(rows, h))
             }
             Recurrent::FusedPersistent => {
                 let chunk = fused_persistent_chunk(s, b, kp_max, train);
-                let k = fused_kernel(gpu, s.cell, b, Some(chunk), train)?;
+                let k = fused_kernel(gpu, s.cell, b, Some(chunk), train, s.precision)?;
                 (k, (b.div_ceil(step_subgroup_rows(b)) as u32, d as u32, 1), chunk)
             }
             Recurrent::Scan(kind) => scan_kernel(gpu, s.cell, kind, false, (h, b, d))?,
         };
         gpu.check_groups("recurrent step (x)", groups.0)?;
         gpu.check_groups("recurrent step (y)", groups.1)?;
-        let gemm = recipe.projection.map(|v| v.kernel(gpu).map(|k| (v, k))).transpose()?;
+        let gemm = recipe.projection.map(|v| v.kernel(gpu, s.precision).map(|k| (v, k))).transpose()?;
 
         let mut align = 0;
         let mut layers = Vec::with_capacity(weights.len());

@@ -9,7 +9,7 @@
 //! are expanded by `unroll`.
 
 use super::abi::{self, Binding};
-use crate::spec::CellKind;
+use crate::spec::{CellKind, Precision};
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const STEP: &str = include_str!("../../shaders/step.wgsl");
@@ -50,6 +50,10 @@ const SCAN_BACKWARD: &str = include_str!("../../shaders/scan_backward.wgsl");
 const SCAN_DRIVER: &str = include_str!("../../shaders/scan_driver.wgsl");
 const LOADS_WIDE: &str = include_str!("../../shaders/loads_wide.wgsl");
 const LOADS_VEC4: &str = include_str!("../../shaders/loads_vec4.wgsl");
+const WEIGHTS_F32: &str = include_str!("../../shaders/weights_f32.wgsl");
+const WEIGHTS_F16: &str = include_str!("../../shaders/weights_f16.wgsl");
+const WEIGHTS_BF16: &str = include_str!("../../shaders/weights_bf16.wgsl");
+const PACK_WEIGHTS: &str = include_str!("../../shaders/pack_weights.wgsl");
 
 /// Lanes the subgroup kernels broadcast across (their workgroup is one subgroup).
 pub const SUBGROUP_LANES: u32 = 8;
@@ -68,6 +72,9 @@ pub struct KernelSource {
     pub uniform_size: u64,
     /// WGSL without the loads prelude.
     pub body: String,
+    /// How the weight matrices it reads (`array<W4>`) are stored: picks the weights
+    /// prelude (weights_f32.wgsl, weights_f16.wgsl or weights_bf16.wgsl).
+    pub weights: Precision,
 }
 
 impl KernelSource {
@@ -78,13 +85,44 @@ impl KernelSource {
         uniform_size: usize,
         body: String,
     ) -> Self {
-        KernelSource { key: key.into(), entry, bindings, uniform_size: uniform_size as u64, body }
+        KernelSource {
+            key: key.into(),
+            entry,
+            bindings,
+            uniform_size: uniform_size as u64,
+            body,
+            weights: Precision::F32,
+        }
     }
 
-    /// The whole module: the loads prelude (`V4`, `ld4`; u64 pairs when `wide`), then the
-    /// body.
+    /// This kernel reading weights stored in `p` (its key gains `/f16` or `/bf16`).
+    pub fn with_weights(mut self, p: Precision) -> Self {
+        if p != self.weights {
+            if self.weights != Precision::F32 {
+                self.key.truncate(self.key.rfind('/').unwrap_or(self.key.len()));
+            }
+            if p != Precision::F32 {
+                self.key = format!("{}/{}", self.key, p.name());
+            }
+            self.weights = p;
+        }
+        self
+    }
+
+    /// Whether the kernel reads weight matrices (declares an `array<W4>`).
+    pub fn reads_weights(&self) -> bool {
+        self.body.contains("array<W4>")
+    }
+
+    /// The whole module: the loads prelude (`V4`, `ld4`; u64 pairs when `wide`), the
+    /// weights prelude (`W4`, `ldw4`) of `self.weights`, then the body.
     pub fn wgsl(&self, wide: bool) -> String {
-        format!("{}\n{}", if wide { LOADS_WIDE } else { LOADS_VEC4 }, self.body)
+        let weights = match self.weights {
+            Precision::F32 => WEIGHTS_F32,
+            Precision::F16 => WEIGHTS_F16,
+            Precision::Bf16 => WEIGHTS_BF16,
+        };
+        format!("{}\n{weights}\n{}", if wide { LOADS_WIDE } else { LOADS_VEC4 }, self.body)
     }
 
     /// Which bindings of `bindings` the WGSL declares (`@binding(i)` outside comments):
@@ -550,8 +588,15 @@ pub fn optim() -> KernelSource {
     KernelSource::new("optim", "main", &abi::OPTIM_BINDINGS, size::<abi::OptParams>(), OPTIM.into())
 }
 
+/// Rounds an f32 weight matrix to `p` (F16 or BF16) and packs it (pack_weights.wgsl).
+pub fn pack_weights(p: Precision) -> KernelSource {
+    let body = format!("const BF16: bool = {};\n{PACK_WEIGHTS}", p == Precision::Bf16);
+    let size = size::<abi::PackParams>();
+    KernelSource::new(format!("pack_weights/{}", p.name()), "main", &abi::PACK_BINDINGS, size, body)
+}
+
 /// Every kernel the engine can build, over its compile-time choices (kernel × cell × row
-/// block × training flag × barrier, with representative persistent shapes): what
+/// block × training flag × barrier × weight precision, with representative persistent shapes): what
 /// tests/shaders.rs validates. The loads mode is applied by `KernelSource::wgsl`.
 pub fn permutations() -> Vec<KernelSource> {
     let cells = CellKind::ALL;
@@ -602,6 +647,13 @@ pub fn permutations() -> Vec<KernelSource> {
     out.extend([weight_grad_reduce(), colsum(), loss(), optim()]);
     out.extend(HEAD_GRAD_ENTRIES.map(head_grad));
     out.extend(GRAD_NORM_ENTRIES.map(grad_norm));
+    out.extend([pack_weights(Precision::F16), pack_weights(Precision::Bf16)]);
+    let sixteen: Vec<KernelSource> = out
+        .iter()
+        .filter(|k| k.reads_weights())
+        .flat_map(|k| [Precision::F16, Precision::Bf16].map(|p| k.clone().with_weights(p)))
+        .collect();
+    out.extend(sixteen);
     out
 }
 

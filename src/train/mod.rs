@@ -126,6 +126,8 @@ struct Bound {
     norm: Vec<Dispatch>,
     params: Vec<ParamSlot>,
     optim: Arc<Kernel>,
+    /// 16-bit copies of the updated master weights (mixed precision)
+    packs: Vec<Dispatch>,
     _partials: wgpu::Buffer,
 }
 
@@ -179,7 +181,7 @@ impl Trainer {
             )));
         }
         config.optimizer.validate()?;
-        let model = GpuModel::new(gpu, weights)?;
+        let model = GpuModel::new_training(gpu, weights)?;
         let variant = config.variant.unwrap_or_else(|| auto_training_variant(gpu, &spec, b));
         check_training_variant(gpu, &spec, variant)?;
         let (d, hpad) = (spec.directions(), hp(spec.hidden_size));
@@ -401,6 +403,9 @@ impl Trainer {
                     let gx = groups.min(65535);
                     pass.dispatch_workgroups(gx as u32, groups.div_ceil(65535) as u32, 1);
                 }
+                for dsp in &bound.packs {
+                    dsp.record(&mut pass);
+                }
             }
             gpu.queue.submit([enc.finish()]);
             gpu.stage(&[(&this.stats, 4)])
@@ -466,7 +471,7 @@ impl Trainer {
 
         // logits = out · W_yᵀ + b_y with the forward GEMM.
         let gv = crate::gpu::GemmVariant::best(gpu);
-        let gemm = gv.kernel(gpu)?;
+        let gemm = gv.kernel(gpu, crate::Precision::F32)?;
         let gp = gpu.uniform_init(
             "head gemm",
             bytemuck::bytes_of(&GemmParams {
@@ -536,12 +541,20 @@ impl Trainer {
         let gh = s.gates() * s.hidden_size;
         let d = s.directions();
         let mut pairs: Vec<(&wgpu::Buffer, &wgpu::Buffer, usize)> = vec![];
+        let mut packs = vec![];
         for (l, lw) in self.model.layers.iter().enumerate() {
             let [dw_ih, dw_hh, db_ih, db_hh] = bufs.grads[l];
             let hh = s.recurrent_weights();
-            pairs.push((&lw.w_ih, dw_ih, d * gh * lw.kp));
+            let [w_ih, w_hh, _, _] = lw.buffers();
+            pairs.push((w_ih, dw_ih, d * gh * lw.kp));
             if hh {
-                pairs.push((&lw.w_hh, dw_hh, d * gh * hpad));
+                pairs.push((w_hh, dw_hh, d * gh * hpad));
+            }
+            if lw.master.is_some() {
+                packs.push(pack_dispatch(gpu, s.precision, w_ih, &lw.w_ih, d * gh * lw.kp)?);
+                if hh {
+                    packs.push(pack_dispatch(gpu, s.precision, w_hh, &lw.w_hh, d * gh * hpad)?);
+                }
             }
             if s.bias {
                 pairs.push((&lw.b_ih, db_ih, d * gh));
@@ -605,8 +618,29 @@ impl Trainer {
             let bind = optim.bind(gpu, &[&opt_params, param, grad, &m, &v, &self.stats]);
             params.push(ParamSlot { n, opt_params, bind, _state: [m, v] });
         }
-        Ok(Bound { head, norm, params, optim, _partials: partials })
+        Ok(Bound { head, norm, params, optim, packs, _partials: partials })
     }
+}
+
+/// Rounds the f32 master weight matrix `master` ([n] values, n a multiple of 4) into the
+/// 16-bit copy `packed` the kernels read (pack_weights.wgsl).
+fn pack_dispatch(
+    gpu: &Gpu,
+    p: crate::Precision,
+    master: &wgpu::Buffer,
+    packed: &wgpu::Buffer,
+    n: usize,
+) -> Result<Dispatch> {
+    let k = gpu.kernel(&shaders::pack_weights(p))?;
+    let n4 = n / 4;
+    let params = gpu.uniform_init(
+        "pack params",
+        bytemuck::bytes_of(&crate::gpu::abi::PackParams { n4: n4 as u32, pad: [0; 3] }),
+    );
+    let groups = n4.div_ceil(64);
+    let groups = (groups.min(65535) as u32, groups.div_ceil(65535) as u32, 1);
+    gpu.check_groups("weight pack", groups.1)?;
+    Ok(Dispatch { bind: k.bind(gpu, &[&params, master, packed]), kernel: k, groups })
 }
 
 #[cfg(feature = "native")]

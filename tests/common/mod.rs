@@ -48,6 +48,7 @@ impl Golden {
             num_layers: m["num_layers"].parse().unwrap(),
             bidirectional: m["bidirectional"] == "true",
             bias: m["bias"] == "true",
+            precision: wgpu_rnn::Precision::F32,
         };
         // the fixture also holds the inputs and PyTorch's outputs and gradients
         let is_param = |n: &str| n.starts_with("weight_") || n.starts_with("bias_");

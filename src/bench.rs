@@ -8,13 +8,13 @@ use crate::gpu::backward::GradInput;
 use crate::gpu::gemm::GemmPlan;
 use crate::gpu::{ForwardOptions, GemmVariant, Gpu, GpuModel, Input, Variant};
 use crate::reference::{self, SeqBatch};
-use crate::spec::{CellKind, RnnSpec};
+use crate::spec::{CellKind, Precision, RnnSpec};
 use crate::weights::Weights;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::time::Instant;
 
-/// A benchmark shape: single layer, unidirectional, with biases, f32.
+/// A benchmark shape: single layer, unidirectional, with biases; weights in `precision`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Workload {
     /// The name `wgpu-rnn bench` selects it by, e.g. `lstm-b64`.
@@ -30,6 +30,13 @@ pub struct Workload {
     pub hidden: usize,
     /// T.
     pub seq: usize,
+    /// How the weight matrices are stored (f32 unless asked).
+    #[serde(serialize_with = "ser_precision")]
+    pub precision: Precision,
+}
+
+fn ser_precision<S: serde::Serializer>(p: &Precision, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(p.name())
 }
 
 fn ser_cell<S: serde::Serializer>(c: &CellKind, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -46,11 +53,46 @@ impl Workload {
         hidden: usize,
         seq: usize,
     ) -> Self {
-        Workload { name: name.into(), cell, batch, input, hidden, seq }
+        Workload { name: name.into(), cell, batch, input, hidden, seq, precision: Precision::F32 }
+    }
+    /// The same shape with its weights stored in `p`.
+    pub fn with_precision(mut self, p: Precision) -> Self {
+        self.precision = p;
+        self
     }
     /// Its model: one layer, unidirectional, with biases.
     pub fn spec(&self) -> RnnSpec {
-        RnnSpec::new(self.cell, self.input, self.hidden)
+        RnnSpec::new(self.cell, self.input, self.hidden).with_precision(self.precision)
+    }
+
+    /// Bytes of the weight matrices and biases as the kernels read them.
+    pub fn weight_bytes(&self) -> u64 {
+        let gh = (self.cell.gates() * self.hidden) as u64;
+        let (ip, hp) = (self.input.div_ceil(4) * 4, self.hidden.div_ceil(4) * 4);
+        let (hh, biases) = if self.cell.linear() { (0, gh) } else { (gh * hp as u64, 2 * gh) };
+        (gh * ip as u64 + hh) * self.precision.bytes() + biases * 4
+    }
+
+    /// Napkin bytes one timestep moves at least, weights read once per step as the
+    /// per-step kernels do: W_hh, W_ih / T (its GEMM reads it once per call) and the
+    /// activations, 4 bytes each: B·(G·H of xg read, H of h_{t-1} read, H of h_t and H of
+    /// the output written, 2·H of c read and written for LSTM). Training (`train`) reads
+    /// the weights again in backward and adds the reserve space written and read (2·B·(G·H
+    /// + 2·H)) and the gate gradients written and read (2·B·G·H).
+    pub fn bytes_per_step(&self, mode: Mode) -> f64 {
+        let (b, h, gh) = (self.batch as f64, self.hidden as f64, (self.cell.gates() * self.hidden) as f64);
+        let p = self.precision.bytes() as f64;
+        let hp = (self.hidden.div_ceil(4) * 4) as f64;
+        let ip = (self.input.div_ceil(4) * 4) as f64;
+        let w_hh = if self.cell.linear() { 0.0 } else { gh * hp * p };
+        let w_ih = gh * ip * p / self.seq as f64;
+        let c = if self.cell.has_cell_state() { 2.0 * h } else { 0.0 };
+        let act = 4.0 * b * (gh + 3.0 * h + c);
+        let fwd = w_hh + w_ih + act;
+        match mode {
+            Mode::Fwd => fwd,
+            Mode::Train => 2.0 * fwd + 4.0 * b * (2.0 * (gh + 2.0 * h) + 2.0 * gh),
+        }
     }
     /// Forward FLOPs: 2·B·T·G·H·(I+H) (linear cells 2·B·T·G·H·I: no W_hh).
     pub fn forward_flops(&self) -> f64 {
@@ -115,6 +157,10 @@ pub struct CaseResult {
     pub gemm_ceiling_gflops: Option<f64>,
     /// gflops / gemm_ceiling_gflops (forward: the share of the GEMM ceiling reached)
     pub ceiling_share: Option<f64>,
+    /// Bytes of the weight matrices (in the workload's precision) and biases.
+    pub weight_bytes: u64,
+    /// Napkin bytes moved per timestep (`Workload::bytes_per_step`).
+    pub bytes_per_step: f64,
     /// Whether the checked call matched the CPU reference within tolerance.
     pub check_ok: bool,
     /// What the check compared and its max abs error, for the report.
@@ -188,6 +234,8 @@ impl Prepared {
         let spec = wl.spec();
         let w = Weights::init(spec, 1)?;
         let model = GpuModel::new(gpu, &w)?;
+        // the reference computes with the weights the model rounded to its precision
+        let w = w.to_precision(spec.precision);
         let x = random(wl.seq * wl.batch * wl.input, 2);
         let ones = vec![1.0f32; wl.seq * wl.batch * wl.hidden];
         let rows = wl.batch.min(CHECK_ROWS);
@@ -289,6 +337,8 @@ impl Prepared {
             gflops,
             gemm_ceiling_gflops: ceil,
             ceiling_share: ceil.map(|c| gflops / c),
+            weight_bytes: wl.weight_bytes(),
+            bytes_per_step: wl.bytes_per_step(self.mode),
             check_ok: self.check_ok,
             check: self.check.clone(),
             speedup: Default::default(),

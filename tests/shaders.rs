@@ -21,7 +21,11 @@ fn check(src: &KernelSource, wide: bool) -> Option<String> {
         Ok(m) => m,
         Err(e) => return Some(format!("parse: {}", e.emit_to_string(&wgsl))),
     };
-    let mut caps = Capabilities::SUBGROUP | Capabilities::SUBGROUP_BARRIER;
+    // unpack2x16float (f16 weights) needs SHADER_FLOAT16_IN_FLOAT32, which wgpu grants
+    // on every backend but old GL (DownlevelFlags::SHADER_F16_IN_F32; GpuModel checks it).
+    let mut caps = Capabilities::SUBGROUP
+        | Capabilities::SUBGROUP_BARRIER
+        | Capabilities::SHADER_FLOAT16_IN_FLOAT32;
     if wide {
         caps |= Capabilities::SHADER_INT64;
     }

@@ -1,7 +1,7 @@
 //! `wgpu-rnn bench`: throughput of the named workloads or a custom shape, checked against
 //! the CPU reference, optionally beside another engine's timings or as a GPU profile.
 
-use super::common::{self, Cell, KernelVariant, Nonlinearity, WorkloadName};
+use super::common::{self, Cell, KernelVariant, Nonlinearity, PrecisionArg, WorkloadName};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use wgpu_rnn::bench::{self, CaseResult, Mode, Workload};
@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// Timed runs per case (after one checked warm-up run).
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Weight precision (repeat or separate with commas): every workload runs at each, so
+    /// `--precision f32,f16 --alternate` times them against each other.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32", ignore_case = true)]
+    precision: Vec<PrecisionArg>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -100,6 +104,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     } else {
         common::workloads(&a.workload)?
     };
+    let mut precisions: Vec<wgpu_rnn::Precision> = a.precision.iter().map(|&p| p.into()).collect();
+    precisions.dedup();
+    let wls: Vec<Workload> = wls
+        .iter()
+        .flat_map(|wl| precisions.iter().map(|&p| wl.clone().with_precision(p)))
+        .collect();
     let modes = a.mode.modes();
     for wl in &wls {
         if variants_for(wl, &asked).is_empty() {
@@ -122,8 +132,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 let fams = bench::profile(&gpu, wl, mode, variant, a.runs)?;
                 let total: f64 = fams.iter().map(|f| f.1).sum();
                 println!(
-                    "{} {}: {:.2} ms of GPU time",
+                    "{} {} {}: {:.2} ms of GPU time",
                     wl.name,
+                    wl.precision,
                     format!("{mode:?}").to_lowercase(),
                     total
                 );
@@ -148,9 +159,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if !a.json {
         println!("adapter: {}", gpu.describe());
         println!(
-            "{:<10} {:<5} {:<19} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9} {:>6}  check",
+            "{:<10} {:<5} {:<4} {:<19} {:>9} {:>9} {:>9} {:>12} {:>8} {:>9} {:>6}  check",
             "workload",
             "mode",
+            "prec",
             "variant",
             "median ms",
             "min ms",
@@ -212,9 +224,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let vs: String = r.speedup.iter().map(|(n, x)| format!(", {x:.2}x {n}")).collect();
             if !a.json {
                 println!(
-                    "{:<10} {:<5} {:<19} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9} {:>6}  {} ({}){vs}",
+                    "{:<10} {:<5} {:<4} {:<19} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8.2} {:>9} {:>6}  {} ({}){vs}",
                     wl.name,
                     format!("{:?}", mode).to_lowercase(),
+                    wl.precision.name(),
                     r.variant,
                     r.median_ms,
                     r.min_ms,

@@ -228,6 +228,10 @@ pub struct ModelArgs {
     /// The activation of --cell rnn (other cells ignore it).
     #[arg(long, value_enum, default_value_t = Nonlinearity::Tanh, ignore_case = true)]
     pub nonlinearity: Nonlinearity,
+    /// How the weight matrices are stored on the device: f16 and bf16 round them to 16
+    /// bits (arithmetic stays f32); an F16 or BF16 file loads bit for bit.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32, ignore_case = true)]
+    pub precision: PrecisionArg,
 }
 
 impl ModelArgs {
@@ -245,7 +249,7 @@ impl ModelArgs {
         // The header alone first: sizes are checked against the device and the host before
         // a large file is read.
         let header = TensorHeader::open(&self.weights)?;
-        let spec = Weights::infer_spec(&header, cell)?;
+        let spec = Weights::infer_spec(&header, cell)?.with_precision(self.precision.into());
         if let Some(l) = self.layers {
             if l != spec.num_layers {
                 bail!(

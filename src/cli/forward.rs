@@ -55,7 +55,7 @@ pub fn run(a: ForwardArgs) -> Result<()> {
     if spec.cell.has_cell_state() {
         tw.add_f32("c_n", state_shape.to_vec(), out.c_n);
     }
-    tw.meta("variant", out.variant.name());
+    tw.meta("variant", out.variant.name()).meta("precision", spec.precision.name());
     tw.write(&a.output)?;
     eprintln!("wrote {} ({spec}, T={t}, B={b}, variant {})", a.output.display(), out.variant);
     Ok(())
@@ -127,7 +127,7 @@ fn write_states(
     if spec.cell.has_cell_state() {
         tw.add_f32("c_n", state_shape, c_n);
     }
-    tw.meta("variant", variant.name());
+    tw.meta("variant", variant.name()).meta("precision", spec.precision.name());
     tw.write(&a.output)?;
     Ok(())
 }

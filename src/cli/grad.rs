@@ -65,7 +65,7 @@ pub fn run(a: GradArgs) -> Result<()> {
     if spec.cell.has_cell_state() {
         tw.add_f32("c0", state_shape.to_vec(), out.c0);
     }
-    tw.meta("variant", out.variant.name());
+    tw.meta("variant", out.variant.name()).meta("precision", spec.precision.name());
     tw.write(&a.output)?;
     eprintln!("wrote {} ({spec}, T={t}, B={b}, variant {})", a.output.display(), out.variant);
     Ok(())

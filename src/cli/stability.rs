@@ -181,6 +181,7 @@ pub fn run(a: StabilityArgs) -> Result<()> {
             layers: a.layers,
             bidirectional: a.bidirectional,
             nonlinearity: a.nonlinearity,
+            precision: Default::default(),
         };
         configs.push((path.display().to_string(), m.load()?));
     } else if !a.cells.is_empty() {

@@ -1,7 +1,7 @@
 //! `wgpu-rnn trace`: the hidden state (and gates) of a model reading a text, drawn as a
 //! heatmap (SVG and PNG) and optionally printed as JSON.
 
-use super::common::{Cell, Nonlinearity};
+use super::common::{Cell, Nonlinearity, PrecisionArg};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -44,6 +44,10 @@ pub struct TraceArgs {
     /// Print the numbers as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// How the weight matrices are stored on the device (default: the checkpoint's, else
+    /// f32); f16 and bf16 round them to 16 bits.
+    #[arg(long, value_enum, ignore_case = true)]
+    precision: Option<PrecisionArg>,
 }
 
 pub fn run(a: TraceArgs) -> Result<()> {
@@ -53,6 +57,10 @@ pub fn run(a: TraceArgs) -> Result<()> {
             let vocab = Vocab::from_text(trace::DEFAULT_VOCAB)?;
             (trace::seeded(&vocab, a.cell.kind(a.nonlinearity), a.hidden, a.seed)?, vocab)
         }
+    };
+    let w = match a.precision {
+        Some(p) => w.to_precision(p.into()),
+        None => w.to_precision(w.spec.precision),
     };
     let gpu = Gpu::new()?;
     let tr = trace::run(
@@ -69,6 +77,9 @@ pub fn run(a: TraceArgs) -> Result<()> {
             format!("{} H={} seed {} reading {:?}", w.spec.cell, w.spec.hidden_size, a.seed, a.text)
         }
     };
+    if w.spec.precision.is_16bit() {
+        title += &format!(", {} weights", w.spec.precision);
+    }
     if w.spec.num_layers > 1 {
         title += &format!(", layer {}", tr.layer);
     }

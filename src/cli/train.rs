@@ -1,7 +1,9 @@
 //! `wgpu-rnn train`: a character-level language model on a text file, checkpointed
 //! atomically at every evaluation, at the end and on Ctrl-C.
 
-use super::common::{at_least_one, finite_non_negative, finite_positive, Cell, Nonlinearity};
+use super::common::{
+    at_least_one, finite_non_negative, finite_positive, Cell, Nonlinearity, PrecisionArg,
+};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -63,6 +65,11 @@ pub struct TrainArgs {
     /// Write the training log (loss, gradient norm, clipping per update) as JSON.
     #[arg(long)]
     log: Option<PathBuf>,
+    /// Mixed precision: f16 or bf16 weight matrices feed the kernels, rounded after every
+    /// update from f32 master weights (the checkpoint stores them in that dtype)
+    /// [default: f32, or with --resume the checkpoint's].
+    #[arg(long, value_enum, ignore_case = true)]
+    precision: Option<PrecisionArg>,
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
@@ -112,8 +119,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         )
         .layers(a.layers.unwrap_or(2)),
     };
+    let spec = match a.precision {
+        Some(p) => spec.with_precision(p.into()),
+        None => spec,
+    };
     let weights = match &resumed {
-        Some(ck) => ck.weights.clone(),
+        Some(ck) => Weights { spec, ..ck.weights.clone() },
         None => Weights::init(spec, a.seed)?,
     };
     let gpu = Gpu::new()?;

@@ -43,8 +43,25 @@ impl GpuModel {
 
     fn upload(gpu: &Gpu, w: &Weights, master: bool) -> Result<Self> {
         w.spec.validate()?;
+        Self::check_precision(gpu, &w.spec)?;
         let layers = upload_weights(gpu, w, master)?;
         Ok(GpuModel { spec: w.spec, layers, plans: Mutex::new(PlanCache::default()) })
+    }
+
+    /// Fails when `spec`'s weight precision cannot run on `gpu`: f16 unpacking
+    /// (`unpack2x16float`) needs `DownlevelFlags::SHADER_F16_IN_F32`, which old GL lacks;
+    /// bf16 and f32 run everywhere.
+    pub fn check_precision(gpu: &Gpu, spec: &RnnSpec) -> Result<()> {
+        let flags = gpu.adapter.get_downlevel_capabilities().flags;
+        if spec.precision == crate::Precision::F16
+            && !flags.contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32)
+        {
+            return Err(Error::Config(format!(
+                "precision f16 needs unpack2x16float (DownlevelFlags::SHADER_F16_IN_F32), which {} lacks: use bf16 or f32",
+                gpu.info.name
+            )));
+        }
+        Ok(())
     }
 
     /// Bytes of the weight matrices and biases as the kernels read them.

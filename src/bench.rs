@@ -35,7 +35,10 @@ pub struct Workload {
     pub precision: Precision,
 }
 
-fn ser_precision<S: serde::Serializer>(p: &Precision, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_precision<S: serde::Serializer>(
+    p: &Precision,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(p.name())
 }
 
@@ -80,7 +83,8 @@ impl Workload {
     /// the weights again in backward and adds the reserve space written and read (2·B·(G·H
     /// + 2·H)) and the gate gradients written and read (2·B·G·H).
     pub fn bytes_per_step(&self, mode: Mode) -> f64 {
-        let (b, h, gh) = (self.batch as f64, self.hidden as f64, (self.cell.gates() * self.hidden) as f64);
+        let (b, h, gh) =
+            (self.batch as f64, self.hidden as f64, (self.cell.gates() * self.hidden) as f64);
         let p = self.precision.bytes() as f64;
         let hp = (self.hidden.div_ceil(4) * 4) as f64;
         let ip = (self.input.div_ceil(4) * 4) as f64;

@@ -434,7 +434,9 @@ impl TensorWriter {
                 Data::F64(v) => (Dtype::F64, bytemuck::cast_slice::<f64, u8>(v).to_vec(), v.len()),
                 Data::I64(v) => (Dtype::I64, bytemuck::cast_slice::<i64, u8>(v).to_vec(), v.len()),
                 Data::F16(v) => (Dtype::F16, bytemuck::cast_slice::<u16, u8>(v).to_vec(), v.len()),
-                Data::Bf16(v) => (Dtype::BF16, bytemuck::cast_slice::<u16, u8>(v).to_vec(), v.len()),
+                Data::Bf16(v) => {
+                    (Dtype::BF16, bytemuck::cast_slice::<u16, u8>(v).to_vec(), v.len())
+                }
             };
             if n != len {
                 return Err(Error::shape(

@@ -111,14 +111,19 @@ impl Weights {
         Ok(w)
     }
 
-    /// These weights as a model of precision `p` holds them: every parameter rounded to f32
-    /// and then to `p` (nearest, ties to even), and the spec's precision set to `p`. The f64
-    /// reference run on the result computes exactly the network the GPU computes.
+    /// These weights as a model of precision `p` holds them: the weight matrices rounded to
+    /// f32 and then to `p` (nearest, ties to even), biases to f32, and the spec's precision
+    /// set to `p`. The f64 reference run on the result computes exactly the network the GPU
+    /// computes.
     pub fn to_precision(&self, p: Precision) -> Weights {
         let mut w = self.clone();
         w.spec.precision = p;
         for d in w.params.iter_mut() {
             for &kind in self.spec.param_kinds() {
+                let p = match kind {
+                    ParamKind::WeightIh | ParamKind::WeightHh => p,
+                    ParamKind::BiasIh | ParamKind::BiasHh => Precision::F32,
+                };
                 for v in d.get_mut(kind).iter_mut() {
                     *v = p.round(*v);
                 }
@@ -298,15 +303,18 @@ impl Weights {
         Self::from_file(&f, spec)
     }
 
-    /// Adds every parameter to a writer under its PyTorch name, in the dtype of the spec's
-    /// precision (F32, F16 or BF16: a 16-bit model keeps its dtype), with the spec as
-    /// metadata.
+    /// Adds every parameter to a writer under its PyTorch name, the weight matrices in the
+    /// dtype of the spec's precision (F32, F16 or BF16: a 16-bit model keeps its dtype) and
+    /// the biases in F32, with the spec as metadata.
     pub fn write_into(&self, w: &mut TensorWriter) {
         let p = self.spec.precision;
         for (name, shape, data) in self.named() {
             let f32s = data.iter().map(|&v| v as f32);
             let bits = || f32s.clone().map(|v| p.to_bits(v)).collect();
+            // biases stay F32, as the model holds them
+            let matrix = name.starts_with("weight_");
             let data = match p {
+                _ if !matrix => Data::F32(f32s.clone().collect()),
                 Precision::F32 => Data::F32(f32s.clone().collect()),
                 Precision::F16 => Data::F16(bits()),
                 Precision::Bf16 => Data::Bf16(bits()),

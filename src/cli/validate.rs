@@ -46,10 +46,8 @@ pub fn run(a: ValidateArgs) -> Result<()> {
     }
     let mut precisions: Vec<Precision> = a.precision.iter().map(|&p| p.into()).collect();
     precisions.dedup();
-    let jobs: Vec<(&str, validate::Case, Precision)> = precisions
-        .iter()
-        .flat_map(|&p| jobs.iter().map(move |&(w, c)| (w, c, p)))
-        .collect();
+    let jobs: Vec<(&str, validate::Case, Precision)> =
+        precisions.iter().flat_map(|&p| jobs.iter().map(move |&(w, c)| (w, c, p))).collect();
     let (mut pass, mut fail) = (0, 0);
     println!(
         "{:<48} {:<4} {:<4} {:<19} {:>10} {:>10}  result",

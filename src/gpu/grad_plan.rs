@@ -299,7 +299,11 @@ impl GradPlan {
             let chunk = persistent_chunk(prow, h);
             let src =
                 shaders::persistent_backward_subgroup(s.cell, aligned, prow, wgp, ghp4, chunk);
-            (gpu.kernel(&src.with_weights(s.precision))?, (b.div_ceil(prow) as u32, d as u32, 1), chunk)
+            (
+                gpu.kernel(&src.with_weights(s.precision))?,
+                (b.div_ceil(prow) as u32, d as u32, 1),
+                chunk,
+            )
         } else {
             let src = shaders::backward_step(s.cell, aligned, sg.then_some(rows));
             let k = gpu.kernel(&src.with_weights(s.precision))?;

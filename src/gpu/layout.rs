@@ -180,8 +180,8 @@ pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
     Ok(())
 }
 
-/// One layer's parameters of `w` in the padded GPU layouts (f32; biases rounded to the
-/// spec's precision, weight matrices rounded later by `stored`):
+/// One layer's parameters of `w` (rounded to f32) in the padded GPU layouts (the weight
+/// matrices are rounded to the spec's precision later, by `stored`):
 /// (w_ih [D*G*H, Kp], w_hh [D, G*H, Hp], b_ih, b_hh [D*G*H], Kp); linear cells get 16-byte
 /// stand-ins for w_hh and b_hh, which keep the kernels' bindings whole.
 fn pack_layer(w: &Weights, l: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, usize) {
@@ -205,11 +205,8 @@ fn pack_layer(w: &Weights, l: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>,
                 w_hh[r * hpad + c] = p.w_hh[row * h + c] as f32;
             }
         }
-        // biases stay f32 on the device, holding the precision's values: the model is
-        // the one whose every parameter was rounded (as PyTorch's `.half()`)
-        let round = |v: &f64| s.precision.round(*v) as f32;
-        b_ih.extend(p.b_ih.iter().map(round));
-        b_hh.extend(p.b_hh.iter().map(round));
+        b_ih.extend(p.b_ih.iter().map(|&v| v as f32));
+        b_hh.extend(p.b_hh.iter().map(|&v| v as f32));
     }
     b_hh.resize(b_hh.len().max(4), 0.0);
     (w_ih, w_hh, b_ih, b_hh, kp)
@@ -239,7 +236,7 @@ fn stored(p: crate::Precision, m: &[f32]) -> Vec<u8> {
 }
 
 /// Uploads `w` in the padded GPU layouts, the weight matrices rounded to the spec's
-/// precision (biases in f32). With `master` a 16-bit model also keeps f32 copies of its
+/// precision (biases stay f32: a few bytes, added once per output). With `master` a 16-bit model also keeps f32 copies of its
 /// weight matrices, for an optimizer (mixed-precision training).
 pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights, master: bool) -> Result<Vec<LayerWeights>> {
     let s = w.spec;
@@ -252,8 +249,9 @@ pub(crate) fn upload_weights(gpu: &Gpu, w: &Weights, master: bool) -> Result<Vec
         let (w_ih16, w_hh16) = (stored(p, &w_ih), stored(p, &w_hh));
         gpu.check_binding(&format!("weight_ih_l{l}"), w_ih16.len() as u64)?;
         gpu.check_binding(&format!("weight_hh_l{l}"), w_hh16.len() as u64)?;
-        let master = (master && p.is_16bit())
-            .then(|| [gpu.storage_init("w_ih master", &w_ih), gpu.storage_init("w_hh master", &w_hh)]);
+        let master = (master && p.is_16bit()).then(|| {
+            [gpu.storage_init("w_ih master", &w_ih), gpu.storage_init("w_hh master", &w_hh)]
+        });
         layers.push(LayerWeights {
             w_ih: gpu.storage_init("w_ih", &w_ih16),
             b_ih: gpu.storage_init("b_ih", &b_ih),

@@ -223,11 +223,19 @@ impl Recurrence {
         let (kernel, groups, chunk) = match rec {
             Recurrent::Step(v) => {
                 let g = step_groups(v, s.cell, h, b);
-                (step_kernel(gpu, v, s.cell, b, s.precision)?, (g.0 as u32, g.1 as u32, d as u32), 1)
+                (
+                    step_kernel(gpu, v, s.cell, b, s.precision)?,
+                    (g.0 as u32, g.1 as u32, d as u32),
+                    1,
+                )
             }
             Recurrent::FusedStep => {
                 let g = step_groups(Variant::FusedSubgroup, s.cell, h, b);
-                (fused_kernel(gpu, s.cell, b, None, train, s.precision)?, (g.0 as u32, g.1 as u32, d as u32), 1)
+                (
+                    fused_kernel(gpu, s.cell, b, None, train, s.precision)?,
+                    (g.0 as u32, g.1 as u32, d as u32),
+                    1,
+                )
             }
             Recurrent::PersistentStreamed => {
                 let shape = PersistentShape::new(gpu, s, b)?;
@@ -247,7 +255,8 @@ impl Recurrence {
         };
         gpu.check_groups("recurrent step (x)", groups.0)?;
         gpu.check_groups("recurrent step (y)", groups.1)?;
-        let gemm = recipe.projection.map(|v| v.kernel(gpu, s.precision).map(|k| (v, k))).transpose()?;
+        let gemm =
+            recipe.projection.map(|v| v.kernel(gpu, s.precision).map(|k| (v, k))).transpose()?;
 
         let mut align = 0;
         let mut layers = Vec::with_capacity(weights.len());

@@ -118,7 +118,8 @@ fn linear_cells_over_more_steps_than_one_dispatch() {
 fn backward_matches_reference_for_every_step_variant() {
     // Persistent variants: the forward recurrence runs in the persistent kernel (reserve
     // space written from it), backward in the per-step kernels.
-    // Every variant on each context of gpus() (vec4 and u64-pair loads).
+    // Every variant on each context of gpus() (vec4 and u64-pair loads, bounds checks off
+    // and on).
     for (gpu, v) in gpus().into_iter().flat_map(|g| Variant::ALL.map(|v| (g, v))) {
         if v.unsupported(gpu, &RnnSpec::new(CellKind::Lstm, 1, 1)).is_some() {
             continue;

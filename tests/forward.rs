@@ -19,7 +19,7 @@ fn every_variant_matches_the_reference() {
     let mut failures = vec![];
     let mut checked = 0;
     let cases = matrix(true, false);
-    // on each context of gpus(): vec4 and u64-pair loads
+    // on each context of gpus(): vec4 and u64-pair loads, bounds checks off and on
     for gpu in gpus() {
         for (i, case) in cases.iter().enumerate() {
             let p = prepare(*case, 100 + i as u64).unwrap();

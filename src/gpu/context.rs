@@ -25,6 +25,10 @@ pub struct Caps {
     /// per-lane load loops; `WGPU_RNN_WIDE_LOADS=0|1` overrides (1 needs SHADER_INT64).
     /// Kernels are cached per setting, so it may be changed on a live context.
     pub wide_loads: bool,
+    /// naga's runtime bounds checks in every kernel, the `trusted` ones too (which keep
+    /// their accesses in bounds themselves and are otherwise built without them): off by
+    /// default, `WGPU_RNN_BOUNDS_CHECKS=1` turns them on. Kernels are cached per setting.
+    pub bounds_checks: bool,
 }
 
 /// An open GPU: the wgpu handles, what the adapter offers, and the kernels built on it.
@@ -176,6 +180,7 @@ impl Gpu {
             ),
             cpu_like: info.device_type == wgpu::DeviceType::Cpu,
             wide_loads: false,
+            bounds_checks: false,
         };
         let int64 = features.contains(wgpu::Features::SHADER_INT64);
         let wide_loads = match std::env::var("WGPU_RNN_WIDE_LOADS").as_deref() {
@@ -194,7 +199,16 @@ impl Gpu {
             }
             Err(_) => caps.cpu_like && int64,
         };
-        let caps = Caps { wide_loads, ..caps };
+        let bounds_checks = match std::env::var("WGPU_RNN_BOUNDS_CHECKS").as_deref() {
+            Ok("1") => true,
+            Ok("0") | Err(_) => false,
+            Ok(other) => {
+                return Err(Error::Config(format!(
+                    "WGPU_RNN_BOUNDS_CHECKS must be 0 or 1, got `{other}`"
+                )))
+            }
+        };
+        let caps = Caps { wide_loads, bounds_checks, ..caps };
         Ok(Gpu {
             instance,
             adapter,
@@ -240,7 +254,13 @@ impl Gpu {
     pub fn kernel(&self, src: &KernelSource) -> Result<Arc<Kernel>> {
         let wide = self.caps.wide_loads;
         let entry = src.entry;
-        let key = &format!("{}#{entry}#{}", src.key, if wide { "wide" } else { "vec4" });
+        let unchecked = src.trusted && !self.caps.bounds_checks;
+        let key = &format!(
+            "{}#{entry}#{}{}",
+            src.key,
+            if wide { "wide" } else { "vec4" },
+            if unchecked { "#unchecked" } else { "" }
+        );
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {
             return Ok(p.clone());
         }
@@ -257,10 +277,20 @@ impl Gpu {
             });
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(key),
             source: wgpu::ShaderSource::Wgsl(src.wgsl(wide).into()),
-        });
+        };
+        let module = if unchecked {
+            let mut checks = wgpu::ShaderRuntimeChecks::checked();
+            checks.bounds_checks = false;
+            // SAFETY: a `trusted` kernel clamps every index it loads from and guards every
+            // store (see KernelSource::trusted); validate and the GPU tests run its edge
+            // shapes with the checks on and off. Only the bounds checks are dropped.
+            unsafe { self.device.create_shader_module_trusted(desc, checks) }
+        } else {
+            self.device.create_shader_module(desc)
+        };
         let entries: Vec<wgpu::BindGroupLayoutEntry> = src
             .bindings
             .iter()

@@ -75,6 +75,10 @@ pub struct KernelSource {
     /// How the weight matrices it reads (`array<W4>`) are stored: picks the weights
     /// prelude (weights_f32.wgsl, weights_f16.wgsl or weights_bf16.wgsl).
     pub weights: Precision,
+    /// Every storage access of the kernel is kept in bounds by its own clamps and early
+    /// returns (register-blocked GEMMs and forward steps), so the context may build it
+    /// without naga's runtime bounds checks (`Caps::bounds_checks` turns them back on).
+    pub trusted: bool,
 }
 
 impl KernelSource {
@@ -92,7 +96,14 @@ impl KernelSource {
             uniform_size: uniform_size as u64,
             body,
             weights: Precision::F32,
+            trusted: false,
         }
+    }
+
+    /// Marks the kernel as keeping every access in bounds itself (see `trusted`).
+    fn trusted(mut self) -> Self {
+        self.trusted = true;
+        self
     }
 
     /// This kernel reading weights stored in `p` (its key gains `/f16` or `/bf16`).
@@ -261,7 +272,13 @@ pub fn gemm(kind: Gemm) -> KernelSource {
             format!("{GEMM_COMMON}\n{}", unroll_rows(GEMM_SUBGROUP, rows)),
         ),
     };
-    KernelSource::new(key, "main", &abi::GEMM_BINDINGS, size::<abi::GemmParams>(), body)
+    let src = KernelSource::new(key, "main", &abi::GEMM_BINDINGS, size::<abi::GemmParams>(), body);
+    // rows and columns clamped before every load, stores guarded
+    if kind == Gemm::Tiled {
+        src
+    } else {
+        src.trusted()
+    }
 }
 
 /// The unfused per-step recurrent kernels.
@@ -300,7 +317,13 @@ pub fn step(kind: Step, cell: CellKind) -> KernelSource {
         }
     };
     let body = format!("{}\n{body}", cell_prelude(cell));
-    KernelSource::new(key, "main", &abi::STEP_BINDINGS, size::<abi::StepParams>(), body)
+    let src = KernelSource::new(key, "main", &abi::STEP_BINDINGS, size::<abi::StepParams>(), body);
+    // units and rows clamped before every load, early return past H and B
+    if kind == Step::Tiled {
+        src
+    } else {
+        src.trusted()
+    }
 }
 
 /// The barrier between the steps of fused-persistent's loop.
@@ -347,7 +370,8 @@ pub fn step_fused(
         cell,
         &format!("{consts}\n{reserve}\n{}", unroll_rows(STEP_FUSED_SUBGROUP, rows)),
     );
-    KernelSource::new(key, entry, bindings, size::<abi::FusedParams>(), body)
+    // units and rows clamped before every load, stores guarded by H and B
+    KernelSource::new(key, entry, bindings, size::<abi::FusedParams>(), body).trusted()
 }
 
 /// The persistent kernel (persistent.wgsl): `rows` batch rows per workgroup of `threads`

@@ -91,19 +91,22 @@ pub fn gpu() -> &'static wgpu_rnn::Gpu {
     })
 }
 
-/// The contexts whose kernels the variant tests run: `gpu()`, plus, where the adapter has
-/// `Features::SHADER_INT64`, a second context with the other `caps.wide_loads` setting, so
-/// both the vec4 and the u64-pair loads (shaders/loads_*.wgsl) are checked on lavapipe.
+/// The contexts whose kernels the variant tests run: `gpu()`, and a second one with the
+/// other `caps.bounds_checks` setting (the trusted kernels built with naga's runtime bounds
+/// checks) and, where the adapter has `Features::SHADER_INT64`, the other
+/// `caps.wide_loads` setting, so both the vec4 and the u64-pair loads
+/// (shaders/loads_*.wgsl) are checked on lavapipe.
 pub fn gpus() -> Vec<&'static wgpu_rnn::Gpu> {
-    static OTHER: std::sync::OnceLock<Option<wgpu_rnn::Gpu>> = std::sync::OnceLock::new();
+    static OTHER: std::sync::OnceLock<wgpu_rnn::Gpu> = std::sync::OnceLock::new();
     let other = OTHER.get_or_init(|| {
         let mut g = wgpu_rnn::Gpu::new().expect("GPU tests need an adapter");
-        g.features.contains(wgpu::Features::SHADER_INT64).then(|| {
+        if g.features.contains(wgpu::Features::SHADER_INT64) {
             g.caps.wide_loads = !g.caps.wide_loads;
-            g
-        })
+        }
+        g.caps.bounds_checks = !g.caps.bounds_checks;
+        g
     });
-    std::iter::once(gpu()).chain(other.as_ref()).collect()
+    vec![gpu(), other]
 }
 
 pub fn f32s(v: &[f64]) -> Vec<f32> {

@@ -917,3 +917,40 @@ fn stability_compares_cells_side_by_side() {
     assert!(row("gru").parse::<f64>().unwrap() > 0.0, "{out}");
     assert_eq!(row("mingru"), "-", "{out}");
 }
+
+/// `--precision` as a user runs it: `forward` with f16 and bf16 weights writes its output
+/// (tagged with the precision) within the rounding's reach of PyTorch's f32 result, and
+/// `bench --precision f32,f16` reports half the weight bytes for f16.
+#[test]
+fn precision_flag_runs_forward_and_bench_in_16_bits() {
+    let want = TensorFile::open(fixture("interop_lstm_l2_bi.expected.safetensors")).unwrap();
+    let want = want.float("output", None).unwrap().data;
+    for (p, reach) in [("f16", 1e-2), ("bf16", 5e-2)] {
+        let out = tmp(&format!("precision_{p}.safetensors"));
+        let st = bin()
+            .args(["forward", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors")])
+            .args(["--cell", "lstm", "--precision", p])
+            .args(["--input", &fixture("interop_lstm_l2_bi.input.safetensors"), "--output", &out])
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{p}: {}", String::from_utf8_lossy(&st.stderr));
+        let got = TensorFile::open(&out).unwrap();
+        assert_eq!(got.metadata()["precision"], p);
+        let got = got.float("output", None).unwrap().data;
+        let err = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+        assert!(err > 0.0 && err < reach, "{p}: max |16-bit - PyTorch f32| = {err:e}");
+    }
+    let st = bin()
+        .args(["bench", "--workload", "lstm-b1", "--mode", "fwd", "--precision", "f32,f16"])
+        .args(["--alternate", "--runs", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r.len(), 2);
+    let bytes = |i: usize| r[i]["weight_bytes"].as_f64().unwrap();
+    assert_eq!(r[1]["workload"]["precision"], "f16");
+    assert!(r.iter().all(|c| c["check_ok"] == true && c["bytes_per_step"].as_f64().unwrap() > 0.0));
+    assert!(bytes(1) < 0.55 * bytes(0), "{} vs {}", bytes(1), bytes(0));
+}

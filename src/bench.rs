@@ -70,10 +70,7 @@ impl Workload {
 
     /// Bytes of the weight matrices and biases as the kernels read them.
     pub fn weight_bytes(&self) -> u64 {
-        let gh = (self.cell.gates() * self.hidden) as u64;
-        let (ip, hp) = (self.input.div_ceil(4) * 4, self.hidden.div_ceil(4) * 4);
-        let (hh, biases) = if self.cell.linear() { (0, gh) } else { (gh * hp as u64, 2 * gh) };
-        (gh * ip as u64 + hh) * self.precision.bytes() + biases * 4
+        crate::gpu::layout::weight_bytes(&self.spec())
     }
 
     /// Napkin bytes one timestep moves at least, weights read once per step as the
@@ -85,11 +82,8 @@ impl Workload {
     pub fn bytes_per_step(&self, mode: Mode) -> f64 {
         let (b, h, gh) =
             (self.batch as f64, self.hidden as f64, (self.cell.gates() * self.hidden) as f64);
-        let p = self.precision.bytes() as f64;
-        let hp = (self.hidden.div_ceil(4) * 4) as f64;
-        let ip = (self.input.div_ceil(4) * 4) as f64;
-        let w_hh = if self.cell.linear() { 0.0 } else { gh * hp * p };
-        let w_ih = gh * ip * p / self.seq as f64;
+        let (w_ih, w_hh) = crate::gpu::layout::matrix_bytes(&self.spec(), 0);
+        let (w_ih, w_hh) = (w_ih as f64 / self.seq as f64, w_hh as f64);
         let c = if self.cell.has_cell_state() { 2.0 * h } else { 0.0 };
         let act = 4.0 * b * (gh + 3.0 * h + c);
         let fwd = w_hh + w_ih + act;

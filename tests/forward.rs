@@ -161,22 +161,11 @@ fn gpu_matches_pytorch_golden_fixtures() {
     for name in FIXTURES {
         let g = Golden::load(name);
         let model = GpuModel::new(gpu, &g.weights).unwrap();
-        let (x, h0) = (f32s(&g.x), f32s(&g.h0));
-        let c0 = g.c0.as_deref().map(f32s);
-        let lens: Option<Vec<i64>> =
-            g.lengths.as_ref().map(|l| l.iter().map(|&v| v as i64).collect());
         for variant in Variant::ALL {
             if variant.unsupported(gpu, &g.weights.spec).is_some() {
                 continue;
             }
-            let input = Input {
-                t: g.t,
-                b: g.b,
-                x: &x,
-                h0: Some(&h0),
-                c0: c0.as_deref(),
-                lengths: lens.as_deref(),
-            };
+            let input = g.input();
             let got = model
                 .forward(
                     gpu,

@@ -63,28 +63,9 @@ fn golden_fixtures_match_with_rounded_weights() {
         for p in SIXTEEN {
             let w = Weights { spec: g.weights.spec.with_precision(p), ..g.weights.clone() };
             let rounded = w.to_precision(p);
-            let batch = SeqBatch {
-                t: g.t,
-                b: g.b,
-                x: &g.x,
-                h0: Some(&g.h0),
-                c0: g.c0.as_deref(),
-                lengths: g.lengths.as_deref(),
-            };
-            let want = reference::forward(&rounded, &batch).unwrap();
-            let lengths: Option<Vec<i64>> =
-                g.lengths.as_ref().map(|l| l.iter().map(|&v| v as i64).collect());
-            let (x, h0, c0) = (f32s(&g.x), f32s(&g.h0), g.c0.as_deref().map(f32s));
-            let input = Input {
-                t: g.t,
-                b: g.b,
-                x: &x,
-                h0: Some(&h0),
-                c0: c0.as_deref(),
-                lengths: lengths.as_deref(),
-            };
+            let want = reference::forward(&rounded, &g.batch()).unwrap();
             let model = GpuModel::new(gpu, &w).unwrap();
-            let got = model.forward(gpu, &input, ForwardOptions::default()).unwrap();
+            let got = model.forward(gpu, &g.input(), ForwardOptions::default()).unwrap();
             let c = compare("output", &got.output, &want.output, 1e-5, 1e-4);
             assert!(c.ok(), "{name} {p}: {c}");
             // PyTorch's own output (unrounded weights): off by the rounding, not more

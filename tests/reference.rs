@@ -11,15 +11,7 @@ use wgpu_rnn::{CellKind, RnnSpec, Weights};
 fn reference_matches_pytorch_golden_forward_and_gradients() {
     for name in FIXTURES {
         let g = Golden::load(name);
-        let batch = SeqBatch {
-            t: g.t,
-            b: g.b,
-            x: &g.x,
-            h0: Some(&g.h0),
-            c0: g.c0.as_deref(),
-            lengths: g.lengths.as_deref(),
-        };
-        let fwd = reference::forward(&g.weights, &batch).unwrap();
+        let fwd = reference::forward(&g.weights, &g.batch()).unwrap();
         let (atol, rtol) = (1e-6, 1e-6);
         assert_close(compare(&format!("{name} output"), &fwd.output, &g.get("output"), atol, rtol));
         assert_close(compare(&format!("{name} h_n"), &fwd.h_n, &g.get("h_n"), atol, rtol));

@@ -118,7 +118,7 @@ fn every_kernel_permutation_validates_and_matches_the_host_abi() {
             checked += 1;
             if let Some(why) = check(src, wide) {
                 let mode = if wide { "wide" } else { "vec4" };
-                failures.push(format!("{}#{}#{mode}: {why}", src.key, src.entry));
+                failures.push(format!("{}#{}#{mode}#{}: {why}", src.key, src.entry, src.weights));
             }
         }
     }

@@ -256,9 +256,10 @@ impl Gpu {
         let entry = src.entry;
         let unchecked = src.trusted && !self.caps.bounds_checks;
         let key = &format!(
-            "{}#{entry}#{}{}",
+            "{}#{entry}#{}#{}{}",
             src.key,
             if wide { "wide" } else { "vec4" },
+            src.weights,
             if unchecked { "#unchecked" } else { "" }
         );
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {

@@ -167,17 +167,36 @@ fn input_column(layer: usize, c: usize, h: usize, hpad: usize) -> usize {
 /// Fails when a layer's weights in their GPU layouts pass the device's binding limit,
 /// naming the tensor and the numbers (checked before anything is allocated).
 pub(crate) fn check_fits(gpu: &Gpu, s: &RnnSpec) -> Result<()> {
-    let (h, g, d) = (s.hidden_size, s.gates(), s.directions());
     for l in 0..s.num_layers {
-        let kp = if l == 0 { hp(s.input_size) } else { d * hp(h) };
-        let per = s.precision.bytes();
-        let bytes = |cols: usize| (d as u64) * (g as u64) * (h as u64) * (cols as u64) * per;
-        gpu.check_binding(&format!("weight_ih_l{l}"), bytes(kp))?;
+        let (ih, hh) = matrix_bytes(s, l);
+        gpu.check_binding(&format!("weight_ih_l{l}"), ih)?;
         if s.recurrent_weights() {
-            gpu.check_binding(&format!("weight_hh_l{l}"), bytes(hp(h)))?;
+            gpu.check_binding(&format!("weight_hh_l{l}"), hh)?;
         }
     }
     Ok(())
+}
+
+/// Bytes of layer `l`'s w_ih [D*G*H, Kp] and w_hh [D, G*H, Hp] (0 for linear cells) as the
+/// kernels read them, in the spec's precision.
+pub fn matrix_bytes(s: &RnnSpec, l: usize) -> (u64, u64) {
+    let (h, d) = (s.hidden_size, s.directions());
+    let kp = if l == 0 { hp(s.input_size) } else { d * hp(h) };
+    let rows = (d * s.gates() * h) as u64 * s.precision.bytes();
+    let hh = if s.recurrent_weights() { rows * hp(h) as u64 } else { 0 };
+    (rows * kp as u64, hh)
+}
+
+/// Bytes of every weight matrix (in the spec's precision) and bias (f32) as the kernels
+/// read them.
+pub fn weight_bytes(s: &RnnSpec) -> u64 {
+    let gh = (s.directions() * s.gates() * s.hidden_size) as u64;
+    let biases = match (s.bias, s.recurrent_weights()) {
+        (false, _) => 0,
+        (true, true) => 2 * gh * 4,
+        (true, false) => gh * 4,
+    };
+    (0..s.num_layers).map(|l| matrix_bytes(s, l)).map(|(ih, hh)| ih + hh + biases).sum()
 }
 
 /// One layer's parameters of `w` (rounded to f32) in the padded GPU layouts (the weight

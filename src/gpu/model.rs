@@ -5,9 +5,9 @@
 use super::context::Gpu;
 use super::grad_plan::{auto_training_variant, check_training_variant, GradKey, GradPlan};
 use super::kernels::Variant;
-use super::layout::{hp, upload_weights, Input, LayerWeights};
 #[cfg(feature = "native")]
 use super::layout::{param_layout_reads, param_layout_unpack};
+use super::layout::{upload_weights, Input, LayerWeights};
 use super::plan::{Plan, PlanCache, PlanKey};
 use crate::error::{check_finite, Error, Result};
 use crate::reference::{check_batch, check_lengths};
@@ -66,11 +66,7 @@ impl GpuModel {
 
     /// Bytes of the weight matrices and biases as the kernels read them.
     pub fn weight_bytes(&self) -> u64 {
-        let s = &self.spec;
-        let gh = (s.directions() * s.gates() * s.hidden_size) as u64;
-        let hh = if s.recurrent_weights() { gh * hp(s.hidden_size) as u64 } else { 0 };
-        let biases = if s.bias { gh * if s.recurrent_weights() { 2 } else { 1 } * 4 } else { 0 };
-        self.layers.iter().map(|lw| (gh * lw.kp as u64 + hh) * s.precision.bytes() + biases).sum()
+        super::layout::weight_bytes(&self.spec)
     }
 
     /// Replaces the weights in place with `w`, which must describe the same network (an

@@ -61,8 +61,8 @@ pub const SUBGROUP_LANES: u32 = 8;
 /// One kernel, ready for the context to compile.
 #[derive(Clone, Debug)]
 pub struct KernelSource {
-    /// Cache key: the file and every compile-time choice (the context adds the entry point
-    /// and the loads mode).
+    /// Cache key: the file and every compile-time choice (the context adds the entry point,
+    /// the loads mode, the weight precision and the bounds-check setting).
     pub key: String,
     /// Entry point.
     pub entry: &'static str,
@@ -106,17 +106,9 @@ impl KernelSource {
         self
     }
 
-    /// This kernel reading weights stored in `p` (its key gains `/f16` or `/bf16`).
+    /// This kernel reading weights stored in `p`.
     pub fn with_weights(mut self, p: Precision) -> Self {
-        if p != self.weights {
-            if self.weights != Precision::F32 {
-                self.key.truncate(self.key.rfind('/').unwrap_or(self.key.len()));
-            }
-            if p != Precision::F32 {
-                self.key = format!("{}/{}", self.key, p.name());
-            }
-            self.weights = p;
-        }
+        self.weights = p;
         self
     }
 

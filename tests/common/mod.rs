@@ -33,6 +33,11 @@ pub struct Golden {
     pub h0: Vec<f64>,
     pub c0: Option<Vec<f64>>,
     pub lengths: Option<Vec<usize>>,
+    /// x, h0, c0 and lengths as the GPU takes them
+    x32: Vec<f32>,
+    h0_32: Vec<f32>,
+    c0_32: Option<Vec<f32>>,
+    lengths_i64: Option<Vec<i64>>,
 }
 
 impl Golden {
@@ -60,7 +65,49 @@ impl Golden {
         let lengths = file
             .contains("lengths")
             .then(|| file.int("lengths", None).unwrap().iter().map(|&v| v as usize).collect());
-        Golden { name: name.into(), file, weights, t, b, x: x.data, h0, c0, lengths }
+        let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+        let (x32, h0_32, c0_32) = (f(&x.data), f(&h0), c0.as_deref().map(f));
+        let lengths_i64 =
+            lengths.as_ref().map(|l: &Vec<usize>| l.iter().map(|&v| v as i64).collect());
+        Golden {
+            name: name.into(),
+            file,
+            weights,
+            t,
+            b,
+            x: x.data,
+            h0,
+            c0,
+            lengths,
+            x32,
+            h0_32,
+            c0_32,
+            lengths_i64,
+        }
+    }
+
+    /// The fixture's inputs for the f64 reference.
+    pub fn batch(&self) -> wgpu_rnn::reference::SeqBatch<'_> {
+        wgpu_rnn::reference::SeqBatch {
+            t: self.t,
+            b: self.b,
+            x: &self.x,
+            h0: Some(&self.h0),
+            c0: self.c0.as_deref(),
+            lengths: self.lengths.as_deref(),
+        }
+    }
+
+    /// The fixture's inputs for the GPU (f32).
+    pub fn input(&self) -> wgpu_rnn::Input<'_> {
+        wgpu_rnn::Input {
+            t: self.t,
+            b: self.b,
+            x: &self.x32,
+            h0: Some(&self.h0_32),
+            c0: self.c0_32.as_deref(),
+            lengths: self.lengths_i64.as_deref(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Vec<f64> {

@@ -954,3 +954,63 @@ fn precision_flag_runs_forward_and_bench_in_16_bits() {
     assert!(r.iter().all(|c| c["check_ok"] == true && c["bytes_per_step"].as_f64().unwrap() > 0.0));
     assert!(bytes(1) < 0.55 * bytes(0), "{} vs {}", bytes(1), bytes(0));
 }
+
+/// `--precision` on `grad`, `train`, `trace` and `validate` as a user runs them: grad's
+/// file is tagged and near PyTorch's f32 gradients; train's checkpoint keeps F16 weight
+/// matrices and trace reads it back in f16; validate checks bf16 against the reference on
+/// rounded weights and says so in its table.
+#[test]
+fn precision_flag_runs_grad_train_trace_and_validate() {
+    let out = tmp("precision_grads.safetensors");
+    let st = bin()
+        .args(["grad", "--weights", &fixture("interop_lstm_l2_bi.weights.safetensors")])
+        .args(["--cell", "lstm", "--precision", "f16"])
+        .args(["--input", &fixture("interop_lstm_l2_bi.input.safetensors")])
+        .args(["--grad-output", &fixture("interop_lstm_l2_bi.grad_output.safetensors")])
+        .args(["--output", &out])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let got = TensorFile::open(&out).unwrap();
+    assert_eq!(got.metadata()["precision"], "f16");
+    let want = TensorFile::open(fixture("interop_lstm_l2_bi.grads.safetensors")).unwrap();
+    let (g, w) = (got.float("x", None).unwrap().data, want.float("x", None).unwrap().data);
+    let err = g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(err > 0.0 && err < 1e-2, "dL/dx: max |f16 - PyTorch f32| = {err:e}");
+
+    let text = tmp("precision_abra.txt");
+    std::fs::write(&text, "abracadabra ".repeat(40)).unwrap();
+    let ck = tmp("precision_ck.safetensors");
+    let st = bin()
+        .args(["train", "--text", &text, "--out", &ck, "--hidden", "8", "--layers", "1"])
+        .args(["--seq", "8", "--batch", "2", "--steps", "3", "--precision", "f16"])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let bytes = std::fs::read(&ck).unwrap();
+    let st_file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, view) in st_file.tensors() {
+        let want = if name.starts_with("weight_") { "F16" } else { "F32" };
+        assert_eq!(format!("{:?}", view.dtype()), want, "{name}");
+    }
+    let svg = tmp("precision_trace.svg");
+    let st = bin()
+        .args(["trace", "--checkpoint", &ck, "--text", "abra", "--out", &svg, "--json"])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.contains("f16 weights"), "the title names the precision");
+    assert!(std::fs::metadata(tmp("precision_trace.png")).unwrap().len() > 0);
+
+    let st = bin()
+        .args(["validate", "--smoke", "--no-backward", "--variant", "register"])
+        .args(["--precision", "bf16"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&st.stdout);
+    assert!(st.status.success(), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| l.ends_with("PASS")).collect();
+    // two shapes for each of the four cells `register` runs (not minGRU, minLSTM)
+    assert!(rows.len() >= 8 && rows.iter().all(|l| l.contains(" bf16 ")), "{table}");
+}

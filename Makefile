@@ -93,7 +93,7 @@ web-model: build
 
 # The examples, as a user runs them (examples/forward.rs is the README's library snippet).
 examples: setup
-	for e in forward streaming training precision_error; do $(CARGO) run --release --quiet --example $$e || exit 1; done
+	for e in forward streaming training precision_error reserve_precision; do $(CARGO) run --release --quiet --example $$e || exit 1; done
 
 # The main job: throughput of every named workload in both modes, checked against the
 # CPU reference.

@@ -8,6 +8,7 @@
 
 use crate::cells;
 use crate::error::{Error, Result};
+use crate::precision::Precision;
 use crate::spec::RnnSpec;
 use crate::weights::Weights;
 
@@ -150,6 +151,54 @@ impl Forward {
     }
 }
 
+/// One of the activations training saves for backward (the GPU's reserve space), as
+/// `Forward::round_saved` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// W_ih·x_t + b_ih, [T*B, G*H]
+    Xg,
+    /// W_hh·h_{t-1} + b_hh, [T*B, G*H]
+    Hg,
+    /// h_{t-1}, [T*B, H]
+    HPrev,
+    /// c_{t-1} (LSTM), [T*B, H]
+    CPrev,
+}
+
+impl Saved {
+    /// Every saved activation.
+    pub const ALL: [Saved; 4] = [Saved::Xg, Saved::Hg, Saved::HPrev, Saved::CPrev];
+
+    /// Its name in reports: xg, hg, h_prev, c_prev.
+    pub fn name(self) -> &'static str {
+        match self {
+            Saved::Xg => "xg",
+            Saved::Hg => "hg",
+            Saved::HPrev => "h_prev",
+            Saved::CPrev => "c_prev",
+        }
+    }
+}
+
+impl Forward {
+    /// Rounds the saved activations `which` of every step to `p` (nearest, ties to even),
+    /// as storing them in that precision would: `backward` then computes the gradient a
+    /// reserve space in `p` gives. The forward results (output, h_n, c_n) are untouched.
+    pub fn round_saved(&mut self, p: Precision, which: &[Saved]) {
+        for rec in self.records.iter_mut().flatten() {
+            for &s in which {
+                let v = match s {
+                    Saved::Xg => &mut rec.xg,
+                    Saved::Hg => &mut rec.hg,
+                    Saved::HPrev => &mut rec.h_prev,
+                    Saved::CPrev => &mut rec.c_prev,
+                };
+                v.iter_mut().for_each(|x| *x = p.round(*x));
+            }
+        }
+    }
+}
+
 /// Forward results plus what backward needs.
 pub struct Forward {
     /// The model that ran.
@@ -181,6 +230,34 @@ pub struct Grads {
     pub h0: Vec<f64>,
     /// [L*D, B, H] (LSTM; empty otherwise)
     pub c0: Vec<f64>,
+}
+
+impl Grads {
+    /// Every gradient tensor, in a fixed order: the parameters as `Weights::named` lists
+    /// them, then x, h0 and c0.
+    pub fn tensors(&self) -> Vec<&[f64]> {
+        let mut v: Vec<&[f64]> =
+            self.weights.named().into_iter().map(|(_, _, d)| d.as_slice()).collect();
+        v.extend([self.x.as_slice(), &self.h0, &self.c0]);
+        v
+    }
+
+    /// How far these gradients are from `exact`: the largest over the tensors of
+    /// ‖self - exact‖ / ‖exact‖ (2-norms; tensors that are zero in `exact` skipped). Relative
+    /// to each tensor's scale, so a gradient near zero does not dominate; a 2-norm, because
+    /// a max-norm reports the one unit whose pre-activation crossed a kink (relu, minGRU's
+    /// and minLSTM's g) and whose derivative jumped.
+    pub fn relative_error(&self, exact: &Grads) -> f64 {
+        let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+        self.tensors()
+            .iter()
+            .zip(exact.tensors())
+            .filter_map(|(g, w)| {
+                let scale = norm(&mut w.iter().copied());
+                (scale > 0.0).then(|| norm(&mut g.iter().zip(w).map(|(a, b)| a - b)) / scale)
+            })
+            .fold(0.0, f64::max)
+    }
 }
 
 fn matvec_add(w: &[f64], bias: &[f64], v: &[f64], rows: usize) -> Vec<f64> {

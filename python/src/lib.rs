@@ -13,8 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::OnceLock;
 use wgpu_rnn::gpu::backward::GradInput;
+use wgpu_rnn::io::TensorFile;
 use wgpu_rnn::stability::{self, LossAt};
-use wgpu_rnn::{CellKind, Error, ForwardOptions, Gpu, GpuModel, Input, RnnSpec, Variant, Weights};
+use wgpu_rnn::{
+    CellKind, Error, ForwardOptions, Gpu, GpuModel, Input, Precision, RnnSpec, Variant, Weights,
+};
 
 /// The engine's error as the Python exception a caller expects: bad values and shapes are
 /// ValueError, files OSError, the device and its limits RuntimeError.
@@ -88,9 +91,10 @@ impl Model {
 
 #[pymethods]
 impl Model {
-    /// A model with PyTorch's default initialisation (seeded).
+    /// A model with PyTorch's default initialisation (seeded), its weight matrices stored in
+    /// `precision` (f32, f16 or bf16; biases, state and sums stay f32).
     #[new]
-    #[pyo3(signature = (cell, input_size, hidden_size, num_layers=1, bidirectional=false, bias=true, nonlinearity="tanh", seed=0))]
+    #[pyo3(signature = (cell, input_size, hidden_size, num_layers=1, bidirectional=false, bias=true, nonlinearity="tanh", seed=0, precision="f32"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         cell: &str,
@@ -101,14 +105,22 @@ impl Model {
         bias: bool,
         nonlinearity: &str,
         seed: u64,
+        precision: &str,
     ) -> PyResult<Self> {
         let kind = CellKind::parse(cell, nonlinearity).map_err(py_err)?;
+        let precision: Precision = precision.parse().map_err(py_err)?;
         let spec = RnnSpec::new(kind, input_size, hidden_size)
             .layers(num_layers)
             .bidirectional(bidirectional)
             .with_bias(bias);
-        let weights = Weights::init(spec, seed).map_err(py_err)?;
+        let weights = Weights::init(spec, seed).map_err(py_err)?.to_precision(precision);
         Ok(Model { weights, on_gpu: None, variant: None, last_engine_ms: 0.0 })
+    }
+
+    /// How the weight matrices are stored on the device: f32, f16 or bf16.
+    #[getter]
+    fn precision(&self) -> &'static str {
+        self.spec().precision.name()
     }
 
     /// ms the last call spent in the engine (the rest of a call's time is the binding's).
@@ -153,7 +165,8 @@ impl Model {
 
     /// Replaces parameters by name (float32, C-contiguous, PyTorch's shapes); names not in
     /// the model and wrong shapes or non-finite values are ValueError. With `strict`, every
-    /// parameter must be given.
+    /// parameter must be given. A 16-bit model rounds the weight matrices to its precision
+    /// (nearest, ties to even): the caller keeps the f32 values, the model holds the rounded.
     #[pyo3(signature = (params, strict=true))]
     fn load_state_dict(
         &mut self,
@@ -203,6 +216,7 @@ impl Model {
                 }
             }
         }
+        let w = w.to_precision(spec.precision);
         // on the GPU already: rewritten in place (its plans stay valid)
         if let Some(m) = &self.on_gpu {
             m.set_weights(gpu()?, &w).map_err(py_err)?;
@@ -299,17 +313,34 @@ impl Model {
         Ok(d)
     }
 
-    /// Writes the parameters as float32 .safetensors under PyTorch's names (atomically).
+    /// Writes the parameters as .safetensors under PyTorch's names (atomically): the weight
+    /// matrices in the model's precision (F32, F16 or BF16), the biases in F32.
     fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
         self.weights.save(path).map_err(py_err)
     }
 
-    /// A model from a .safetensors file of PyTorch-named parameters (sizes from the file).
+    /// A model from a .safetensors file of PyTorch-named parameters (sizes from the file) in
+    /// `precision`; None keeps the precision the file was saved in (its `precision`
+    /// metadata; f32 when absent).
     #[staticmethod]
-    #[pyo3(signature = (path, cell, nonlinearity="tanh"))]
-    fn load(path: std::path::PathBuf, cell: &str, nonlinearity: &str) -> PyResult<Model> {
+    #[pyo3(signature = (path, cell, nonlinearity="tanh", precision=None))]
+    fn load(
+        path: std::path::PathBuf,
+        cell: &str,
+        nonlinearity: &str,
+        precision: Option<&str>,
+    ) -> PyResult<Model> {
         let kind = CellKind::parse(cell, nonlinearity).map_err(py_err)?;
-        let weights = Weights::load_infer(path, kind).map_err(py_err)?;
+        let file = TensorFile::open(path).map_err(py_err)?;
+        let precision: Precision = match precision {
+            Some(p) => p.parse().map_err(py_err)?,
+            None => match file.metadata().get("precision") {
+                Some(p) => p.parse().map_err(py_err)?,
+                None => Precision::F32,
+            },
+        };
+        let spec = Weights::infer_spec(&file, kind).map_err(py_err)?.with_precision(precision);
+        let weights = Weights::from_file(&file, spec).map_err(py_err)?.to_precision(precision);
         Ok(Model { weights, on_gpu: None, variant: None, last_engine_ms: 0.0 })
     }
 

@@ -24,6 +24,14 @@ def read_safetensors(path):
     return out, meta
 
 
+def read_header(path):
+    """The JSON header of a .safetensors file: {name: {dtype, shape, data_offsets}} and its
+    `__metadata__` (for dtypes numpy cannot hold, such as BF16)."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n))
+
+
 def fixture(name):
     return read_safetensors(os.path.join(FIXTURES, name + ".safetensors"))
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import wgpu_rnn
-from conftest import close, fixture
+from conftest import close, fixture, read_header
 
 CASES = ["rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_l2_bi_len", "lstm_l2_bi_len",
          "gru_l2_bi_len", "lstm_nobias_l2", "mingru_l2_bi_len", "minlstm_l2_bi_len"]
@@ -128,3 +128,59 @@ def test_loaded_modules_take_their_sizes_from_the_file(tmp_path):
         got = (type(back), back.input_size, back.hidden_size, back.num_layers,
                back.bidirectional, back.bias, back.nonlinearity)
         assert got == (cls, 3, 5, 2, True, False, kw.get("nonlinearity", "tanh"))
+
+
+def representable(v, precision):
+    """Whether every value of a float32 array is exactly a value of `precision`."""
+    if precision == "f16":
+        return np.array_equal(v.astype(np.float16).astype(np.float32), v)
+    return not (v.view(np.uint32) & 0xFFFF).any()  # bf16: the top half of an f32
+
+
+@pytest.mark.parametrize("precision,dtype,unit", [("f16", "F16", 2.0 ** -11),
+                                                  ("bf16", "BF16", 2.0 ** -8)])
+def test_16bit_models_hold_rounded_weights_and_keep_their_dtype(tmp_path, precision, dtype,
+                                                                   unit):
+    m = wgpu_rnn.LSTM(6, 8, num_layers=2, seed=5, precision=precision)
+    full = wgpu_rnn.LSTM(6, 8, num_layers=2, seed=5)
+    assert (m.precision, full.precision) == (precision, "f32")
+    sd, sd32 = m.state_dict(), full.state_dict()
+    for k, v in sd.items():
+        if k.startswith("weight_"):
+            assert representable(v, precision), f"{k} not rounded to {precision}"
+            assert (v != sd32[k]).any(), f"{k}: nothing was rounded"
+            assert (np.abs(v - sd32[k]) <= unit * np.abs(sd32[k])).all(), f"{k}: off by more"
+        else:
+            np.testing.assert_array_equal(v, sd32[k])  # biases stay f32
+    x = np.random.default_rng(5).standard_normal((7, 3, 6)).astype(np.float32)
+    out = m(x)[0]
+    # the f32 network on the rounded weights computes the same numbers...
+    twin = wgpu_rnn.LSTM(6, 8, num_layers=2)
+    twin.load_state_dict(sd)
+    close(out, twin(x)[0], 1e-5, 1e-4, f"{precision} model vs f32 twin")
+    # ...which sit within a few units of rounding of the unrounded model's
+    moved = np.abs(out - full(x)[0]).max()
+    assert 0 < moved < 20 * unit, f"{precision} moved the output by {moved}"
+    # saved as F16/BF16 matrices and F32 biases; loaded back in the file's precision
+    p = tmp_path / "m.safetensors"
+    m.save(p)
+    header = read_header(p)
+    assert header["__metadata__"]["precision"] == precision
+    for k in sd:
+        assert header[k]["dtype"] == (dtype if k.startswith("weight_") else "F32"), k
+    back = wgpu_rnn.load(p, "lstm")
+    assert back.precision == precision
+    widened = wgpu_rnn.load(p, "lstm", precision="f32")
+    assert widened.precision == "f32"
+    for k, v in sd.items():
+        np.testing.assert_array_equal(back.state_dict()[k], v)
+        np.testing.assert_array_equal(widened.state_dict()[k], v)
+    np.testing.assert_array_equal(back(x)[0], out)
+    # f32 values loaded into a 16-bit model are rounded the same way
+    m.load_state_dict(sd32)
+    for k, v in sd.items():
+        np.testing.assert_array_equal(m.state_dict()[k], v)
+    with pytest.raises(ValueError, match="unknown precision `f8`"):
+        wgpu_rnn.GRU(3, 4, precision="f8")
+    with pytest.raises(ValueError, match="unknown precision `half`"):
+        wgpu_rnn.load(p, "lstm", precision="half")

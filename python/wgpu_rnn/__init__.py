@@ -6,6 +6,10 @@ wgpu reaches (Vulkan, Metal, DX12; lavapipe on a plain CPU).
     lstm = wgpu_rnn.LSTM(64, 128, num_layers=2, batch_first=True)
     out, (h_n, c_n) = lstm(x)          # x: numpy float32 or a torch tensor
 
+`precision="f16"` (or "bf16") stores the weight matrices in 16 bits on the GPU (biases,
+states and sums stay f32): the model holds its weights rounded to that precision, while torch
+parameters and an optimizer keep the f32 values (mixed precision).
+
 numpy in gives numpy out; torch in gives torch out, and with tensors that require grad the
 call is a torch.autograd.Function whose backward runs the engine's BPTT. torch is optional.
 
@@ -85,7 +89,7 @@ class _RNNBase:
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  bidirectional: bool = False, *, seed: int = 0, variant: Optional[str] = None,
-                 _model: Optional["_core.Model"] = None) -> None:
+                 precision: str = "f32", _model: Optional["_core.Model"] = None) -> None:
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
@@ -95,7 +99,7 @@ class _RNNBase:
         self.bidirectional = bool(bidirectional)
         self._model = _model if _model is not None else _core.Model(
             self._cell, self.input_size, self.hidden_size, self.num_layers,
-            self.bidirectional, self.bias, nonlinearity, seed)
+            self.bidirectional, self.bias, nonlinearity, seed, precision)
         if variant is not None:
             self._model.set_variant(variant)
         self._params: Optional[Dict[str, Any]] = None  # torch Parameters, made on demand
@@ -103,11 +107,17 @@ class _RNNBase:
 
     # ---- parameters ------------------------------------------------------------------
     @property
+    def precision(self) -> str:
+        """How the weight matrices are stored on the GPU: "f32", "f16" or "bf16"."""
+        return self._model.precision
+
+    @property
     def _has_c(self) -> bool:
         return self._model.cell == "lstm"
 
     def state_dict(self) -> Dict[str, np.ndarray]:
-        """Every parameter as a float32 numpy array under PyTorch's name."""
+        """Every parameter as a float32 numpy array under PyTorch's name: the values the model
+        computes with (a 16-bit model's weight matrices rounded to its precision)."""
         self._sync()
         return dict(self._model.state_dict())
 
@@ -152,7 +162,8 @@ class _RNNBase:
             self._synced.update({k: p._version for k, p in changed.items()})
 
     def save(self, path: str) -> None:
-        """Writes the parameters as .safetensors under PyTorch's names (atomically)."""
+        """Writes the parameters as .safetensors under PyTorch's names (atomically); a 16-bit
+        model writes its weight matrices as F16 or BF16."""
         self._sync()
         self._model.save(str(path))
 
@@ -333,13 +344,16 @@ def _wrap(model: "_core.Model", batch_first: bool = False) -> _RNNBase:
     return cls(z["input_size"], z["hidden_size"], z["num_layers"], **kw)
 
 
-def load(path: str, cell: str, nonlinearity: str = "tanh", batch_first: bool = False):
-    """A module from a .safetensors file of PyTorch-named parameters (sizes from the file)."""
-    return _wrap(_core.Model.load(str(path), cell, nonlinearity), batch_first)
+def load(path: str, cell: str, nonlinearity: str = "tanh", batch_first: bool = False,
+         precision: Optional[str] = None):
+    """A module from a .safetensors file of PyTorch-named parameters (sizes from the file),
+    its weight matrices in `precision` (None: the precision the file was saved in)."""
+    return _wrap(_core.Model.load(str(path), cell, nonlinearity, precision), batch_first)
 
 
-def from_torch(module: Any) -> _RNNBase:
-    """The engine's twin of a torch.nn.RNN, LSTM or GRU, with a copy of its weights."""
+def from_torch(module: Any, precision: str = "f32") -> _RNNBase:
+    """The engine's twin of a torch.nn.RNN, LSTM or GRU, with a copy of its weights (rounded
+    to `precision` on the GPU)."""
     if torch is None:
         raise ImportError("from_torch needs torch")
     kinds = {torch.nn.LSTM: LSTM, torch.nn.GRU: GRU, torch.nn.RNN: RNN}
@@ -349,7 +363,7 @@ def from_torch(module: Any) -> _RNNBase:
     if getattr(module, "proj_size", 0):
         raise ValueError("from_torch: LSTM with proj_size is not supported")
     kw = dict(num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
-              bidirectional=module.bidirectional)
+              bidirectional=module.bidirectional, precision=precision)
     if cls is RNN:
         m = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity, **kw)
     else:

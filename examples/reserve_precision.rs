@@ -1,0 +1,73 @@
+//! How far storing training's saved activations (the reserve space: xg, hg, h_{t-1},
+//! c_{t-1}) in 16 bits would move the gradients, next to what 16-bit weights already move
+//! them: the f64 reference's backward with the weights rounded, then with each saved
+//! activation rounded as well (`Forward::round_saved`), against the backward of the f32
+//! model. CPU only. Prints a Markdown table (the README's precision section).
+//!
+//! The error of a run is `Grads::relative_error`: the largest over the gradient tensors
+//! (every parameter, x, h0, c0) of ‖g - g_f32‖ / ‖g_f32‖.
+//!
+//!   cargo run --release --example reserve_precision [-- T B]
+
+use wgpu_rnn::reference::{self, Saved, SeqBatch};
+use wgpu_rnn::{CellKind, Precision, RnnSpec, Weights};
+
+/// Uniform values in [-1, 1) from a fixed LCG (the same inputs on every machine).
+fn uniform(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn main() -> wgpu_rnn::Result<()> {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let (t, b) = (args.first().copied().unwrap_or(50), args.get(1).copied().unwrap_or(4));
+    println!(
+        "T = {t}, B = {b}, I = H; relative gradient error against the f32 model (see the doc)\n"
+    );
+    println!("| cell | H | precision | weights | + xg | + hg | + h_prev | + c_prev | + all saved | all ÷ weights |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for cell in CellKind::ALL {
+        for h in [64, 256] {
+            let spec = RnnSpec::new(cell, h, h);
+            let w = Weights::init(spec, 1)?;
+            let x = uniform(t * b * h, 12345);
+            let d_out = uniform(t * b * h, 777);
+            let batch = SeqBatch { t, b, x: &x, h0: None, c0: None, lengths: None };
+            let grad = |w: &Weights, round: Option<(Precision, &[Saved])>| {
+                let mut fwd = reference::forward(w, &batch)?;
+                if let Some((p, which)) = round {
+                    fwd.round_saved(p, which);
+                }
+                reference::backward(w, &fwd, &d_out, None, None)
+            };
+            let exact = grad(&w, None)?;
+            for p in [Precision::F16, Precision::Bf16] {
+                let wp = w.to_precision(p);
+                let base = grad(&wp, None)?.relative_error(&exact);
+                let mut cols = vec![format!("{base:.1e}")];
+                for s in Saved::ALL {
+                    let applies = match s {
+                        Saved::Hg => spec.recurrent_weights(),
+                        Saved::CPrev => cell.has_cell_state(),
+                        Saved::Xg | Saved::HPrev => true,
+                    };
+                    cols.push(if applies {
+                        format!("{:.1e}", grad(&wp, Some((p, &[s])))?.relative_error(&exact))
+                    } else {
+                        "—".into()
+                    });
+                }
+                let all = grad(&wp, Some((p, &Saved::ALL)))?.relative_error(&exact);
+                cols.push(format!("{all:.1e}"));
+                cols.push(format!("{:.2}", all / base));
+                println!("| {} | {h} | {} | {} |", cell.name(), p.name(), cols.join(" | "));
+            }
+        }
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@
 //!   cargo run --release --example precision_error [-- T B]
 
 use wgpu_rnn::reference::{self, SeqBatch};
+use wgpu_rnn::stability::random_input;
 use wgpu_rnn::{CellKind, ForwardOptions, Gpu, GpuModel, Input, Precision, RnnSpec, Weights};
 
 fn main() -> wgpu_rnn::Result<()> {
@@ -19,13 +20,7 @@ fn main() -> wgpu_rnn::Result<()> {
         for h in [64, 256] {
             let spec = RnnSpec::new(cell, h, h);
             let w = Weights::init(spec, 1)?;
-            let mut rng = 12345u64;
-            let x: Vec<f32> = (0..t * b * h)
-                .map(|_| {
-                    rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    ((rng >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect();
+            let x = random_input(t, b, h, 12345);
             let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
             let batch = SeqBatch { t, b, x: &xs, h0: None, c0: None, lengths: None };
             let exact = reference::forward(&w, &batch)?.output;

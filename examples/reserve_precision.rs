@@ -10,18 +10,8 @@
 //!   cargo run --release --example reserve_precision [-- T B]
 
 use wgpu_rnn::reference::{self, Saved, SeqBatch};
+use wgpu_rnn::stability::random_input;
 use wgpu_rnn::{CellKind, Precision, RnnSpec, Weights};
-
-/// Uniform values in [-1, 1) from a fixed LCG (the same inputs on every machine).
-fn uniform(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f64 / (1u64 << 24) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn main() -> wgpu_rnn::Result<()> {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -35,8 +25,9 @@ fn main() -> wgpu_rnn::Result<()> {
         for h in [64, 256] {
             let spec = RnnSpec::new(cell, h, h);
             let w = Weights::init(spec, 1)?;
-            let x = uniform(t * b * h, 12345);
-            let d_out = uniform(t * b * h, 777);
+            let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
+            let x = widen(random_input(t, b, h, 12345));
+            let d_out = widen(random_input(t, b, h, 777));
             let batch = SeqBatch { t, b, x: &x, h0: None, c0: None, lengths: None };
             let grad = |w: &Weights, round: Option<(Precision, &[Saved])>| {
                 let mut fwd = reference::forward(w, &batch)?;

@@ -159,11 +159,7 @@ impl Checkpoint {
             num_layers: parse("num_layers")?,
             bidirectional: get("bidirectional")? == "true",
             bias: get("bias")? == "true",
-            // written since 16-bit models; older checkpoints are f32
-            precision: match m.get("precision") {
-                Some(p) => p.parse()?,
-                None => crate::Precision::F32,
-            },
+            precision: f.precision()?,
         };
         if spec.input_size != vocab.len() || spec.bidirectional {
             return Err(Error::Config(format!(

@@ -2,6 +2,7 @@
 //! conversion and atomic writes (a crash mid-write never leaves a torn file behind).
 
 use crate::error::{Error, Result};
+use crate::precision::Precision;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::{BTreeMap, HashMap};
@@ -140,13 +141,8 @@ impl TensorHeader {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
                 .collect(),
-            "F16" => {
-                raw.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
-            }
-            _ => raw
-                .chunks_exact(2)
-                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-                .collect(),
+            "F16" => half_floats(&raw, Precision::F16).collect(),
+            _ => half_floats(&raw, Precision::Bf16).collect(),
         })
     }
 
@@ -264,6 +260,20 @@ impl TensorFile {
             .unwrap_or_default()
     }
 
+    /// The precision the model in the file was saved in: its `precision` metadata
+    /// (written since 16-bit models), f32 when there is none (older files, PyTorch's).
+    pub fn precision(&self) -> Result<Precision> {
+        match self.metadata().get("precision") {
+            Some(p) => p.parse().map_err(|_| {
+                Error::Config(format!(
+                    "{}: metadata `precision` is `{p}`, expected one of f32, f16, bf16",
+                    self.path
+                ))
+            }),
+            None => Ok(Precision::F32),
+        }
+    }
+
     /// The shape of `name`, or None if absent.
     pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
         self.parse().ok()?.tensor(name).ok().map(|t| t.shape().to_vec())
@@ -288,16 +298,8 @@ impl TensorFile {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
                 .collect(),
-            Dtype::F16 => view
-                .data()
-                .chunks_exact(2)
-                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])) as f64)
-                .collect(),
-            Dtype::BF16 => view
-                .data()
-                .chunks_exact(2)
-                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64)
-                .collect(),
+            Dtype::F16 => half_floats(view.data(), Precision::F16).map(f64::from).collect(),
+            Dtype::BF16 => half_floats(view.data(), Precision::Bf16).map(f64::from).collect(),
             d => {
                 return Err(Error::Dtype {
                     name: name.into(),
@@ -374,8 +376,9 @@ fn check_shape(name: &str, view: &TensorView<'_>, expected: Option<&[usize]>) ->
     }
 }
 
-fn f16_to_f32(h: u16) -> f32 {
-    crate::Precision::F16.from_bits(h)
+/// The values of little-endian 16-bit floats of precision `p` (F16 or BF16), exactly.
+fn half_floats(raw: &[u8], p: Precision) -> impl Iterator<Item = f32> + '_ {
+    raw.chunks_exact(2).map(move |c| p.from_bits(u16::from_le_bytes([c[0], c[1]])))
 }
 
 /// Tensor data to write: f32, f64, i64, f16 or bf16, row-major.
@@ -512,4 +515,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(precision: Option<&str>) -> TensorFile {
+        let mut w = TensorWriter::new();
+        w.add_f32("bias_ih_l0", vec![2], vec![0.5, -1.0]);
+        if let Some(p) = precision {
+            w.meta("precision", p);
+        }
+        TensorFile::from_bytes("m.safetensors", w.to_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_file_names_the_precision_it_was_saved_in() {
+        assert_eq!(file_with(None).precision().unwrap(), Precision::F32);
+        assert_eq!(file_with(Some("bf16")).precision().unwrap(), Precision::Bf16);
+        let e = file_with(Some("f8")).precision().unwrap_err().to_string();
+        assert!(e.contains("m.safetensors") && e.contains("`f8`"), "{e}");
+    }
 }

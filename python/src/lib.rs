@@ -334,10 +334,7 @@ impl Model {
         let file = TensorFile::open(path).map_err(py_err)?;
         let precision: Precision = match precision {
             Some(p) => p.parse().map_err(py_err)?,
-            None => match file.metadata().get("precision") {
-                Some(p) => p.parse().map_err(py_err)?,
-                None => Precision::F32,
-            },
+            None => file.precision().map_err(py_err)?,
         };
         let spec = Weights::infer_spec(&file, kind).map_err(py_err)?.with_precision(precision);
         let weights = Weights::from_file(&file, spec).map_err(py_err)?.to_precision(precision);

@@ -104,8 +104,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     } else {
         common::workloads(&a.workload)?
     };
-    let mut precisions: Vec<wgpu_rnn::Precision> = a.precision.iter().map(|&p| p.into()).collect();
-    precisions.dedup();
+    let precisions = common::precisions(&a.precision);
     let wls: Vec<Workload> = wls
         .iter()
         .flat_map(|wl| precisions.iter().map(|&p| wl.clone().with_precision(p)))

@@ -138,6 +138,17 @@ impl From<PrecisionArg> for Precision {
     }
 }
 
+/// The precisions of a repeatable `--precision` list, each once, in the order given.
+pub fn precisions(args: &[PrecisionArg]) -> Vec<Precision> {
+    let mut out: Vec<Precision> = vec![];
+    for p in args.iter().map(|&p| Precision::from(p)) {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// An optional `--variant` as the library takes it.
 pub fn variant(v: Option<KernelVariant>) -> Option<Variant> {
     v.map(Variant::from)
@@ -421,6 +432,17 @@ mod tests {
             assert!(CellKind::parse(&name, "tanh").is_ok(), "{name}");
         }
         assert_eq!(Nonlinearity::value_variants().len(), 2);
+    }
+
+    #[test]
+    fn precision_lists_keep_each_precision_once_in_the_order_given() {
+        use PrecisionArg::*;
+        let got = precisions(&[F16, F32, F16, Bf16, F32]);
+        assert_eq!(got, [Precision::F16, Precision::F32, Precision::Bf16]);
+        for p in PrecisionArg::value_variants() {
+            let name = p.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(Precision::from(*p).name(), name, "--precision {name}");
+        }
     }
 
     #[test]

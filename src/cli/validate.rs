@@ -1,7 +1,7 @@
 //! `wgpu-rnn validate`: every kernel variant against the CPU reference over a matrix of
 //! shapes, forward and backward.
 
-use super::common::{KernelVariant, PrecisionArg};
+use super::common::{self, KernelVariant, PrecisionArg};
 use anyhow::{bail, Result};
 use clap::Args;
 use wgpu_rnn::{validate, Gpu, Precision, Variant};
@@ -44,8 +44,7 @@ pub fn run(a: ValidateArgs) -> Result<()> {
     if !a.no_backward {
         jobs.extend(bwd.into_iter().map(|c| ("bwd", c)));
     }
-    let mut precisions: Vec<Precision> = a.precision.iter().map(|&p| p.into()).collect();
-    precisions.dedup();
+    let precisions = common::precisions(&a.precision);
     let jobs: Vec<(&str, validate::Case, Precision)> =
         precisions.iter().flat_map(|&p| jobs.iter().map(move |&(w, c)| (w, c, p))).collect();
     let (mut pass, mut fail) = (0, 0);

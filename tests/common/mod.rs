@@ -65,8 +65,7 @@ impl Golden {
         let lengths = file
             .contains("lengths")
             .then(|| file.int("lengths", None).unwrap().iter().map(|&v| v as usize).collect());
-        let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-        let (x32, h0_32, c0_32) = (f(&x.data), f(&h0), c0.as_deref().map(f));
+        let (x32, h0_32, c0_32) = (f32s(&x.data), f32s(&h0), c0.as_deref().map(f32s));
         let lengths_i64 =
             lengths.as_ref().map(|l: &Vec<usize>| l.iter().map(|&v| v as i64).collect());
         Golden {

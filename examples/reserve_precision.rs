@@ -1,7 +1,8 @@
 //! How far storing training's saved activations (the reserve space: xg, hg, h_{t-1},
-//! c_{t-1}) in 16 bits would move the gradients, next to what 16-bit weights already move
-//! them: the f64 reference's backward with the weights rounded, then with each saved
-//! activation rounded as well (`Forward::round_saved`), against the backward of the f32
+//! c_{t-1}) in 16 bits moves the gradients, next to what 16-bit weights already move them:
+//! the f64 reference's backward with the weights rounded, then with each saved activation
+//! rounded as well (`Forward::round_saved`), then with what the GPU's 16-bit reserve rounds
+//! (`Saved::GPU_RESERVE`: the sums xg + hg and c_{t-1}), against the backward of the f32
 //! model. CPU only. Prints a Markdown table (the README's precision section).
 //!
 //! The error of a run is `Grads::relative_error`: the largest over the gradient tensors
@@ -19,8 +20,8 @@ fn main() -> wgpu_rnn::Result<()> {
     println!(
         "T = {t}, B = {b}, I = H; relative gradient error against the f32 model (see the doc)\n"
     );
-    println!("| cell | H | precision | weights | + xg | + hg | + h_prev | + c_prev | + all saved | all ÷ weights |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| cell | H | precision | weights | + xg | + hg | + h_prev | + c_prev | + all saved | all ÷ weights | + GPU reserve | GPU ÷ weights |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for cell in CellKind::ALL {
         for h in [64, 256] {
             let spec = RnnSpec::new(cell, h, h);
@@ -46,6 +47,7 @@ fn main() -> wgpu_rnn::Result<()> {
                         Saved::Hg => spec.recurrent_weights(),
                         Saved::CPrev => cell.has_cell_state(),
                         Saved::Xg | Saved::HPrev => true,
+                        Saved::Gates => false,
                     };
                     cols.push(if applies {
                         format!("{:.1e}", grad(&wp, Some((p, &[s])))?.relative_error(&exact))
@@ -56,6 +58,14 @@ fn main() -> wgpu_rnn::Result<()> {
                 let all = grad(&wp, Some((p, &Saved::ALL)))?.relative_error(&exact);
                 cols.push(format!("{all:.1e}"));
                 cols.push(format!("{:.2}", all / base));
+                // the linear cells' reserve stays f32 on the GPU
+                if spec.with_precision(p).reserve_precision() == Precision::F32 {
+                    cols.extend(["— (f32)".to_string(), "1.00".into()]);
+                } else {
+                    let kept = grad(&wp, Some((p, &Saved::GPU_RESERVE)))?.relative_error(&exact);
+                    cols.push(format!("{kept:.1e}"));
+                    cols.push(format!("{:.2}", kept / base));
+                }
                 println!("| {} | {h} | {} | {} |", cell.name(), p.name(), cols.join(" | "));
             }
         }

@@ -11,8 +11,10 @@
 // then is dL/dh0. Padded steps (t >= length) pass dh and dc through unchanged.
 //
 // Buffers (legend in src/spec.rs; GH = G*H, GHp = GH rounded up to 4):
-//   xg, hg      [T*B, D*GH]   pre-activations stored by the training forward
-//   hprev       [T*B, D*Hp]   h_{t-1} (vec4 rows);  cprev [T*B, D*H] c_{t-1} (LSTM)
+//   xg, hg      [T*B, D*GH]   pre-activations stored by the training forward; in 16 bits
+//                             (reserve_16.wgsl) hg holds what the gates are recomputed
+//                             from and xg is not read (step.wgsl's keep_reserve)
+//   hprev       [T*B, D*Hp]   h_{t-1} (vec4 rows, f32);  cprev [T*B, D*H] c_{t-1} (LSTM)
 //   w_hh        [D, GH, Hp]   the model's recurrent weights as the forward reads them
 //                             (vec4 rows over units; read in place, never copied)
 //   dout        [T*B, D*Hp]   dL/d output of this layer (vec4 rows)
@@ -94,12 +96,26 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     let row4 = ((t * p.B + b) * p.D + dir) * hp4 + k0 / 4u;       // in hprev and dout
     dh += ld4(dout[row4]);
     let xrow = (t * p.B + b) * p.D * GH + dir * GH + k0;
+    let srow = saved_row(t, b, p.B);
+    let gi = srow * p.D * GH + dir * GH + k0;                     // in hg
+    let cpi = srow * p.D * p.H + dir * p.H + k0;                   // in cprev
     // column g: gate g of the 4 units; transposed, column u: the 4 gates of unit u
     var xm = mat4x4<f32>();
     var hm = mat4x4<f32>();
     for (var g = 0u; g < G; g++) {
-        xm[g] = ld_xg(xrow + g * p.H, n);
-        hm[g] = ld_hg(xrow + g * p.H, n);
+        if (SAVED16) {
+            // hg holds xg + hg, except GRU's n: hg_n, with xg_n in cprev (keep_reserve)
+            let v = ld_hg(gi + g * p.H, t, n);
+            if (SPLIT_H && g == 2u) {
+                xm[g] = ld_cprev(cpi, t, n);
+                hm[g] = v;
+            } else {
+                xm[g] = v;
+            }
+        } else {
+            xm[g] = ld_xg(xrow + g * p.H, n);
+            hm[g] = ld_hg(gi + g * p.H, t, n);
+        }
     }
     let xt = transpose(xm);
     let ht = transpose(hm);
@@ -107,7 +123,7 @@ fn backward_units(s: u32, dir: u32, b: u32, k0: u32, acc: vec4<f32>) {
     var c_prev = vec4<f32>(0.0);
     var dcv = vec4<f32>(0.0);
     if (HAS_C) {
-        c_prev = ld_cprev((t * p.B + b) * p.D * p.H + dir * p.H + k0, n);
+        c_prev = ld_cprev(cpi, t, n);
         dcv = ld_dc(ci, n);
     }
     if ((p.flags & FLAG_TRACE) != 0u) {

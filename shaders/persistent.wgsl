@@ -62,7 +62,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                 let hg = acc + hh_bias(dir, j);
                 let hc = cell_update(x, hg, h_prev, c_prev);
                 if ((p.flags & FLAG_TRAIN) != 0u) {
-                    keep_reserve(t, b, dir, j, hg, h_prev, c_prev);
+                    keep_reserve(t, b, dir, j, x, hg, h_prev, c_prev);
                 }
                 if (HAS_C) {
                     c_state[ci] = hc.y;

@@ -83,7 +83,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                     let hg = acc + bh;
                     let hc = cell_update(x, hg, h_prev, c[r]);
                     if ((p.flags & FLAG_TRAIN) != 0u) {
-                        keep_reserve(t, b, dir, j, hg, h_prev, c[r]);
+                        keep_reserve(t, b, dir, j, x, hg, h_prev, c[r]);
                     }
                     c[r] = hc.y;
                     h_new = hc.x;

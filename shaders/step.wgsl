@@ -12,8 +12,10 @@
 //   c_state [D, B, H]        (LSTM) updated in place by the owning invocation
 //   out     [T, B, D*Hp]
 // and, when training (FLAG_TRAIN), the reserve space backward reads:
-//   hg_seq    [T*B, D*GH]    W_hh·h_{t-1} + b_hh per step
-//   hprev_seq [T*B, D*Hp]    h_{t-1} per step (0 at padded steps)
+//   hg_seq    [T*B, D*GH]    W_hh·h_{t-1} + b_hh per step; in 16 bits (reserve_16.wgsl,
+//                            rows of step pairs [T/2*B, D*GH]) the sums xg + hg instead,
+//                            except GRU's n, whose x part goes to cprev_seq
+//   hprev_seq [T*B, D*Hp]    h_{t-1} per step (0 at padded steps), f32
 //   cprev_seq [T*B, D*H]     c_{t-1} per step (LSTM), in hg_seq's buffer from p.cprev_off:
 //                            one binding fewer, so the kernel fits WebGPU's limit of
 //                            storage buffers per stage (10 on SwiftShader)
@@ -26,7 +28,7 @@
 @group(0) @binding(5) var<storage, read_write> h_state: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> c_state: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> hg_seq: array<f32>;
+@group(0) @binding(8) var<storage, read_write> hg_seq: array<Saved>;
 @group(0) @binding(9) var<storage, read_write> hprev_seq: array<f32>;
 @group(0) @binding(11) var<storage, read> h_in: array<V4>;
 
@@ -57,7 +59,7 @@ fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, hb: u32, len: u3
         }
         let hc = cell_update(x, hg, h_prev, c_prev);
         if ((p.flags & FLAG_TRAIN) != 0u) {
-            keep_reserve(t, b, dir, j, hg, h_prev, c_prev);
+            keep_reserve(t, b, dir, j, x, hg, h_prev, c_prev);
         }
         h_state[hb + b * p.Hp4 + j / 4u][j % 4u] = hc.x;
         if (HAS_C) {
@@ -78,16 +80,22 @@ fn finish_unit(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, hb: u32, len: u3
 }
 
 // The reserve space of unit j of row b at a valid step t (FLAG_TRAIN): its recurrent
-// pre-activations hg, h_{t-1} and c_{t-1}. Padded steps store h_{t-1} = 0 instead.
-fn keep_reserve(t: u32, b: u32, dir: u32, j: u32, hg: vec4<f32>, h_prev: f32, c_prev: f32) {
+// pre-activations hg (x its input ones), h_{t-1} and c_{t-1}. Padded steps store
+// h_{t-1} = 0 instead. In 16 bits backward reads only these (not xg), so they hold what it
+// recomputes the gates from: one rounding of xg + hg per gate, GRU's n parts apart.
+fn keep_reserve(t: u32, b: u32, dir: u32, j: u32, x: vec4<f32>, hg: vec4<f32>, h_prev: f32, c_prev: f32) {
     let GH = G * p.H;
-    let xrow = (t * p.B + b) * p.D * GH + dir * GH + j;
+    let row = saved_row(t, b, p.B);
+    let gi = row * p.D * GH + dir * GH + j;
     for (var g = 0u; g < G; g++) {
-        hg_seq[xrow + g * p.H] = hg[g];
+        let sum = SAVED16 && !(SPLIT_H && g == 2u);
+        let v = select(hg[g], x[g] + hg[g], sum);
+        hg_seq[gi + g * p.H] = saved_word(hg_seq[gi + g * p.H], v, t);
     }
     hprev_seq[(t * p.B + b) * p.out_ld + dir * p.Hp4 * 4u + j] = h_prev;
-    if (HAS_C) {
-        hg_seq[p.cprev_off + (t * p.B + b) * p.D * p.H + dir * p.H + j] = c_prev;
+    if (HAS_C || (SAVED16 && SPLIT_H)) {
+        let ci = p.cprev_off + row * p.D * p.H + dir * p.H + j;
+        hg_seq[ci] = saved_word(hg_seq[ci], select(c_prev, x[2], SPLIT_H), t);
     }
 }
 

@@ -26,11 +26,16 @@ fn finish_units(t: u32, b: u32, dir: u32, j0: u32, pre: vec4<f32>, hb: u32, len:
         let xrow = (t * p.B + b) * p.D * p.H + dir * p.H + j0;
         // loops over the constant UL (unrolled), units past H skipped
         var h = vec4<f32>(0.0);
+        var x = vec4<f32>(0.0);
         for (var u = 0u; u < UL; u++) {
             if (u < n) {
-                h[u] = cell_update(vec4<f32>(xg[xrow + u], 0.0, 0.0, 0.0), vec4<f32>(pre[u], 0.0, 0.0, 0.0), h_prev[u], 0.0).x;
+                x[u] = xg[xrow + u];
+                h[u] = cell_update(vec4<f32>(x[u], 0.0, 0.0, 0.0), vec4<f32>(pre[u], 0.0, 0.0, 0.0), h_prev[u], 0.0).x;
             }
         }
+        // the reserve (keep_reserve in step.wgsl): hg, or in 16 bits the sum xg + hg
+        let kept = select(pre, x + pre, SAVED16);
+        let srow = saved_row(t, b, p.B) * p.D * p.H + dir * p.H + j0;
         h_state[hi] = h;
         for (var u = 0u; u < UL; u++) {
             if (u >= n) {
@@ -40,7 +45,7 @@ fn finish_units(t: u32, b: u32, dir: u32, j0: u32, pre: vec4<f32>, hb: u32, len:
                 out[o + u] = h[u];
             }
             if ((flags & FLAG_TRAIN) != 0u) {
-                hg_seq[xrow + u] = pre[u];
+                hg_seq[srow + u] = saved_word(hg_seq[srow + u], kept[u], t);
                 hprev_seq[o + u] = h_prev[u];
             }
         }

@@ -73,12 +73,18 @@ impl Workload {
         crate::gpu::layout::weight_bytes(&self.spec())
     }
 
+    /// Bytes training's forward keeps for backward (`ReserveLayout::bytes`): 16-bit
+    /// weights keep the pre-activations and c_{t-1} in 16 bits and no xg.
+    pub fn reserve_bytes(&self) -> u64 {
+        crate::gpu::layout::ReserveLayout::of(&self.spec(), self.seq, self.batch).bytes(1)
+    }
+
     /// Napkin bytes one timestep moves at least, weights read once per step as the
     /// per-step kernels do: W_hh, W_ih / T (its GEMM reads it once per call) and the
     /// activations, 4 bytes each: B·(G·H of xg read, H of h_{t-1} read, H of h_t and H of
     /// the output written, 2·H of c read and written for LSTM). Training (`train`) reads
-    /// the weights again in backward and adds the reserve space written and read (2·B·(G·H
-    /// + 2·H)) and the gate gradients written and read (2·B·G·H).
+    /// the weights again in backward and adds the reserve space written and read (twice
+    /// `reserve_bytes` / T) and the gate gradients written and read (2·B·G·H, f32).
     pub fn bytes_per_step(&self, mode: Mode) -> f64 {
         let (b, h, gh) =
             (self.batch as f64, self.hidden as f64, (self.cell.gates() * self.hidden) as f64);
@@ -89,7 +95,10 @@ impl Workload {
         let fwd = w_hh + w_ih + act;
         match mode {
             Mode::Fwd => fwd,
-            Mode::Train => 2.0 * fwd + 4.0 * b * (2.0 * (gh + 2.0 * h) + 2.0 * gh),
+            Mode::Train => {
+                let reserve = self.reserve_bytes() as f64 / self.seq as f64;
+                2.0 * fwd + 2.0 * reserve + 4.0 * b * 2.0 * gh
+            }
         }
     }
     /// Forward FLOPs: 2·B·T·G·H·(I+H) (linear cells 2·B·T·G·H·I: no W_hh).
@@ -159,6 +168,9 @@ pub struct CaseResult {
     pub weight_bytes: u64,
     /// Napkin bytes moved per timestep (`Workload::bytes_per_step`).
     pub bytes_per_step: f64,
+    /// Training (`train`): bytes its forward keeps for backward (`Workload::reserve_bytes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserve_bytes: Option<u64>,
     /// Whether the checked call matched the CPU reference within tolerance.
     pub check_ok: bool,
     /// What the check compared and its max abs error, for the report.
@@ -266,7 +278,10 @@ impl Prepared {
                 let grad = GradInput { d_output: &ones, d_h_n: None, d_c_n: None };
                 let got = model.weight_grads(gpu, &input, &grad, variant)?;
                 let dy = vec![1.0; wl.seq * rows * wl.hidden];
-                let want = reference::backward(&w, &want_f, &dy, None, None)?;
+                // a 16-bit reserve rounds the saved activations; so does the reference
+                let mut kept = want_f.clone();
+                kept.round_reserve();
+                let want = reference::backward(&w, &kept, &dy, None, None)?;
                 // h0, c0: [1, B, H] for this single-layer model; the first rows lead.
                 let n = rows * wl.hidden;
                 let mut got_s: Vec<f32> = got.h0[..n].to_vec();
@@ -337,6 +352,7 @@ impl Prepared {
             ceiling_share: ceil.map(|c| gflops / c),
             weight_bytes: wl.weight_bytes(),
             bytes_per_step: wl.bytes_per_step(self.mode),
+            reserve_bytes: (self.mode == Mode::Train).then(|| wl.reserve_bytes()),
             check_ok: self.check_ok,
             check: self.check.clone(),
             speedup: Default::default(),

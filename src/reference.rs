@@ -163,11 +163,18 @@ pub enum Saved {
     HPrev,
     /// c_{t-1} (LSTM), [T*B, H]
     CPrev,
+    /// The sums xg + hg the gates are recomputed from, rounded once (GRU's n: xg_n and hg_n
+    /// apart), as the GPU's 16-bit reserve keeps them in place of xg and hg
+    Gates,
 }
 
 impl Saved {
-    /// Every saved activation.
+    /// Every saved activation, each rounded apart.
     pub const ALL: [Saved; 4] = [Saved::Xg, Saved::Hg, Saved::HPrev, Saved::CPrev];
+
+    /// What the GPU's reserve rounds when it is 16-bit (`RnnSpec::reserve_precision`):
+    /// h_{t-1}, the dW_hh GEMM's operand, stays f32.
+    pub const GPU_RESERVE: [Saved; 2] = [Saved::Gates, Saved::CPrev];
 
     /// Its name in reports: xg, hg, h_prev, c_prev.
     pub fn name(self) -> &'static str {
@@ -176,15 +183,28 @@ impl Saved {
             Saved::Hg => "hg",
             Saved::HPrev => "h_prev",
             Saved::CPrev => "c_prev",
+            Saved::Gates => "xg+hg",
         }
     }
 }
 
 impl Forward {
+    /// Rounds what the GPU's reserve space keeps in 16 bits for this model
+    /// (`RnnSpec::reserve_precision`; `Saved::GPU_RESERVE`), so that `backward` computes the
+    /// gradients the GPU's training does. Nothing changes for an f32 reserve.
+    pub fn round_reserve(&mut self) {
+        let p = self.spec.reserve_precision();
+        if p.is_16bit() {
+            self.round_saved(p, &Saved::GPU_RESERVE);
+        }
+    }
+
     /// Rounds the saved activations `which` of every step to `p` (nearest, ties to even),
     /// as storing them in that precision would: `backward` then computes the gradient a
     /// reserve space in `p` gives. The forward results (output, h_n, c_n) are untouched.
     pub fn round_saved(&mut self, p: Precision, which: &[Saved]) {
+        let h = self.spec.hidden_size;
+        let split = self.spec.cell.cell().split_h;
         for rec in self.records.iter_mut().flatten() {
             for &s in which {
                 let v = match s {
@@ -192,6 +212,23 @@ impl Forward {
                     Saved::Hg => &mut rec.hg,
                     Saved::HPrev => &mut rec.h_prev,
                     Saved::CPrev => &mut rec.c_prev,
+                    Saved::Gates => {
+                        // linear cells keep no hg; padded steps keep nothing
+                        let has_hg = rec.hg.len() == rec.xg.len();
+                        for k in 0..rec.xg.len() {
+                            let hg = if has_hg { rec.hg[k] } else { 0.0 };
+                            if split && k / h == 2 {
+                                rec.xg[k] = p.round(rec.xg[k]);
+                                rec.hg[k] = p.round(hg);
+                            } else {
+                                rec.xg[k] = p.round(rec.xg[k] + hg);
+                                if has_hg {
+                                    rec.hg[k] = 0.0;
+                                }
+                            }
+                        }
+                        continue;
+                    }
                 };
                 v.iter_mut().for_each(|x| *x = p.round(*x));
             }
@@ -200,6 +237,7 @@ impl Forward {
 }
 
 /// Forward results plus what backward needs.
+#[derive(Clone)]
 pub struct Forward {
     /// The model that ran.
     pub spec: RnnSpec,

@@ -133,6 +133,18 @@ impl RnnSpec {
         }
     }
 
+    /// How training's forward keeps the pre-activations and c_{t-1} that backward reads
+    /// (the reserve space): in the weights' precision for the cells with W_hh, so that
+    /// 16-bit training keeps them in 16 bits; in f32 for the linear cells, whose reserve
+    /// (xg and h_{t-1}) the projection GEMM and the scan write.
+    pub fn reserve_precision(&self) -> Precision {
+        if self.recurrent_weights() {
+            self.precision
+        } else {
+            Precision::F32
+        }
+    }
+
     /// Whether the layers have W_hh (every cell but the linear ones).
     pub fn recurrent_weights(&self) -> bool {
         !self.cell.linear()

@@ -920,7 +920,8 @@ fn stability_compares_cells_side_by_side() {
 
 /// `--precision` as a user runs it: `forward` with f16 and bf16 weights writes its output
 /// (tagged with the precision) within the rounding's reach of PyTorch's f32 result, and
-/// `bench --precision f32,f16` reports half the weight bytes for f16.
+/// `bench --precision f32,f16` reports half the weight bytes for f16 and, training, under
+/// 40% of the reserve bytes.
 #[test]
 fn precision_flag_runs_forward_and_bench_in_16_bits() {
     let want = TensorFile::open(fixture("interop_lstm_l2_bi.expected.safetensors")).unwrap();
@@ -953,6 +954,20 @@ fn precision_flag_runs_forward_and_bench_in_16_bits() {
     assert_eq!(r[1]["workload"]["precision"], "f16");
     assert!(r.iter().all(|c| c["check_ok"] == true && c["bytes_per_step"].as_f64().unwrap() > 0.0));
     assert!(bytes(1) < 0.55 * bytes(0), "{} vs {}", bytes(1), bytes(0));
+    // training: the f16 run keeps its reserve in 16 bits (odd T: a half-used last word)
+    // and its gradients pass the check against the reference that rounds it the same way
+    let st = bin()
+        .args(["bench", "--cell", "lstm", "--batch", "3", "--input", "12", "--hidden", "20"])
+        .args(["--seq", "9", "--mode", "train", "--precision", "f32,f16", "--runs", "1"])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let r = v["results"].as_array().unwrap();
+    assert!(r.iter().all(|c| c["check_ok"] == true), "{r:?}");
+    let reserve = |i: usize| r[i]["reserve_bytes"].as_f64().unwrap();
+    assert!(reserve(1) < 0.4 * reserve(0), "{} vs {}", reserve(1), reserve(0));
 }
 
 /// `--precision` on `grad`, `train`, `trace` and `validate` as a user runs them: grad's

@@ -20,7 +20,8 @@ const SIXTEEN: [Precision; 2] = [Precision::F16, Precision::Bf16];
 /// The smoke matrix (every cell, two layers both ways with lengths at H = 17, and a ragged
 /// row block at H = 36) with f16 and bf16 weights: every variant, forward in both load
 /// modes (the packed weights load as u32 pairs or as one u64), backward in the default
-/// one, each within f32's tolerances of the reference on the rounded weights.
+/// one, each within f32's tolerances of the reference on the rounded weights (and, for
+/// backward, the rounded reserve: `check_backward`).
 #[test]
 fn every_variant_matches_the_rounded_reference() {
     let mut failures = vec![];
@@ -222,6 +223,102 @@ fn mixed_precision_training_updates_f32_masters() {
     }
 }
 
+/// Training with 16-bit weights keeps its reserve space (the gates' pre-activations and
+/// c_{t-1}) in 16 bits: every variant's gradients sit on the reference that rounds those
+/// activations (`Saved::GPU_RESERVE`), at least 4 times closer (2-norm) than to the
+/// reference that keeps them exact, with an odd T (the last word half used) and padded
+/// rows. For LSTM it keeps under 40% of f32's bytes per layer (3.5 of 10 floats per unit
+/// and step: the sums xg + hg and c_{t-1} in 16 bits, h_{t-1} in f32, no xg).
+#[test]
+fn training_keeps_a_16_bit_reserve_that_the_reference_models() {
+    use wgpu_rnn::gpu::layout::ReserveLayout;
+    use wgpu_rnn::validate::Case;
+    let gpu = gpu();
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::RnnTanh] {
+        let case = Case {
+            cell,
+            input: 9,
+            hidden: 20,
+            layers: 2,
+            bidirectional: true,
+            t: 7,
+            b: 3,
+            lengths: true,
+        };
+        for p in SIXTEEN {
+            let prep = prepare_at(case, 41, p).unwrap();
+            let spec = prep.weights.spec;
+            assert_eq!(spec.reserve_precision(), p);
+            let n_state = spec.num_layers * spec.directions() * case.b * spec.hidden_size;
+            let noise = |n: usize, k: usize| -> Vec<f32> {
+                (0..n).map(|i| (((i * 7919 + k * 104729) % 2001) as f32 / 1000.0) - 1.0).collect()
+            };
+            let dy = noise(prep.want.output.len(), 1);
+            let dhn = noise(n_state, 2);
+            let dcn = spec.cell.has_cell_state().then(|| noise(n_state, 3));
+            let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let exact = reference::backward(
+                &prep.rounded,
+                &prep.want,
+                &f64s(&dy),
+                Some(&f64s(&dhn)),
+                dcn.as_deref().map(f64s).as_deref(),
+            )
+            .unwrap();
+            let mut rounded_fwd = prep.want.clone();
+            rounded_fwd.round_saved(p, &reference::Saved::GPU_RESERVE);
+            let rounded = reference::backward(
+                &prep.rounded,
+                &rounded_fwd,
+                &f64s(&dy),
+                Some(&f64s(&dhn)),
+                dcn.as_deref().map(f64s).as_deref(),
+            )
+            .unwrap();
+            let model = GpuModel::new(gpu, &prep.weights).unwrap();
+            let input = Input {
+                t: case.t,
+                b: case.b,
+                x: &prep.x,
+                h0: Some(&prep.h0),
+                c0: prep.c0.as_deref(),
+                lengths: prep.lengths.as_deref(),
+            };
+            let grad = GradInput { d_output: &dy, d_h_n: Some(&dhn), d_c_n: dcn.as_deref() };
+            for v in training_variants_for(gpu, &spec) {
+                let got = model.forward_backward(gpu, &input, &grad, Some(v)).unwrap();
+                // ‖got - want‖ over every gradient tensor
+                let dist = |want: &reference::Grads| -> f64 {
+                    let mut pairs: Vec<(Vec<f64>, &[f64])> = got
+                        .weights
+                        .named()
+                        .into_iter()
+                        .zip(want.weights.named())
+                        .map(|((_, _, g), (_, _, w))| (g.clone(), w.as_slice()))
+                        .collect();
+                    pairs.push((f64s(&got.x), &want.x));
+                    pairs.push((f64s(&got.h0), &want.h0));
+                    pairs.push((f64s(&got.c0), &want.c0));
+                    let sq = pairs.iter().flat_map(|(g, w)| g.iter().zip(*w));
+                    sq.map(|(g, w)| (g - w).powi(2)).sum::<f64>().sqrt()
+                };
+                let (to_rounded, to_exact) = (dist(&rounded), dist(&exact));
+                assert!(
+                    to_rounded * 4.0 < to_exact,
+                    "{cell} {p} {v}: {to_rounded:.3e} from the rounded-reserve reference, \
+                     {to_exact:.3e} from the exact one"
+                );
+            }
+        }
+    }
+    let lstm = RnnSpec::new(CellKind::Lstm, 256, 256);
+    let f32_bytes = ReserveLayout::of(&lstm, 100, 64).bytes(2);
+    for p in SIXTEEN {
+        let bytes = ReserveLayout::of(&lstm.with_precision(p), 100, 64).bytes(2);
+        assert!(10 * bytes < 4 * f32_bytes, "{p}: {bytes} of f32's {f32_bytes} bytes");
+    }
+}
+
 /// A 16-bit model saves F16 / BF16 tensors (half the bytes) and loads back bit for bit:
 /// the device holds exactly the file's values, and reading them back gives them again.
 #[test]
@@ -252,7 +349,7 @@ fn sixteen_bit_files_keep_their_dtype_and_load_exactly() {
         let model = GpuModel::new(gpu, &loaded).unwrap();
         assert_eq!(model.read_weights(gpu).unwrap(), w, "{p}: the device's values");
         assert!(model.weight_bytes() * 10 < GpuModel::new(gpu, &w32).unwrap().weight_bytes() * 6);
-        // gradients of a 16-bit model are those of its rounded weights
+        // gradients of a 16-bit model are those of its rounded weights and reserve
         let (t, b) = (3, 2);
         let x = f32s(&random_vec(t * b * 10, 3, 1.0));
         let dy = vec![1.0f32; t * b * 18];
@@ -265,9 +362,10 @@ fn sixteen_bit_files_keep_their_dtype_and_load_exactly() {
             )
             .unwrap();
         let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-        let fwd =
+        let mut fwd =
             reference::forward(&w, &SeqBatch { t, b, x: &xs, h0: None, c0: None, lengths: None })
                 .unwrap();
+        fwd.round_reserve();
         let dyd = vec![1.0; dy.len()];
         let want = reference::backward(&w, &fwd, &dyd, None, None).unwrap();
         for ((name, _, g), (_, _, r)) in got.weights.named().into_iter().zip(want.weights.named()) {

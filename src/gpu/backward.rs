@@ -9,6 +9,7 @@ use super::kernels::Variant;
 use super::layout::{hp, pad_rows, param_layout_reads, param_layout_unpack, unpad_rows, Input};
 use super::model::GpuModel;
 use super::profile::Profiler;
+use super::recurrence::Reserve;
 use crate::error::{check_finite, Error, Result};
 use crate::spec::RnnSpec;
 use crate::weights::Weights;
@@ -342,16 +343,21 @@ impl GpuModel {
             self.encode_train(plan, &mut enc, None, true);
             gpu.queue.submit([enc.finish()]);
             let tl = &plan.layers[s.num_layers - 1];
-            // linear cells keep no hg (no W_hh): their gates read xg alone
-            let hg = if s.recurrent_weights() { t * b * d * g * h } else { 0 };
+            let rs = &tl.reserve;
+            // (linear cells keep no hg, no W_hh: their gates read xg alone; a 16-bit
+            // reserve keeps no xg)
+            let xg = if rs.precision.is_16bit() { 0 } else { t * b * d * g * h };
             Ok(gpu.stage_at(&[
                 (&tl.trace_dh, 0, t * b * d * hpad),
                 (&tl.trace_dh, tl.trace_dc_off, t * b * d * hpad),
-                (&tl.reserve.xg, 0, t * b * d * g * h),
-                (&tl.reserve.hg, 0, hg),
+                (&rs.xg, 0, xg),
+                (&rs.hg, 0, rs.hg_len),
+                (&rs.hg, rs.cprev_off, rs.cprev_len),
             ]))
         })?;
-        let got = gpu.fetch(staged).await?;
+        let mut got = gpu.fetch(staged).await?;
+        let [xg, hg, cprev] = [2, 3, 4].map(|i| std::mem::take(&mut got[i]));
+        let (xg, hg, _) = Reserve::unpack(&s, t, b, xg, hg, cprev);
         let dh = dir0_units(&got[0], t * b, d, h);
         let dc = s.cell.has_cell_state().then(|| dir0_units(&got[1], t * b, d, h));
         let dir0 = |v: &[f32], width: usize| -> Vec<f64> {
@@ -359,9 +365,9 @@ impl GpuModel {
                 .flat_map(|row| v[row * d * width..][..width].iter().map(|&x| x as f64))
                 .collect()
         };
-        // (linear cells read no hg: got[3] is empty)
-        let hg = if got[3].is_empty() { vec![] } else { dir0(&got[3], g * h) };
-        let gates = activated_gates(&s, t * b, &dir0(&got[2], g * h), &hg);
+        // (linear cells read no hg: it is empty)
+        let hg = if hg.is_empty() { vec![] } else { dir0(&hg, g * h) };
+        let gates = activated_gates(&s, t * b, &dir0(&xg, g * h), &hg);
         Ok(Trace { dh, dc, gates })
     }
 }
@@ -464,20 +470,22 @@ impl GpuModel {
             gpu.queue.submit([enc.finish()]);
             let tl = &plan.layers[layer];
             let rs = &tl.reserve;
-            let cprev = if s.cell.has_cell_state() { t * b * d * h } else { 0 };
-            // linear cells keep no hg (no W_hh): their gates read xg alone
-            let hg = if s.recurrent_weights() { t * b * d * g * h } else { 0 };
+            // (linear cells keep no hg, no W_hh: their gates read xg alone; a 16-bit
+            // reserve keeps no xg)
+            let xg = if rs.precision.is_16bit() { 0 } else { t * b * d * g * h };
             let top = &plan.layers[s.num_layers - 1];
             Ok(gpu.stage_at(&[
                 (&tl.out, 0, t * b * d * hpad),
-                (&rs.xg, 0, t * b * d * g * h),
-                (&rs.hg, 0, hg),
-                (&rs.hg, rs.cprev_off, cprev),
+                (&rs.xg, 0, xg),
+                (&rs.hg, 0, rs.hg_len),
+                (&rs.hg, rs.cprev_off, rs.cprev_len),
                 (&plan.c_n, 0, n_state * h),
                 (&top.trace_dh, 0, if traced { t * b * d * hpad } else { 0 }),
             ]))
         })?;
-        let got = gpu.fetch(staged).await?;
+        let mut got = gpu.fetch(staged).await?;
+        let [xg, hg, cprev] = [1, 2, 3].map(|i| std::mem::take(&mut got[i]));
+        let (xg, hg, cprev) = Reserve::unpack(&s, t, b, xg, hg, cprev);
         let dh = traced.then(|| dir0_units(&got[5], t * b, d, h));
         // Row r's slice of `width` values for this direction.
         let pick = |v: &[f32], width: usize, keep: usize| -> Vec<f32> {
@@ -487,16 +495,16 @@ impl GpuModel {
         };
         let hs = pick(&got[0], hpad, h);
         let as64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<f64>>();
-        let xg = as64(pick(&got[1], g * h, g * h));
-        // (linear cells read no hg: got[2] is empty)
-        let hg = if got[2].is_empty() { vec![] } else { as64(pick(&got[2], g * h, g * h)) };
+        let xg = as64(pick(&xg, g * h, g * h));
+        // (linear cells read no hg: it is empty)
+        let hg = if hg.is_empty() { vec![] } else { as64(pick(&hg, g * h, g * h)) };
         let gates: Vec<f32> =
             activated_gates(&s, t * b, &xg, &hg).into_iter().map(|x| x as f32).collect();
         // c_t is the c_{t-1} the next step kept; the last step's is c_n (the reverse
         // direction runs backwards in time: its next step is t-1, its last is step 0).
         let len = |row: usize| input.lengths.map_or(t, |l| l[row] as usize);
         let c = if s.cell.has_cell_state() {
-            let cprev = pick(&got[3], h, h);
+            let cprev = pick(&cprev, h, h);
             let c_n = &got[4][((layer * d + dir) * b) * h..((layer * d + dir) * b + b) * h];
             let mut c = vec![0.0f32; t * b * h];
             for st in 0..t {

@@ -14,7 +14,8 @@
 //!   per layer l: the reserve (recurrence.rs); out_l [R, D*Hp]
 //!                dw_ih_l [D*G*H, Kp_l]; dw_hh_l [D, G*H, Hp]; db_ih_l, db_hh_l [D*G*H]
 //!                dx_l [R, Kp_l] (dL/d input of layer l = dL/d out_{l-1})
-//!   shared:      dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0; dgx only for
+//!   shared:      xg [R, D*G*H] in 16 bits (every layer's projection; Reserve)
+//!                dgx, dgh [R, D*GHp] (columns GH..GHp of each direction stay 0; dgx only for
 //!                cells with a split h part: for the others dGx = dGh and dgh serves both);
 //!                dout [R, D*Hp] (user's dL/d output); dh_carry [D, B, Hp] (dgh's tail);
 //!                dc [D, B, H];
@@ -33,7 +34,7 @@ use super::kernels::{
     self, persistent_chunk, Variant, GEMM_SUBGROUP_ROWS, LAVAPIPE_LOOP_BUDGET, LAVAPIPE_LOOP_LIMIT,
     SUBGROUP_LANES,
 };
-use super::layout::{hp, step_entries, write_input, Input, LayerWeights};
+use super::layout::{hp, step_entries, write_input, Input, LayerWeights, ReserveLayout};
 use super::profile::{self, Profiler};
 use super::recurrence::{LayerIo, Recipe, Recurrence, Reserve, States};
 use super::shaders;
@@ -129,7 +130,15 @@ pub(crate) struct LayerBuffers {
 }
 
 impl LayerBuffers {
-    fn new(gpu: &Gpu, spec: &RnnSpec, lw: &LayerWeights, r: usize, trace: bool) -> Self {
+    fn new(
+        gpu: &Gpu,
+        spec: &RnnSpec,
+        lw: &LayerWeights,
+        (t, b): (usize, usize),
+        shared_xg: Option<&wgpu::Buffer>,
+        trace: bool,
+    ) -> Self {
+        let r = t * b;
         let (d, gh, hpad) =
             (spec.directions(), spec.gates() * spec.hidden_size, hp(spec.hidden_size));
         let f = 4u64;
@@ -137,7 +146,7 @@ impl LayerBuffers {
         // linear cells have no W_hh, b_hh: 16-byte stand-ins for their gradients
         let hh = if spec.recurrent_weights() { d * gh } else { 0 };
         LayerBuffers {
-            reserve: Reserve::new(gpu, spec, r),
+            reserve: Reserve::new(gpu, spec, t, b, shared_xg),
             out: gpu.storage("out", (r * d * hpad) as u64 * f),
             dw_ih: gpu.storage("dw_ih", (d * gh * lw.kp) as u64 * f),
             dw_hh: gpu.storage("dw_hh", (hh * hpad).max(4) as u64 * f),
@@ -248,9 +257,15 @@ impl GradPlan {
         let x = gpu.storage("x", (r * hp(s.input_size)) as u64 * f);
         let lengths = gpu.storage("lengths", b as u64 * 4);
 
-        // Per layer: the reserve, the output, the gradients.
-        let layers: Vec<LayerBuffers> =
-            weights.iter().map(|lw| LayerBuffers::new(gpu, s, lw, r, trace)).collect();
+        // Per layer: the reserve, the output, the gradients. A 16-bit reserve does not keep
+        // xg, so the layers' projections share one buffer.
+        let shared_xg = ReserveLayout::of(s, t, b)
+            .shared_xg
+            .then(|| gpu.storage("xg (shared)", (r * d * gh) as u64 * f));
+        let layers: Vec<LayerBuffers> = weights
+            .iter()
+            .map(|lw| LayerBuffers::new(gpu, s, lw, (t, b), shared_xg.as_ref(), trace))
+            .collect();
 
         // Training's forward: the same recurrence as inference, keeping the reserve.
         let recipe = Recipe::training(gpu, requested, variant);

@@ -20,6 +20,63 @@ pub fn hp(h: usize) -> usize {
     h.div_ceil(4) * 4
 }
 
+/// Elements (f32, or u32 words of two 16-bit steps) of one layer's reserve space for T
+/// steps of B rows: what recurrence.rs's `Reserve` allocates. In 16 bits
+/// (`RnnSpec::reserve_precision`) hg and cprev hold steps t and t+1 in one word and the
+/// layers share one xg (`shared_xg`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReserveLayout {
+    /// xg [T*B, D*G*H] f32
+    pub xg: usize,
+    /// hg [rows, D*G*H] (0: linear cells)
+    pub hg: usize,
+    /// where cprev starts in hg's buffer (a multiple of 4)
+    pub cprev_off: usize,
+    /// cprev [rows, D*H]: LSTM's c_{t-1}; in 16 bits also GRU's xg_n (else 0)
+    pub cprev: usize,
+    /// hprev [T*B, D*Hp] f32
+    pub hprev: usize,
+    /// whether every layer's projection shares one xg
+    pub shared_xg: bool,
+}
+
+impl ReserveLayout {
+    /// The layout of `s` for T steps of B rows.
+    pub fn of(s: &RnnSpec, t: usize, b: usize) -> Self {
+        let (h, d, gh) = (s.hidden_size, s.directions(), s.gates() * s.hidden_size);
+        let sixteen = s.reserve_precision().is_16bit();
+        let rows = if sixteen { t.div_ceil(2) * b } else { t * b };
+        // linear cells keep no hg (they have no W_hh): a stand-in
+        let hg = if s.recurrent_weights() { rows * d * gh } else { 0 };
+        let aux = s.cell.has_cell_state() || (sixteen && s.cell.cell().split_h);
+        ReserveLayout {
+            xg: t * b * d * gh,
+            hg,
+            cprev_off: if s.recurrent_weights() { hp(hg) } else { 4 },
+            cprev: if aux { rows * d * h } else { 0 },
+            hprev: t * b * d * hp(h),
+            shared_xg: sixteen && s.recurrent_weights(),
+        }
+    }
+
+    /// Bytes training's forward keeps for backward over L layers: xg, hg, cprev and hprev
+    /// per layer, or without xg when the layers share it.
+    pub fn bytes(&self, layers: usize) -> u64 {
+        let xg = if self.shared_xg { 0 } else { self.xg };
+        4 * (layers * (xg + self.cprev_off + self.cprev + self.hprev)) as u64
+    }
+
+    /// Bytes of the xg the layers share (a workspace of the forward, not kept: 0 when each
+    /// layer keeps its own).
+    pub fn shared_bytes(&self) -> u64 {
+        if self.shared_xg {
+            4 * self.xg as u64
+        } else {
+            0
+        }
+    }
+}
+
 /// Copies `rows` rows of `cols` values into rows of `cols_p` (zero padded).
 pub fn pad_rows(src: &[f32], rows: usize, cols: usize, cols_p: usize) -> Vec<f32> {
     let mut out = vec![0.0; rows * cols_p];

@@ -21,11 +21,11 @@ use super::kernels::{
     persistent_subgroup_kernel, scan_kernel, step_groups, step_kernel, step_subgroup_rows,
     GemmVariant, PersistentShape, Variant,
 };
-use super::layout::{hp, step_entries, step_params, LayerWeights};
+use super::layout::{hp, step_entries, step_params, LayerWeights, ReserveLayout};
 use super::profile::{self, Profiler};
 use super::shaders;
 use crate::error::Result;
-use crate::spec::RnnSpec;
+use crate::spec::{Precision, RnnSpec};
 use std::sync::Arc;
 
 /// How the recurrent kernel loops over time.
@@ -117,29 +117,94 @@ impl Recipe {
 /// GRU's h part of n; the rest stays 0), hprev [R, D*Hp], cprev [R, D*H]. cprev is the tail
 /// of hg's buffer from `cprev_off`: one storage binding fewer for the step and backward
 /// kernels, which must fit WebGPU's per-stage limit.
+///
+/// In 16 bits (`RnnSpec::reserve_precision`, reserve_16.wgsl) hg and cprev hold two steps
+/// per u32 word ([T/2*B, ..] rows), hg the sums xg + hg the gates are recomputed from and,
+/// for GRU, cprev the x part of n; backward then reads no xg, so every layer's projection
+/// shares one xg buffer. h_{t-1} stays f32: it is the dW_hh GEMM's operand.
 pub(crate) struct Reserve {
     pub(crate) xg: wgpu::Buffer,
     /// hg, then cprev from `cprev_off`
     pub(crate) hg: wgpu::Buffer,
     pub(crate) hprev: wgpu::Buffer,
-    /// floats before cprev in `hg` (a multiple of 4, for vec4 loads)
+    /// elements (f32 or u32 words) before cprev in `hg` (a multiple of 4, for vec4 loads)
     pub(crate) cprev_off: usize,
+    /// how hg and cprev are stored
+    pub(crate) precision: Precision,
+    /// elements of hg and of cprev
+    pub(crate) hg_len: usize,
+    pub(crate) cprev_len: usize,
 }
 
 impl Reserve {
-    /// Zeroed reserve buffers for R rows.
-    pub(crate) fn new(gpu: &Gpu, spec: &RnnSpec, r: usize) -> Reserve {
-        let (h, d, gh) = (spec.hidden_size, spec.directions(), spec.gates() * spec.hidden_size);
+    /// Zeroed reserve buffers for T steps of B rows (`ReserveLayout`); `shared_xg` is the
+    /// projection buffer the layers share in 16 bits (None: one of its own).
+    pub(crate) fn new(
+        gpu: &Gpu,
+        spec: &RnnSpec,
+        t: usize,
+        b: usize,
+        shared_xg: Option<&wgpu::Buffer>,
+    ) -> Reserve {
+        let l = ReserveLayout::of(spec, t, b);
         let f = 4u64;
-        // linear cells keep no hg (they have no W_hh): a stand-in
-        let cprev_off = if spec.recurrent_weights() { hp(r * d * gh) } else { 4 };
-        let cprev = if spec.cell.has_cell_state() { r * d * h } else { 0 };
         Reserve {
-            xg: gpu.storage("xg", (r * d * gh) as u64 * f),
-            hg: gpu.storage("hg and cprev", (cprev_off + cprev) as u64 * f),
-            hprev: gpu.storage("hprev", (r * d * hp(h)) as u64 * f),
-            cprev_off,
+            xg: shared_xg.cloned().unwrap_or_else(|| gpu.storage("xg", l.xg as u64 * f)),
+            hg: gpu.storage("hg and cprev", (l.cprev_off + l.cprev) as u64 * f),
+            hprev: gpu.storage("hprev", l.hprev as u64 * f),
+            cprev_off: l.cprev_off,
+            precision: spec.reserve_precision(),
+            hg_len: l.hg,
+            cprev_len: l.cprev,
         }
+    }
+
+    /// The pre-activations and c_{t-1} of every step in the f32 layout (xg, hg
+    /// [T*B, D*G*H], cprev [T*B, D*H]) from the staged xg, hg and cprev (`hg_len` and
+    /// `cprev_len` elements; u32 words in 16 bits, as f32 bits).
+    pub(crate) fn unpack(
+        spec: &RnnSpec,
+        t: usize,
+        b: usize,
+        xg: Vec<f32>,
+        hg: Vec<f32>,
+        cprev: Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let precision = spec.reserve_precision();
+        if !precision.is_16bit() {
+            return (xg, hg, cprev);
+        }
+        // step t, row b of a [T/2*B, width] word buffer
+        let value = |v: &[f32], width: usize, row: usize, col: usize| -> f32 {
+            let (tt, bb) = (row / b, row % b);
+            let word = v[((tt / 2) * b + bb) * width + col].to_bits();
+            let bits = if tt % 2 == 0 { word & 0xffff } else { word >> 16 };
+            precision.from_bits(bits as u16)
+        };
+        let (h, d) = (spec.hidden_size, spec.directions());
+        let gh = spec.gates() * h;
+        let split = spec.cell.cell().split_h;
+        let (mut xs, mut hs) = (vec![0f32; t * b * d * gh], vec![0f32; t * b * d * gh]);
+        let mut cs = vec![0f32; if spec.cell.has_cell_state() { t * b * d * h } else { 0 }];
+        for row in 0..t * b {
+            for col in 0..d * gh {
+                let v = value(&hg, d * gh, row, col);
+                let (dir, unit) = (col / gh, col % gh);
+                if split && unit / h == 2 {
+                    // GRU's n: hg_n here, xg_n in cprev
+                    hs[row * d * gh + col] = v;
+                    xs[row * d * gh + col] = value(&cprev, d * h, row, dir * h + unit % h);
+                } else {
+                    xs[row * d * gh + col] = v;
+                }
+            }
+            if !cs.is_empty() {
+                for col in 0..d * h {
+                    cs[row * d * h + col] = value(&cprev, d * h, row, col);
+                }
+            }
+        }
+        (xs, hs, cs)
     }
 }
 

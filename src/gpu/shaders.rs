@@ -54,6 +54,9 @@ const WEIGHTS_F32: &str = include_str!("../../shaders/weights_f32.wgsl");
 const WEIGHTS_F16: &str = include_str!("../../shaders/weights_f16.wgsl");
 const WEIGHTS_BF16: &str = include_str!("../../shaders/weights_bf16.wgsl");
 const PACK_WEIGHTS: &str = include_str!("../../shaders/pack_weights.wgsl");
+const ROUND16: &str = include_str!("../../shaders/round16.wgsl");
+const RESERVE_F32: &str = include_str!("../../shaders/reserve_f32.wgsl");
+const RESERVE_16: &str = include_str!("../../shaders/reserve_16.wgsl");
 
 /// Lanes the subgroup kernels broadcast across (their workgroup is one subgroup).
 pub const SUBGROUP_LANES: u32 = 8;
@@ -72,8 +75,10 @@ pub struct KernelSource {
     pub uniform_size: u64,
     /// WGSL without the loads prelude.
     pub body: String,
-    /// How the weight matrices it reads (`array<W4>`) are stored: picks the weights
-    /// prelude (weights_f32.wgsl, weights_f16.wgsl or weights_bf16.wgsl).
+    /// How the weight matrices it reads (`array<W4>`) are stored, and with them training's
+    /// reserve space (`array<Saved>`): picks the weights prelude (weights_f32.wgsl,
+    /// weights_f16.wgsl or weights_bf16.wgsl) and the reserve prelude (reserve_f32.wgsl or
+    /// reserve_16.wgsl).
     pub weights: Precision,
     /// Every storage access of the kernel is kept in bounds by its own clamps and early
     /// returns (register-blocked GEMMs and forward steps), so the context may build it
@@ -118,14 +123,16 @@ impl KernelSource {
     }
 
     /// The whole module: the loads prelude (`V4`, `ld4`; u64 pairs when `wide`), the
-    /// weights prelude (`W4`, `ldw4`) of `self.weights`, then the body.
+    /// weights prelude (`W4`, `ldw4`) and the reserve prelude (`Saved`, `saved_*`) of
+    /// `self.weights`, then the body.
     pub fn wgsl(&self, wide: bool) -> String {
         let weights = match self.weights {
             Precision::F32 => WEIGHTS_F32,
             Precision::F16 => WEIGHTS_F16,
             Precision::Bf16 => WEIGHTS_BF16,
         };
-        format!("{}\n{weights}\n{}", if wide { LOADS_WIDE } else { LOADS_VEC4 }, self.body)
+        let loads = if wide { LOADS_WIDE } else { LOADS_VEC4 };
+        format!("{loads}\n{weights}\n{}\n{}", reserve_prelude(self.weights), self.body)
     }
 
     /// Which bindings of `bindings` the WGSL declares (`@binding(i)` outside comments):
@@ -155,6 +162,20 @@ impl KernelSource {
             .filter(|(b, &d)| d && !matches!(b, Binding::Uniform { .. }))
             .count() as u32
     }
+}
+
+/// The reserve prelude of a precision: reserve_f32.wgsl, or reserve_16.wgsl after
+/// round16.wgsl (bits16) and its format.
+fn reserve_prelude(p: Precision) -> String {
+    match p {
+        Precision::F32 => RESERVE_F32.to_string(),
+        _ => format!("{}\n{ROUND16}\n{RESERVE_16}", bf16_const(p)),
+    }
+}
+
+/// `const BF16: bool`, the format round16.wgsl's bits16 rounds to.
+fn bf16_const(p: Precision) -> String {
+    format!("const BF16: bool = {};", p == Precision::Bf16)
 }
 
 fn size<T>() -> usize {
@@ -606,7 +627,7 @@ pub fn optim() -> KernelSource {
 
 /// Rounds an f32 weight matrix to `p` (F16 or BF16) and packs it (pack_weights.wgsl).
 pub fn pack_weights(p: Precision) -> KernelSource {
-    let body = format!("const BF16: bool = {};\n{PACK_WEIGHTS}", p == Precision::Bf16);
+    let body = format!("{}\n{ROUND16}\n{PACK_WEIGHTS}", bf16_const(p));
     let size = size::<abi::PackParams>();
     KernelSource::new(format!("pack_weights/{}", p.name()), "main", &abi::PACK_BINDINGS, size, body)
 }

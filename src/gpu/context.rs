@@ -256,10 +256,11 @@ impl Gpu {
         let entry = src.entry;
         let unchecked = src.trusted && !self.caps.bounds_checks;
         let key = &format!(
-            "{}#{entry}#{}#{}{}",
+            "{}#{entry}#{}#{}#reserve-{}{}",
             src.key,
             if wide { "wide" } else { "vec4" },
             src.weights,
+            src.reserve,
             if unchecked { "#unchecked" } else { "" }
         );
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {

@@ -37,7 +37,7 @@ use super::kernels::{
 use super::layout::{hp, step_entries, write_input, Input, LayerWeights, ReserveLayout};
 use super::profile::{self, Profiler};
 use super::recurrence::{LayerIo, Recipe, Recurrence, Reserve, States};
-use super::shaders;
+use super::shaders::{self, Storage};
 use crate::error::{Error, Result};
 use crate::spec::{CellKind, RnnSpec};
 use std::sync::Arc;
@@ -315,13 +315,13 @@ impl GradPlan {
             let src =
                 shaders::persistent_backward_subgroup(s.cell, aligned, prow, wgp, ghp4, chunk);
             (
-                gpu.kernel(&src.with_weights(s.precision))?,
+                gpu.kernel(&src.with_storage(Storage::training(s)))?,
                 (b.div_ceil(prow) as u32, d as u32, 1),
                 chunk,
             )
         } else {
             let src = shaders::backward_step(s.cell, aligned, sg.then_some(rows));
-            let k = gpu.kernel(&src.with_weights(s.precision))?;
+            let k = gpu.kernel(&src.with_storage(Storage::training(s)))?;
             let groups = if sg {
                 let x = unit_chunks.div_ceil(SUBGROUP_LANES as usize) as u32;
                 (x, b.div_ceil(rows) as u32, d as u32)

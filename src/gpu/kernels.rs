@@ -4,7 +4,7 @@
 use super::abi::{self, storage_buffers};
 use super::context::{Gpu, Kernel};
 pub use super::layout::hp;
-use super::shaders::{self, Gemm, Step, StepBarrier};
+use super::shaders::{self, Gemm, Step, StepBarrier, Storage};
 pub use super::shaders::{cell_source, step_subgroup_units, unroll, unroll_rows, SUBGROUP_LANES};
 use crate::error::{Error, Refusal, Result};
 use crate::spec::{CellKind, Precision, RnnSpec};
@@ -440,19 +440,19 @@ pub fn step_groups(variant: Variant, cell: CellKind, h: usize, b: usize) -> (usi
     }
 }
 
-/// The per-step fused kernel of a variant for a cell, batch size and weight precision.
+/// The per-step fused kernel of a variant for a cell, batch size and storage.
 pub fn step_kernel(
     gpu: &Gpu,
     variant: Variant,
     cell: CellKind,
     b: usize,
-    weights: Precision,
+    storage: Storage,
 ) -> Result<Arc<Kernel>> {
     let kind = match variant {
         Variant::Tiled => Step::Tiled,
         Variant::Register => Step::Register,
         Variant::Subgroup => Step::Subgroup { rows: step_subgroup_rows(b) },
-        Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false, weights),
+        Variant::FusedSubgroup => return fused_kernel(gpu, cell, b, None, false, storage),
         Variant::Persistent | Variant::PersistentSubgroup | Variant::FusedPersistent => {
             return Err(Error::Config("persistent variants have no per-step kernel".into()))
         }
@@ -460,7 +460,7 @@ pub fn step_kernel(
             return Err(Error::Config("the scan variants have no per-step kernel".into()))
         }
     };
-    gpu.kernel(&shaders::step(kind, cell).with_weights(weights))
+    gpu.kernel(&shaders::step(kind, cell).with_storage(storage))
 }
 
 /// The fused step kernel (step_fused_subgroup.wgsl) for a cell and batch size: one step
@@ -472,11 +472,11 @@ pub fn fused_kernel(
     b: usize,
     chunk: Option<usize>,
     train: bool,
-    weights: Precision,
+    storage: Storage,
 ) -> Result<Arc<Kernel>> {
     let rows = step_subgroup_rows(b);
     let src = shaders::step_fused(cell, rows, chunk, train, step_barrier(gpu));
-    gpu.kernel(&src.with_weights(weights))
+    gpu.kernel(&src.with_storage(storage))
 }
 
 /// The barrier between fused-persistent's steps (its workgroup is one subgroup). On
@@ -629,11 +629,11 @@ pub fn persistent_kernel(
     cell: CellKind,
     hidden: usize,
     shape: PersistentShape,
-    weights: Precision,
+    storage: Storage,
 ) -> Result<Arc<Kernel>> {
     let hs4 = shape.rows * hp(hidden) / 4;
     let src = shaders::persistent(cell, hidden, shape.rows, shape.threads, hs4, shape.chunk);
-    gpu.kernel(&src.with_weights(weights))
+    gpu.kernel(&src.with_storage(storage))
 }
 
 /// The register-resident persistent kernel for a cell and H; returns it with the batch
@@ -643,7 +643,7 @@ pub fn persistent_subgroup_kernel(
     cell: CellKind,
     hidden: usize,
     b: usize,
-    weights: Precision,
+    storage: Storage,
 ) -> Result<(Arc<Kernel>, usize)> {
     let rows = b.min(PERSISTENT_SUBGROUP_ROWS);
     // Sizes are compile-time constants of the kernel; bucketing them (chunks of h to the
@@ -653,7 +653,7 @@ pub fn persistent_subgroup_kernel(
     let threads = hidden.div_ceil(32) * 32;
     let chunk = persistent_chunk(rows, hidden);
     let src = shaders::persistent_subgroup(cell, rows, hp4, threads, chunk);
-    Ok((gpu.kernel(&src.with_weights(weights))?, rows))
+    Ok((gpu.kernel(&src.with_storage(storage))?, rows))
 }
 
 /// Steps per dispatch of a persistent kernel whose workgroups own `rows` batch rows of H

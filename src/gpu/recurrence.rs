@@ -23,7 +23,7 @@ use super::kernels::{
 };
 use super::layout::{hp, step_entries, step_params, LayerWeights, ReserveLayout};
 use super::profile::{self, Profiler};
-use super::shaders;
+use super::shaders::{self, Storage};
 use crate::error::Result;
 use crate::spec::{Precision, RnnSpec};
 use std::sync::Arc;
@@ -285,35 +285,32 @@ impl Recurrence {
         let c_state = gpu.storage("c_state", (d * b * h) as u64 * f);
 
         let kp_max = weights.iter().map(|lw| lw.kp).max().unwrap_or(0);
+        let st = if train { Storage::training(s) } else { Storage::inference(s.precision) };
         let (kernel, groups, chunk) = match rec {
             Recurrent::Step(v) => {
                 let g = step_groups(v, s.cell, h, b);
-                (
-                    step_kernel(gpu, v, s.cell, b, s.precision)?,
-                    (g.0 as u32, g.1 as u32, d as u32),
-                    1,
-                )
+                (step_kernel(gpu, v, s.cell, b, st)?, (g.0 as u32, g.1 as u32, d as u32), 1)
             }
             Recurrent::FusedStep => {
                 let g = step_groups(Variant::FusedSubgroup, s.cell, h, b);
                 (
-                    fused_kernel(gpu, s.cell, b, None, train, s.precision)?,
+                    fused_kernel(gpu, s.cell, b, None, train, st)?,
                     (g.0 as u32, g.1 as u32, d as u32),
                     1,
                 )
             }
             Recurrent::PersistentStreamed => {
                 let shape = PersistentShape::new(gpu, s, b)?;
-                let k = persistent_kernel(gpu, s.cell, h, shape, s.precision)?;
+                let k = persistent_kernel(gpu, s.cell, h, shape, st)?;
                 (k, (b.div_ceil(shape.rows) as u32, d as u32, 1), shape.chunk)
             }
             Recurrent::PersistentRegisters => {
-                let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b, s.precision)?;
+                let (k, rows) = persistent_subgroup_kernel(gpu, s.cell, h, b, st)?;
                 (k, (b.div_ceil(rows) as u32, d as u32, 1), persistent_chunk(rows, h))
             }
             Recurrent::FusedPersistent => {
                 let chunk = fused_persistent_chunk(s, b, kp_max, train);
-                let k = fused_kernel(gpu, s.cell, b, Some(chunk), train, s.precision)?;
+                let k = fused_kernel(gpu, s.cell, b, Some(chunk), train, st)?;
                 (k, (b.div_ceil(step_subgroup_rows(b)) as u32, d as u32, 1), chunk)
             }
             Recurrent::Scan(kind) => scan_kernel(gpu, s.cell, kind, false, (h, b, d))?,

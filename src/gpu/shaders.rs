@@ -75,11 +75,12 @@ pub struct KernelSource {
     pub uniform_size: u64,
     /// WGSL without the loads prelude.
     pub body: String,
-    /// How the weight matrices it reads (`array<W4>`) are stored, and with them training's
-    /// reserve space (`array<Saved>`): picks the weights prelude (weights_f32.wgsl,
-    /// weights_f16.wgsl or weights_bf16.wgsl) and the reserve prelude (reserve_f32.wgsl or
-    /// reserve_16.wgsl).
+    /// How the weight matrices it reads (`array<W4>`) are stored: picks the weights
+    /// prelude (weights_f32.wgsl, weights_f16.wgsl or weights_bf16.wgsl).
     pub weights: Precision,
+    /// How training's reserve space (`array<Saved>`) is stored: picks the reserve prelude
+    /// (reserve_f32.wgsl or reserve_16.wgsl).
+    pub reserve: Precision,
     /// Every storage access of the kernel is kept in bounds by its own clamps and early
     /// returns (register-blocked GEMMs and forward steps), so the context may build it
     /// without naga's runtime bounds checks (`Caps::bounds_checks` turns them back on).
@@ -101,6 +102,7 @@ impl KernelSource {
             uniform_size: uniform_size as u64,
             body,
             weights: Precision::F32,
+            reserve: Precision::F32,
             trusted: false,
         }
     }
@@ -117,14 +119,21 @@ impl KernelSource {
         self
     }
 
+    /// This kernel with its operands stored as `st` says.
+    pub fn with_storage(mut self, st: Storage) -> Self {
+        self.weights = st.weights;
+        self.reserve = st.reserve;
+        self
+    }
+
     /// Whether the kernel reads weight matrices (declares an `array<W4>`).
     pub fn reads_weights(&self) -> bool {
         self.body.contains("array<W4>")
     }
 
     /// The whole module: the loads prelude (`V4`, `ld4`; u64 pairs when `wide`), the
-    /// weights prelude (`W4`, `ldw4`) and the reserve prelude (`Saved`, `saved_*`) of
-    /// `self.weights`, then the body.
+    /// weights prelude (`W4`, `ldw4`) of `self.weights`, the reserve prelude (`Saved`,
+    /// `saved_*`) of `self.reserve`, then the body.
     pub fn wgsl(&self, wide: bool) -> String {
         let weights = match self.weights {
             Precision::F32 => WEIGHTS_F32,
@@ -132,7 +141,7 @@ impl KernelSource {
             Precision::Bf16 => WEIGHTS_BF16,
         };
         let loads = if wide { LOADS_WIDE } else { LOADS_VEC4 };
-        format!("{loads}\n{weights}\n{}\n{}", reserve_prelude(self.weights), self.body)
+        format!("{loads}\n{weights}\n{}\n{}", reserve_prelude(self.reserve), self.body)
     }
 
     /// Which bindings of `bindings` the WGSL declares (`@binding(i)` outside comments):
@@ -161,6 +170,31 @@ impl KernelSource {
             .zip(&declared)
             .filter(|(b, &d)| d && !matches!(b, Binding::Uniform { .. }))
             .count() as u32
+    }
+}
+
+/// How a recurrent kernel's operands are stored: the weight matrices it reads and the
+/// reserve space training keeps. Inference kernels get f32's reserve prelude: their reserve
+/// code (plain stores behind FLAG_TRAIN) then costs nothing, where 16-bit rounding code
+/// made the register-resident persistent kernel 15% slower at lstm-b1 (measured).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Storage {
+    /// the weight matrices'
+    pub weights: Precision,
+    /// the reserve space's
+    pub reserve: Precision,
+}
+
+impl Storage {
+    /// Training's kernels for `spec`: its weights' precision and its reserve's
+    /// (`RnnSpec::reserve_precision`).
+    pub fn training(spec: &crate::spec::RnnSpec) -> Self {
+        Storage { weights: spec.precision, reserve: spec.reserve_precision() }
+    }
+
+    /// Inference kernels for weights in `weights` (they keep no reserve).
+    pub fn inference(weights: Precision) -> Self {
+        Storage { weights, reserve: Precision::F32 }
     }
 }
 
@@ -685,10 +719,19 @@ pub fn permutations() -> Vec<KernelSource> {
     out.extend(HEAD_GRAD_ENTRIES.map(head_grad));
     out.extend(GRAD_NORM_ENTRIES.map(grad_norm));
     out.extend([pack_weights(Precision::F16), pack_weights(Precision::Bf16)]);
+    // 16-bit weights, and where the kernel touches the reserve also a 16-bit reserve
     let sixteen: Vec<KernelSource> = out
         .iter()
         .filter(|k| k.reads_weights())
-        .flat_map(|k| [Precision::F16, Precision::Bf16].map(|p| k.clone().with_weights(p)))
+        .flat_map(|k| {
+            [Precision::F16, Precision::Bf16].into_iter().flat_map(move |p| {
+                let training = k
+                    .body
+                    .contains("array<Saved")
+                    .then(|| k.clone().with_storage(Storage { weights: p, reserve: p }));
+                std::iter::once(k.clone().with_weights(p)).chain(training)
+            })
+        })
         .collect();
     out.extend(sixteen);
     out

@@ -141,6 +141,80 @@ fn trace_values_are_the_forward_outputs() {
     assert!(err.contains("--layer 1"), "{err}");
 }
 
+/// A 16-bit model's trace decodes its 16-bit reserve (two steps per word, GRU's n parts
+/// apart): h_t is the reference's on the rounded weights to f32's tolerance; the gates and
+/// c_t, computed from the rounded pre-activations and c_{t-1}, are within a few 16-bit steps
+/// of the reference's. An odd H (unaligned columns) and an odd number of steps (a half-used
+/// last word).
+#[test]
+fn a_16_bit_models_trace_decodes_its_16_bit_reserve() {
+    use wgpu_rnn::Precision;
+    let gpu = common::gpu();
+    let vocab = Vocab::from_text(trace::DEFAULT_VOCAB).unwrap();
+    let text = "abracadabra";
+    let ids = vocab.encode(text).unwrap();
+    let x: Vec<f64> = vocab.one_hot(&ids).iter().map(|&v| v as f64).collect();
+    let v = vocab.len();
+    for cell in [CellKind::Lstm, CellKind::Gru] {
+        for p in [Precision::F16, Precision::Bf16] {
+            let w = Weights::init(RnnSpec::new(cell, v, 13), 6).unwrap().to_precision(p);
+            let opts = TraceOptions { layer: None, gates: true, ..Default::default() };
+            let tr = trace::run(gpu, &w, &vocab, text, opts).unwrap();
+            let full = reference::forward(
+                &w,
+                &SeqBatch { t: ids.len(), b: 1, x: &x, h0: None, c0: None, lengths: None },
+            )
+            .unwrap();
+            assert_close_all(compare(
+                &format!("{cell} {p} h"),
+                &tr.h.concat(),
+                &full.output,
+                1e-5,
+                1e-4,
+            ));
+            // gates in [-1, 1] from pre-activations one rounding away
+            let u = p.unit_roundoff();
+            for step in 0..ids.len() {
+                let want = full.gates(0, 0, step, 0).unwrap();
+                let got: Vec<f32> = tr.gates.iter().flat_map(|g| g.values[step].clone()).collect();
+                assert_close_all(compare(
+                    &format!("{cell} {p} gates {step}"),
+                    &got,
+                    &want,
+                    8.0 * u,
+                    0.0,
+                ));
+            }
+            if let Some(c) = &tr.c {
+                // c_t is the next step's kept c_{t-1} (rounded), the last step's c_n (f32)
+                let mut want = vec![0.0; 0];
+                for step in 0..ids.len() {
+                    let prefix = reference::forward(
+                        &w,
+                        &SeqBatch {
+                            t: step + 1,
+                            b: 1,
+                            x: &x[..(step + 1) * v],
+                            h0: None,
+                            c0: None,
+                            lengths: None,
+                        },
+                    )
+                    .unwrap();
+                    want.extend_from_slice(&prefix.c_n);
+                }
+                assert_close_all(compare(
+                    &format!("{cell} {p} c"),
+                    &c.concat(),
+                    &want,
+                    1e-5,
+                    2.0 * u,
+                ));
+            }
+        }
+    }
+}
+
 fn assert_close_all(c: wgpu_rnn::check::Comparison) {
     assert!(c.ok(), "{c}");
 }

@@ -346,13 +346,13 @@ impl GpuModel {
             let rs = &tl.reserve;
             // (linear cells keep no hg, no W_hh: their gates read xg alone; a 16-bit
             // reserve keeps no xg)
-            let xg = if rs.precision.is_16bit() { 0 } else { t * b * d * g * h };
+            let xg = if rs.layout.shared_xg { 0 } else { t * b * d * g * h };
             Ok(gpu.stage_at(&[
                 (&tl.trace_dh, 0, t * b * d * hpad),
                 (&tl.trace_dh, tl.trace_dc_off, t * b * d * hpad),
                 (&rs.xg, 0, xg),
-                (&rs.hg, 0, rs.hg_len),
-                (&rs.hg, rs.cprev_off, rs.cprev_len),
+                (&rs.hg, 0, rs.layout.hg),
+                (&rs.hg, rs.layout.cprev_off, rs.layout.cprev),
             ]))
         })?;
         let mut got = gpu.fetch(staged).await?;
@@ -472,13 +472,13 @@ impl GpuModel {
             let rs = &tl.reserve;
             // (linear cells keep no hg, no W_hh: their gates read xg alone; a 16-bit
             // reserve keeps no xg)
-            let xg = if rs.precision.is_16bit() { 0 } else { t * b * d * g * h };
+            let xg = if rs.layout.shared_xg { 0 } else { t * b * d * g * h };
             let top = &plan.layers[s.num_layers - 1];
             Ok(gpu.stage_at(&[
                 (&tl.out, 0, t * b * d * hpad),
                 (&rs.xg, 0, xg),
-                (&rs.hg, 0, rs.hg_len),
-                (&rs.hg, rs.cprev_off, rs.cprev_len),
+                (&rs.hg, 0, rs.layout.hg),
+                (&rs.hg, rs.layout.cprev_off, rs.layout.cprev),
                 (&plan.c_n, 0, n_state * h),
                 (&top.trace_dh, 0, if traced { t * b * d * hpad } else { 0 }),
             ]))

@@ -381,7 +381,7 @@ impl GradPlan {
                 step: st as u32,
                 ghp4: (ghp / 4) as u32,
                 flags: if trace { FLAG_TRACE } else { 0 },
-                cprev_off: layers[0].reserve.cprev_off as u32,
+                cprev_off: layers[0].reserve.layout.cprev_off as u32,
                 carry_off4: (carry_off / 4) as u32,
                 dc_seq_off4: (layers[0].trace_dc_off / 4) as u32,
                 pad: 0,

@@ -25,7 +25,7 @@ use super::layout::{hp, step_entries, step_params, LayerWeights, ReserveLayout};
 use super::profile::{self, Profiler};
 use super::shaders::{self, Storage};
 use crate::error::Result;
-use crate::spec::{Precision, RnnSpec};
+use crate::spec::RnnSpec;
 use std::sync::Arc;
 
 /// How the recurrent kernel loops over time.
@@ -115,7 +115,7 @@ impl Recipe {
 /// The reserve space of one layer that training's forward writes and backward reads:
 /// xg [R, D*G*H] (also the projection's output), hg [R, D*G*H] (the fused step writes only
 /// GRU's h part of n; the rest stays 0), hprev [R, D*Hp], cprev [R, D*H]. cprev is the tail
-/// of hg's buffer from `cprev_off`: one storage binding fewer for the step and backward
+/// of hg's buffer from `layout.cprev_off`: one storage binding fewer for the step and backward
 /// kernels, which must fit WebGPU's per-stage limit.
 ///
 /// In 16 bits (`RnnSpec::reserve_precision`, reserve_16.wgsl) hg and cprev hold two steps
@@ -124,16 +124,11 @@ impl Recipe {
 /// shares one xg buffer. h_{t-1} stays f32: it is the dW_hh GEMM's operand.
 pub(crate) struct Reserve {
     pub(crate) xg: wgpu::Buffer,
-    /// hg, then cprev from `cprev_off`
+    /// hg, then cprev from `layout.cprev_off`
     pub(crate) hg: wgpu::Buffer,
     pub(crate) hprev: wgpu::Buffer,
-    /// elements (f32 or u32 words) before cprev in `hg` (a multiple of 4, for vec4 loads)
-    pub(crate) cprev_off: usize,
-    /// how hg and cprev are stored
-    pub(crate) precision: Precision,
-    /// elements of hg and of cprev
-    pub(crate) hg_len: usize,
-    pub(crate) cprev_len: usize,
+    /// the sizes and offsets of these buffers
+    pub(crate) layout: ReserveLayout,
 }
 
 impl Reserve {
@@ -152,16 +147,13 @@ impl Reserve {
             xg: shared_xg.cloned().unwrap_or_else(|| gpu.storage("xg", l.xg as u64 * f)),
             hg: gpu.storage("hg and cprev", (l.cprev_off + l.cprev) as u64 * f),
             hprev: gpu.storage("hprev", l.hprev as u64 * f),
-            cprev_off: l.cprev_off,
-            precision: spec.reserve_precision(),
-            hg_len: l.hg,
-            cprev_len: l.cprev,
+            layout: l,
         }
     }
 
     /// The pre-activations and c_{t-1} of every step in the f32 layout (xg, hg
-    /// [T*B, D*G*H], cprev [T*B, D*H]) from the staged xg, hg and cprev (`hg_len` and
-    /// `cprev_len` elements; u32 words in 16 bits, as f32 bits).
+    /// [T*B, D*G*H], cprev [T*B, D*H]) from the staged xg, hg and cprev (`layout.hg` and
+    /// `layout.cprev` elements; u32 words in 16 bits, as f32 bits).
     pub(crate) fn unpack(
         spec: &RnnSpec,
         t: usize,
@@ -329,7 +321,7 @@ impl Recurrence {
             }
             // One entry per step; a persistent dispatch reads the entry of its chunk's first
             // step.
-            let cprev_off = io.reserve.map_or(0, |r| r.cprev_off);
+            let cprev_off = io.reserve.map_or(0, |r| r.layout.cprev_off);
             let per_step = (0..t).map(|step| step_params(s, t, b, step, flags, cprev_off));
             let (params, al) = if rec.fused() {
                 let kp4 = (lw.kp / 4) as u32;

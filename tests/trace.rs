@@ -38,18 +38,7 @@ fn trace_values_are_the_forward_outputs() {
         .unwrap();
         let h = w.spec.hidden_size;
         for step in 0..ids.len() {
-            let prefix = reference::forward(
-                &w,
-                &SeqBatch {
-                    t: step + 1,
-                    b: 1,
-                    x: &x[..(step + 1) * v],
-                    h0: None,
-                    c0: None,
-                    lengths: None,
-                },
-            )
-            .unwrap();
+            let prefix = prefix_forward(&w, &x, v, step + 1);
             let want_h = &prefix.h_n[l * h..(l + 1) * h];
             assert_close_all(compare(
                 &format!("{cell} layer {l} trace h step {step}"),
@@ -189,19 +178,7 @@ fn a_16_bit_models_trace_decodes_its_16_bit_reserve() {
                 // c_t is the next step's kept c_{t-1} (rounded), the last step's c_n (f32)
                 let mut want = vec![0.0; 0];
                 for step in 0..ids.len() {
-                    let prefix = reference::forward(
-                        &w,
-                        &SeqBatch {
-                            t: step + 1,
-                            b: 1,
-                            x: &x[..(step + 1) * v],
-                            h0: None,
-                            c0: None,
-                            lengths: None,
-                        },
-                    )
-                    .unwrap();
-                    want.extend_from_slice(&prefix.c_n);
+                    want.extend_from_slice(&prefix_forward(&w, &x, v, step + 1).c_n);
                 }
                 assert_close_all(compare(
                     &format!("{cell} {p} c"),
@@ -213,6 +190,13 @@ fn a_16_bit_models_trace_decodes_its_16_bit_reserve() {
             }
         }
     }
+}
+
+/// The reference over the first `t` steps of the one-row sequence `x` (`v` inputs a step):
+/// its h_n and c_n are h_t and c_t of the full run.
+fn prefix_forward(w: &Weights, x: &[f64], v: usize, t: usize) -> reference::Forward {
+    let batch = SeqBatch { t, b: 1, x: &x[..t * v], h0: None, c0: None, lengths: None };
+    reference::forward(w, &batch).unwrap()
 }
 
 fn assert_close_all(c: wgpu_rnn::check::Comparison) {

@@ -10,10 +10,7 @@ use wgpu_rnn::{CellKind, RnnSpec, Weights};
 #[test]
 fn trace_values_are_the_forward_outputs() {
     let gpu = common::gpu();
-    let vocab = Vocab::from_text(trace::DEFAULT_VOCAB).unwrap();
-    let text = "abracadabra";
-    let ids = vocab.encode(text).unwrap();
-    let x: Vec<f64> = vocab.one_hot(&ids).iter().map(|&v| v as f64).collect();
+    let (vocab, text, ids, x) = abracadabra();
     let v = vocab.len();
     // Seeded one-layer demos, and a 2-layer model traced at its first layer.
     let models = [
@@ -139,10 +136,7 @@ fn trace_values_are_the_forward_outputs() {
 fn a_16_bit_models_trace_decodes_its_16_bit_reserve() {
     use wgpu_rnn::Precision;
     let gpu = common::gpu();
-    let vocab = Vocab::from_text(trace::DEFAULT_VOCAB).unwrap();
-    let text = "abracadabra";
-    let ids = vocab.encode(text).unwrap();
-    let x: Vec<f64> = vocab.one_hot(&ids).iter().map(|&v| v as f64).collect();
+    let (vocab, text, ids, x) = abracadabra();
     let v = vocab.len();
     for cell in [CellKind::Lstm, CellKind::Gru] {
         for p in [Precision::F16, Precision::Bf16] {
@@ -190,6 +184,15 @@ fn a_16_bit_models_trace_decodes_its_16_bit_reserve() {
             }
         }
     }
+}
+
+/// The traced text, its vocabulary, ids and one-hot inputs [T, V].
+fn abracadabra() -> (Vocab, &'static str, Vec<u32>, Vec<f64>) {
+    let vocab = Vocab::from_text(trace::DEFAULT_VOCAB).unwrap();
+    let text = "abracadabra";
+    let ids = vocab.encode(text).unwrap();
+    let x = vocab.one_hot(&ids).iter().map(|&v| v as f64).collect();
+    (vocab, text, ids, x)
 }
 
 /// The reference over the first `t` steps of the one-row sequence `x` (`v` inputs a step):

@@ -259,9 +259,8 @@ impl GradPlan {
 
         // Per layer: the reserve, the output, the gradients. A 16-bit reserve does not keep
         // xg, so the layers' projections share one buffer.
-        let shared_xg = ReserveLayout::of(s, t, b)
-            .shared_xg
-            .then(|| gpu.storage("xg (shared)", (r * d * gh) as u64 * f));
+        let rl = ReserveLayout::of(s, t, b);
+        let shared_xg = rl.shared_xg.then(|| gpu.storage("xg (shared)", rl.xg as u64 * f));
         let layers: Vec<LayerBuffers> = weights
             .iter()
             .map(|lw| LayerBuffers::new(gpu, s, lw, (t, b), shared_xg.as_ref(), trace))

@@ -65,16 +65,6 @@ impl ReserveLayout {
         let xg = if self.shared_xg { 0 } else { self.xg };
         4 * (layers * (xg + self.cprev_off + self.cprev + self.hprev)) as u64
     }
-
-    /// Bytes of the xg the layers share (a workspace of the forward, not kept: 0 when each
-    /// layer keeps its own).
-    pub fn shared_bytes(&self) -> u64 {
-        if self.shared_xg {
-            4 * self.xg as u64
-        } else {
-            0
-        }
-    }
 }
 
 /// Copies `rows` rows of `cols` values into rows of `cols_p` (zero padded).

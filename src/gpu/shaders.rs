@@ -175,8 +175,8 @@ impl KernelSource {
 
 /// How a recurrent kernel's operands are stored: the weight matrices it reads and the
 /// reserve space training keeps. Inference kernels get f32's reserve prelude: their reserve
-/// code (plain stores behind FLAG_TRAIN) then costs nothing, where 16-bit rounding code
-/// made the register-resident persistent kernel 15% slower at lstm-b1 (measured).
+/// code (plain stores behind FLAG_TRAIN) then costs nothing, where the inlined 16-bit
+/// rounding slowed the register-resident persistent kernel even though it never ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Storage {
     /// the weight matrices'
